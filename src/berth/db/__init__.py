@@ -1,0 +1,1 @@
+"""Persistence: engine, tables, the Store and its authorization wrapper, migrations."""

@@ -1,0 +1,1 @@
+"""Alembic migrations: one tree, run on SQLite and Postgres alike."""

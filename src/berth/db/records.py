@@ -1,0 +1,187 @@
+"""Rows as the Store returns them: frozen dataclasses, one per table.
+
+Field names equal column names, so :func:`from_row` builds any record from a
+SQLAlchemy row. Callers never see SQLAlchemy objects.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from dataclasses import dataclass, fields
+from typing import Any, TypeVar
+
+from sqlalchemy import Row
+
+R = TypeVar("R")
+
+
+def from_row(cls: type[R], row: Row[Any]) -> R:
+    """Build record ``cls`` from a row whose columns include all of its fields."""
+    mapping = row._mapping  # pyright: ignore[reportPrivateUsage]
+    return cls(**{f.name: mapping[f.name] for f in fields(cls)})  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True, slots=True)
+class Organization:
+    id: uuid.UUID
+    name: str
+    display_name: str
+    description: str
+    is_default: bool
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    id: uuid.UUID
+    username: str
+    email: str
+    name: str
+    status: str
+    roles: list[str]
+    is_system: bool
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+@dataclass(frozen=True, slots=True)
+class OrganizationMember:
+    organization_id: uuid.UUID
+    user_id: uuid.UUID
+    roles: list[str]
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Group:
+    id: uuid.UUID
+    organization_id: uuid.UUID
+    name: str
+    quota_allowance: int
+    is_everyone: bool
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKey:
+    id: str
+    user_id: uuid.UUID
+    name: str
+    hashed_secret: bytes
+    scopes: list[str]
+    expires_at: dt.datetime | None
+    last_used_at: dt.datetime | None
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Template:
+    id: uuid.UUID
+    organization_id: uuid.UUID
+    name: str
+    display_name: str
+    description: str
+    icon: str
+    active_version_id: uuid.UUID | None
+    deprecated: str
+    deleted: bool
+    default_ttl_ms: int
+    daily_cost: int
+    require_active_version: bool
+    created_by: uuid.UUID
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+@dataclass(frozen=True, slots=True)
+class TemplateVersion:
+    id: uuid.UUID
+    template_id: uuid.UUID
+    name: str
+    document: dict[str, Any]
+    source: str
+    readme: str
+    has_external_agent: bool
+    created_by: uuid.UUID
+    created_at: dt.datetime
+
+
+@dataclass(frozen=True, slots=True)
+class TemplateVersionParameter:
+    template_version_id: uuid.UUID
+    name: str
+    display_order: int
+    display_name: str
+    description: str
+    type: str
+    form_type: str
+    default_value: str
+    required: bool
+    mutable: bool
+    ephemeral: bool
+    options: list[dict[str, str]]
+    validation_regex: str
+    validation_error: str
+    validation_min: float | None
+    validation_max: float | None
+    validation_monotonic: str
+
+
+@dataclass(frozen=True, slots=True)
+class TemplateVersionPreset:
+    id: uuid.UUID
+    template_version_id: uuid.UUID
+    name: str
+    description: str
+    icon: str
+    is_default: bool
+    desired_prebuild_instances: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class PresetParameter:
+    preset_id: uuid.UUID
+    name: str
+    value: str
+
+
+@dataclass(frozen=True, slots=True)
+class Workspace:
+    id: uuid.UUID
+    owner_id: uuid.UUID
+    organization_id: uuid.UUID
+    template_id: uuid.UUID
+    name: str
+    deleted: bool
+    ttl_ms: int | None
+    deadline: dt.datetime | None
+    last_used_at: dt.datetime | None
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Chat:
+    id: uuid.UUID
+    owner_id: uuid.UUID
+    organization_id: uuid.UUID
+    title: str
+    workspace_id: uuid.UUID | None
+    build_id: uuid.UUID | None
+    agent_id: uuid.UUID | None
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ProvisionerKey:
+    id: str
+    organization_id: uuid.UUID
+    name: str
+    hashed_secret: bytes
+    created_at: dt.datetime

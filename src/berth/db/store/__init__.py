@@ -1,0 +1,20 @@
+"""The Store: one named async method per query, composed from one mixin per area.
+
+Store methods take plain values, return frozen records (:mod:`berth.db.records`) or
+``None`` for a missing row, and never commit: the service that opened the transaction
+(:class:`berth.db.engine.Database`) owns it. Authorization is not here; it wraps the
+Store once, in :mod:`berth.db.authz`.
+"""
+
+from __future__ import annotations
+
+from berth.db.store.accounts import AccountQueries
+from berth.db.store.site import ChatQueries, SiteQueries
+from berth.db.store.templates import TemplateQueries
+
+
+class Store(AccountQueries, TemplateQueries, SiteQueries, ChatQueries):
+    """All queries, bound to one connection inside one transaction."""
+
+
+__all__ = ["Store"]

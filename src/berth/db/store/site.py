@@ -1,0 +1,95 @@
+"""Queries on site-wide settings, chats and the workspace rows templates care about."""
+
+from __future__ import annotations
+
+import uuid
+
+import sqlalchemy as sa
+
+from berth.db import tables as t
+from berth.db.dialects import upsert
+from berth.db.records import Chat
+from berth.db.store.base import StoreBase
+
+
+class SiteQueries(StoreBase):
+    async def get_site_config(self, key: str) -> str | None:
+        s = t.site_config
+        stmt = sa.select(s.c.value).where(s.c.key == key)
+        return (await self._conn.execute(stmt)).scalar_one_or_none()
+
+    async def upsert_site_config(self, key: str, value: str) -> None:
+        await self._conn.execute(
+            upsert(self.dialect, t.site_config, {"key": key, "value": value}, key=["key"])
+        )
+
+    async def delete_site_config(self, key: str) -> None:
+        s = t.site_config
+        await self._conn.execute(s.delete().where(s.c.key == key))
+
+    async def count_live_workspaces_by_template(self, template_id: uuid.UUID) -> int:
+        w = t.workspaces
+        stmt = (
+            sa.select(sa.func.count())
+            .select_from(w)
+            .where(w.c.template_id == template_id, w.c.deleted.is_(False))
+        )
+        return int((await self._conn.execute(stmt)).scalar_one())
+
+
+class ChatQueries(StoreBase):
+    async def insert_chat(
+        self, *, owner_id: uuid.UUID, organization_id: uuid.UUID, title: str = ""
+    ) -> Chat:
+        now = self._now()
+        return await self._insert(
+            Chat,
+            t.chats,
+            id=uuid.uuid4(),
+            owner_id=owner_id,
+            organization_id=organization_id,
+            title=title,
+            workspace_id=None,
+            build_id=None,
+            agent_id=None,
+            created_at=now,
+            updated_at=now,
+        )
+
+    async def get_chat_by_id(self, chat_id: uuid.UUID) -> Chat | None:
+        c = t.chats
+        return await self._one(Chat, c.select().where(c.c.id == chat_id))
+
+    async def lock_chat_by_id(self, chat_id: uuid.UUID) -> Chat | None:
+        """Read the chat and hold its row lock until the transaction ends.
+
+        Postgres: ``SELECT … FOR UPDATE``. SQLite: the clause compiles away and the
+        write transaction's ``BEGIN IMMEDIATE`` already excludes every other writer.
+        """
+        c = t.chats
+        return await self._one(Chat, c.select().where(c.c.id == chat_id).with_for_update())
+
+    async def list_chats_by_owner(self, owner_id: uuid.UUID) -> list[Chat]:
+        c = t.chats
+        return await self._all(
+            Chat, c.select().where(c.c.owner_id == owner_id).order_by(c.c.created_at.desc(), c.c.id)
+        )
+
+    async def update_chat_workspace_binding(
+        self,
+        chat_id: uuid.UUID,
+        *,
+        workspace_id: uuid.UUID | None,
+        build_id: uuid.UUID | None,
+        agent_id: uuid.UUID | None,
+    ) -> Chat | None:
+        c = t.chats
+        return await self._update_one(
+            Chat,
+            c,
+            c.c.id == chat_id,
+            workspace_id=workspace_id,
+            build_id=build_id,
+            agent_id=agent_id,
+            updated_at=self._now(),
+        )

@@ -1,0 +1,60 @@
+"""Server settings from flags and ``BERTH_*`` environment variables (pydantic-settings)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def default_data_dir() -> Path:
+    """``$BERTH_DATA_DIR``, else ``$XDG_DATA_HOME/berth``, else ``~/.local/share/berth``."""
+    if env := os.environ.get("BERTH_DATA_DIR"):
+        return Path(env)
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "berth"
+
+
+def async_database_url(url: str) -> str:
+    """Give a plain ``postgresql://`` or ``sqlite://`` URL its async driver.
+
+    Users write the URLs they know (``postgresql://postgres@127.0.0.1/berth``); the
+    server runs on asyncpg and aiosqlite, so the driver is filled in when missing.
+    """
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return url
+    match scheme:
+        case "postgres" | "postgresql":
+            return f"postgresql+asyncpg://{rest}"
+        case "sqlite":
+            return f"sqlite+aiosqlite://{rest}"
+        case _:
+            return url
+
+
+class Settings(BaseSettings):
+    """Everything ``berth server`` can be told. Flags override the environment."""
+
+    model_config = SettingsConfigDict(env_prefix="BERTH_", extra="ignore")
+
+    data_dir: Path = Field(default_factory=default_data_dir)
+    address: str = "127.0.0.1:7080"
+    database_url: str | None = None
+    """SQLAlchemy URL; ``None`` means SQLite in the data dir."""
+    access_url: str | None = None
+    """The URL clients and agents use to reach this server; defaults to ``http://address``."""
+    install_examples: bool = True
+    """Install the bundled example templates on first start."""
+
+    def resolved_database_url(self) -> str:
+        """The database URL to connect to, with the async driver filled in."""
+        if self.database_url:
+            return async_database_url(self.database_url)
+        return f"sqlite+aiosqlite:///{self.data_dir / 'berth.db'}"
+
+    def resolved_access_url(self) -> str:
+        """The externally reachable base URL of this server."""
+        return (self.access_url or f"http://{self.address}").rstrip("/")
