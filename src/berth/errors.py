@@ -6,6 +6,7 @@
     ├── NotFound          (404)      missing, or not visible to the actor: the two are
     │                                indistinguishable on purpose (authorization §4)
     ├── Unauthenticated   (401)      no credentials, or credentials that are not valid
+    ├── Forbidden         (403)      a change to something the actor may see but not change
     ├── Conflict          (409)      the request contradicts current state (a name taken)
     ├── InvalidInput      (422)      a request or document failed validation
     └── Unavailable       (503)      a retryable condition (database busy, lock timeout)
@@ -54,6 +55,10 @@ class NotFound(BerthError):
 
 class Unauthenticated(BerthError):
     """The request carries no valid credentials."""
+
+
+class Forbidden(BerthError):
+    """The actor may see the thing but not make this change to it."""
 
 
 class Conflict(BerthError):

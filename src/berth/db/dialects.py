@@ -20,8 +20,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 MIGRATION_LOCK_KEY = 0x62657274  # "bert": the advisory lock every replica takes to migrate
+BOOTSTRAP_LOCK_KEY = 0x62657275  # taken by first-start setup
 
 _PG_RETRYABLE_SQLSTATES = {"40001", "40P01", "55P03"}  # serialization, deadlock, lock timeout
 
@@ -38,6 +40,16 @@ def upsert(
     stmt = insert(table).values(**values)
     updates = {k: stmt.excluded[k] for k in values if k not in key}
     return stmt.on_conflict_do_update(index_elements=list(key), set_=updates)
+
+
+async def take_transaction_lock(conn: AsyncConnection, key: int) -> None:
+    """A lock held until the current transaction ends.
+
+    Postgres: ``pg_advisory_xact_lock``. SQLite: nothing to do, since a write
+    transaction (``BEGIN IMMEDIATE``) already excludes every other writer.
+    """
+    if conn.dialect.name == "postgresql":
+        await conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
 
 
 def is_retryable(exc: BaseException) -> bool:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
+import os
 from collections.abc import AsyncGenerator
 from pathlib import Path
 
@@ -54,14 +55,13 @@ async def _sqlite_file_lock(database: str | None) -> AsyncGenerator[None]:
     if not database or database == ":memory:":
         yield
         return
-    lock_path = Path(database + ".migrate-lock")
-    with lock_path.open("a") as fh:
+    fd = os.open(database + ".migrate-lock", os.O_CREAT | os.O_RDWR, 0o600)
+    try:
         # flock blocks; wait for it in a thread so the event loop keeps running.
-        await asyncio.to_thread(fcntl.flock, fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
+        await asyncio.to_thread(fcntl.flock, fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing the descriptor releases the lock
 
 
 async def migrate(engine: AsyncEngine) -> None:
@@ -79,10 +79,9 @@ async def migrate(engine: AsyncEngine) -> None:
                 )
                 await conn.commit()
         return
-    async with _sqlite_file_lock(engine.url.database):
-        async with engine.connect() as conn:
-            await conn.run_sync(_upgrade)
-            await conn.commit()
+    async with _sqlite_file_lock(engine.url.database), engine.connect() as conn:
+        await conn.run_sync(_upgrade)
+        await conn.commit()
 
 
 async def current_revision(engine: AsyncEngine) -> str | None:

@@ -7,7 +7,7 @@ import uuid
 import sqlalchemy as sa
 
 from berth.db import tables as t
-from berth.db.dialects import upsert
+from berth.db.dialects import BOOTSTRAP_LOCK_KEY, take_transaction_lock, upsert
 from berth.db.records import Chat
 from berth.db.store.base import StoreBase
 
@@ -26,6 +26,10 @@ class SiteQueries(StoreBase):
     async def delete_site_config(self, key: str) -> None:
         s = t.site_config
         await self._conn.execute(s.delete().where(s.c.key == key))
+
+    async def take_bootstrap_lock(self) -> None:
+        """Serialize first-start setup across servers until the transaction ends."""
+        await take_transaction_lock(self._conn, BOOTSTRAP_LOCK_KEY)
 
     async def count_live_workspaces_by_template(self, template_id: uuid.UUID) -> int:
         w = t.workspaces

@@ -1,0 +1,33 @@
+"""Health, organizations and site configuration."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+import berth
+from berth.api.deps import CtxDep
+from berth.api.schemas import ConfigOut, Health, OrganizationOut, SetConfigRequest
+from berth.services import siteconfig
+
+router = APIRouter()
+
+
+@router.get("/health", tags=["system"])
+async def health() -> Health:
+    return Health(status="ok", version=berth.__version__)
+
+
+@router.get("/organizations", tags=["organizations"])
+async def list_organizations(ctx: CtxDep) -> list[OrganizationOut]:
+    async with ctx.read() as store:
+        return [OrganizationOut.of(o) for o in await store.list_organizations()]
+
+
+@router.get("/config/{key}", tags=["config"])
+async def get_config(key: str, ctx: CtxDep) -> ConfigOut:
+    return ConfigOut(key=key, value=await siteconfig.get_config(ctx, key))
+
+
+@router.put("/config/{key}", tags=["config"])
+async def set_config(key: str, body: SetConfigRequest, ctx: CtxDep) -> ConfigOut:
+    return ConfigOut(key=key, value=await siteconfig.set_config(ctx, key, body.value))

@@ -1,0 +1,60 @@
+"""Users and their API tokens."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response, status
+
+from berth.api.deps import CtxDep
+from berth.api.schemas import (
+    CreateTokenRequest,
+    CreateUserRequest,
+    NewTokenOut,
+    TokenOut,
+    UserOut,
+)
+from berth.services import accounts
+
+router = APIRouter(tags=["users"])
+
+
+@router.get("/users")
+async def list_users(ctx: CtxDep) -> list[UserOut]:
+    return [UserOut.of(u, orgs) for u, orgs in await accounts.list_users(ctx)]
+
+
+@router.post("/users", status_code=status.HTTP_201_CREATED)
+async def create_user(body: CreateUserRequest, ctx: CtxDep) -> UserOut:
+    user, orgs = await accounts.create_user(
+        ctx,
+        username=body.username,
+        email=body.email,
+        name=body.name,
+        roles=body.roles,
+        organization=body.organization,
+    )
+    return UserOut.of(user, orgs)
+
+
+@router.get("/users/{user}")
+async def get_user(user: str, ctx: CtxDep) -> UserOut:
+    record, orgs = await accounts.get_user(ctx, user)
+    return UserOut.of(record, orgs)
+
+
+@router.get("/users/{user}/tokens", tags=["tokens"])
+async def list_tokens(user: str, ctx: CtxDep) -> list[TokenOut]:
+    return [TokenOut.of(k) for k in await accounts.list_tokens(ctx, user)]
+
+
+@router.post("/users/{user}/tokens", tags=["tokens"], status_code=status.HTTP_201_CREATED)
+async def create_token(user: str, body: CreateTokenRequest, ctx: CtxDep) -> NewTokenOut:
+    new = await accounts.create_token(ctx, user, body.name, body.lifetime)
+    return NewTokenOut(**TokenOut.of(new.key).model_dump(), token=new.token)
+
+
+@router.delete(
+    "/users/{user}/tokens/{token}", tags=["tokens"], status_code=status.HTTP_204_NO_CONTENT
+)
+async def delete_token(user: str, token: str, ctx: CtxDep) -> Response:
+    await accounts.delete_token(ctx, user, token)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

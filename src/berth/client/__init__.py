@@ -1,0 +1,74 @@
+"""The public Python client for berth's HTTP API.
+
+::
+
+    from berth.client import ApiError, Client
+
+    with Client("http://127.0.0.1:7080", token) as berth:
+        for template in berth.list_templates():
+            print(template.name, template.default_ttl)
+        try:
+            berth.set_config("chat-workspace-ttl", "30s")
+        except ApiError as exc:
+            print(exc)          # message, detail, then "  field: detail" lines
+
+Standalone on purpose: this package imports nothing else from berth (import-linter
+enforces it), so it can be used, and later shipped, without the server's dependencies.
+"""
+
+from berth.client.client import Client, normalize_url
+from berth.client.errors import (
+    ApiError,
+    ClientError,
+    ConnectionFailed,
+    InvalidResponse,
+    InvalidURL,
+    TemplateFolderError,
+    Validation,
+)
+from berth.client.files import read_template_folder
+from berth.client.models import (
+    ApiModel,
+    ConfigValue,
+    Health,
+    NewToken,
+    Organization,
+    Parameter,
+    ParameterOption,
+    Preset,
+    PresetParameter,
+    PushResult,
+    Template,
+    TemplateDetail,
+    Token,
+    User,
+    Version,
+)
+
+__all__ = [
+    "ApiError",
+    "ApiModel",
+    "Client",
+    "ClientError",
+    "ConfigValue",
+    "ConnectionFailed",
+    "Health",
+    "InvalidResponse",
+    "InvalidURL",
+    "NewToken",
+    "Organization",
+    "Parameter",
+    "ParameterOption",
+    "Preset",
+    "PresetParameter",
+    "PushResult",
+    "Template",
+    "TemplateDetail",
+    "TemplateFolderError",
+    "Token",
+    "User",
+    "Validation",
+    "Version",
+    "normalize_url",
+    "read_template_folder",
+]

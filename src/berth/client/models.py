@@ -1,0 +1,189 @@
+"""The API's objects as the client sees them.
+
+Tolerant readers: every model allows extra fields (a newer server may add some) and
+gives defaults to fields an older server might not send, so upgrading the server never
+breaks a client. Durations stay Go strings (``"8h0m0s"``) exactly as the server sends
+them; times are parsed into aware :class:`~datetime.datetime` values.
+
+Each model keeps the JSON object it was read from: :attr:`ApiModel.raw` is what the
+server sent, byte for byte in meaning (the CLI's ``-o json`` prints it), while the
+typed fields are for code.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Self, cast
+
+from pydantic import BaseModel, ConfigDict, ModelWrapValidatorHandler, PrivateAttr, model_validator
+
+__all__ = [
+    "ApiModel",
+    "ConfigValue",
+    "Health",
+    "NewToken",
+    "Organization",
+    "Parameter",
+    "ParameterOption",
+    "Preset",
+    "PresetParameter",
+    "PushResult",
+    "Template",
+    "TemplateDetail",
+    "Token",
+    "User",
+    "Version",
+]
+
+
+class ApiModel(BaseModel):
+    """Base of every API object: extra fields allowed and kept, source JSON kept."""
+
+    model_config = ConfigDict(extra="allow")
+
+    _raw: dict[str, Any] | None = PrivateAttr(default=None)
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _keep_raw(cls, data: Any, handler: ModelWrapValidatorHandler[Self]) -> Self:
+        model = handler(data)
+        if isinstance(data, dict):
+            model._raw = cast("dict[str, Any]", data)
+        return model
+
+    @property
+    def raw(self) -> dict[str, Any]:
+        """The JSON object as the server sent it (or this model's JSON if built locally)."""
+        if self._raw is not None:
+            return self._raw
+        return self.model_dump(mode="json")
+
+
+class Health(ApiModel):
+    status: str
+    version: str = ""
+
+
+class User(ApiModel):
+    id: str
+    username: str
+    email: str = ""
+    name: str = ""
+    status: str = "active"
+    roles: list[str] = []
+    organization_ids: list[str] = []
+    created_at: dt.datetime | None = None
+
+
+class Token(ApiModel):
+    """An API token's metadata; the secret is only ever in :class:`NewToken`."""
+
+    id: str
+    name: str
+    user_id: str = ""
+    scopes: list[str] = []
+    expires_at: dt.datetime | None = None
+    last_used_at: dt.datetime | None = None
+    created_at: dt.datetime | None = None
+
+
+class NewToken(Token):
+    """A token just created: ``token`` is its secret, shown this once."""
+
+    token: str
+
+
+class Organization(ApiModel):
+    id: str
+    name: str
+    display_name: str = ""
+    description: str = ""
+    is_default: bool = False
+    created_at: dt.datetime | None = None
+
+
+class Template(ApiModel):
+    id: str
+    organization_id: str = ""
+    name: str
+    display_name: str = ""
+    description: str = ""
+    icon: str = ""
+    active_version_id: str | None = None
+    deprecated: bool = False
+    default_ttl: str = "0s"
+    daily_cost: int = 0
+    require_active_version: bool = False
+    created_at: dt.datetime | None = None
+    updated_at: dt.datetime | None = None
+
+
+class Version(ApiModel):
+    id: str
+    template_id: str = ""
+    name: str = ""
+    readme: str = ""
+    has_external_agent: bool = False
+    created_at: dt.datetime | None = None
+    created_by: str | None = None
+
+
+class ParameterOption(ApiModel):
+    name: str
+    value: Any = None
+    description: str = ""
+    icon: str = ""
+
+
+class Parameter(ApiModel):
+    name: str
+    display_name: str = ""
+    description: str = ""
+    type: str = "string"
+    form_type: str = ""
+    default: Any = None
+    required: bool = False
+    mutable: bool = False
+    ephemeral: bool = False
+    options: list[ParameterOption] = []
+    validation_regex: str | None = None
+    validation_error: str | None = None
+    validation_min: float | None = None
+    validation_max: float | None = None
+    validation_monotonic: str | None = None
+
+
+class PresetParameter(ApiModel):
+    name: str
+    value: Any = None
+
+
+class Preset(ApiModel):
+    id: str = ""
+    name: str
+    description: str = ""
+    icon: str = ""
+    default: bool = False
+    desired_prebuild_instances: int | None = None
+    parameters: list[PresetParameter] = []
+
+
+class TemplateDetail(Template):
+    """A template with its active version, parameters and presets (``GET /templates/{t}``)."""
+
+    active_version: Version | None = None
+    parameters: list[Parameter] = []
+    presets: list[Preset] = []
+
+
+class PushResult(ApiModel):
+    """What a push did: ``created`` is true when the template itself is new."""
+
+    template: Template
+    version: Version
+    created: bool = False
+
+
+class ConfigValue(ApiModel):
+    key: str
+    value: str

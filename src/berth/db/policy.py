@@ -1,0 +1,127 @@
+"""The authorization policy: may this actor do this action on this resource?
+
+One pure function, :func:`is_allowed`, in the spirit of Coder's RBAC but small:
+
+- the site ``owner`` (and the bootstrap ``system`` actor) may do anything;
+- a site ``template-admin`` manages templates everywhere; an organization's
+  ``template-admin`` manages that organization's templates;
+- a ``member`` reads their organizations, their templates and groups, and owns their
+  own user record, API keys, workspaces and chats;
+- each system actor has the few permissions its loop needs, nothing else.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from enum import StrEnum
+
+from berth.domain.actors import Actor, SystemRole
+from berth.domain.enums import Role
+
+
+class Action(StrEnum):
+    READ = "read"
+    CREATE = "create"
+    UPDATE = "update"
+    DELETE = "delete"
+
+
+class Kind(StrEnum):
+    ORGANIZATION = "organization"
+    USER = "user"
+    API_KEY = "api_key"
+    GROUP = "group"
+    TEMPLATE = "template"
+    WORKSPACE = "workspace"
+    CHAT = "chat"
+    SITE_CONFIG = "site_config"
+    JOB = "provisioner_job"
+    PROVISIONER_KEY = "provisioner_key"
+
+
+@dataclass(frozen=True, slots=True)
+class Resource:
+    """What an action touches: its kind, and the organization and owner it belongs to."""
+
+    kind: Kind
+    organization_id: uuid.UUID | None = None
+    owner_id: uuid.UUID | None = None
+
+
+_ALL = frozenset(Action)
+_READ = frozenset({Action.READ})
+
+_SYSTEM_PERMISSIONS: dict[SystemRole, dict[Kind, frozenset[Action]]] = {
+    SystemRole.CHAT_TOOLS: {
+        Kind.CHAT: frozenset({Action.READ, Action.UPDATE}),
+        Kind.WORKSPACE: _READ,
+        Kind.JOB: _READ,
+        Kind.TEMPLATE: _READ,
+        Kind.SITE_CONFIG: _READ,
+        Kind.USER: _READ,
+        Kind.ORGANIZATION: _READ,
+        Kind.GROUP: _READ,
+    },
+    SystemRole.PROVISIONER: {
+        Kind.JOB: _ALL,
+        Kind.WORKSPACE: frozenset({Action.READ, Action.UPDATE}),
+        Kind.TEMPLATE: _READ,
+        Kind.USER: _READ,
+        Kind.ORGANIZATION: _READ,
+        Kind.GROUP: _READ,
+        Kind.PROVISIONER_KEY: _READ,
+    },
+    SystemRole.PREBUILDS_RECONCILER: {
+        Kind.WORKSPACE: _ALL,
+        Kind.JOB: frozenset({Action.READ, Action.CREATE}),
+        Kind.TEMPLATE: _READ,
+        Kind.USER: _READ,
+        Kind.ORGANIZATION: _READ,
+    },
+    SystemRole.AUTHENTICATOR: {
+        Kind.API_KEY: frozenset({Action.READ, Action.UPDATE}),
+        Kind.USER: _READ,
+    },
+    SystemRole.AUTOSTOP: {
+        Kind.WORKSPACE: frozenset({Action.READ, Action.UPDATE}),
+        Kind.JOB: frozenset({Action.READ, Action.CREATE}),
+        Kind.TEMPLATE: _READ,
+    },
+}
+
+
+def is_allowed(actor: Actor, action: Action, resource: Resource) -> bool:
+    """Whether ``actor`` may perform ``action`` on ``resource``."""
+    if actor.is_site_owner:
+        return True
+    if actor.system is not None:
+        return action in _SYSTEM_PERMISSIONS.get(actor.system, {}).get(resource.kind, frozenset())
+    return _user_allowed(actor, action, resource)
+
+
+def _user_allowed(actor: Actor, action: Action, resource: Resource) -> bool:
+    org = resource.organization_id
+    own = resource.owner_id is not None and resource.owner_id == actor.user_id
+    member = org is not None and actor.is_member_of(org)
+    match resource.kind:
+        case Kind.ORGANIZATION | Kind.GROUP:
+            return action is Action.READ and member
+        case Kind.TEMPLATE:
+            if org is not None and actor.has_org_role(org, Role.TEMPLATE_ADMIN):
+                return True
+            return action is Action.READ and member
+        case Kind.USER:
+            if action is Action.READ:
+                return own or Role.TEMPLATE_ADMIN in actor.roles
+            return False
+        case Kind.API_KEY:
+            return own
+        case Kind.WORKSPACE | Kind.CHAT:
+            return own and (org is None or member)
+        case Kind.SITE_CONFIG:
+            return action is Action.READ
+        case Kind.JOB:
+            return action is Action.READ and own
+        case Kind.PROVISIONER_KEY:
+            return False

@@ -1,0 +1,254 @@
+"""Users, API tokens and authentication.
+
+Tokens look like ``berth_<id>_<secret>``: the id finds the row, the secret is stored
+only as its SHA-256 (it is 192 random bits, so a slow hash adds nothing) and compared
+in constant time. The full token is shown once, when it is created.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import secrets
+import uuid
+from dataclasses import dataclass
+
+from berth.db.authz import AuthzStore, not_found
+from berth.db.dialects import is_unique_violation
+from berth.db.engine import Database
+from berth.db.policy import Kind
+from berth.db.records import ApiKey, User
+from berth.domain.actors import Actor, as_authenticator
+from berth.domain.durations import DurationError, parse_duration
+from berth.domain.enums import Role
+from berth.domain.names import name_error
+from berth.errors import Conflict, InvalidInput, Unauthenticated, Validation
+from berth.services.base import Ctx, parse_uuid, resolve_organization
+
+TOKEN_PREFIX = "berth"  # noqa: S105 - a public prefix, not a secret
+MAX_TOKEN_LIFETIME = dt.timedelta(days=365)
+
+
+@dataclass(frozen=True, slots=True)
+class NewToken:
+    """A freshly created API key and its secret, which is never readable again."""
+
+    key: ApiKey
+    token: str
+
+
+def _hash(secret: str) -> bytes:
+    return hashlib.sha256(secret.encode()).digest()
+
+
+def _split_token(token: str) -> tuple[str, str] | None:
+    prefix, _, rest = token.partition("_")
+    key_id, _, secret = rest.partition("_")
+    if prefix != TOKEN_PREFIX or not key_id or not secret:
+        return None
+    return key_id, secret
+
+
+async def actor_for_user(store: AuthzStore, user: User) -> Actor:
+    """The actor of a user: site roles plus organization memberships."""
+    members = await store.list_organization_members_by_user(user.id)
+    return Actor(
+        user_id=user.id,
+        username=user.username,
+        roles=frozenset(Role(r) for r in user.roles),
+        organizations={m.organization_id: frozenset(Role(r) for r in m.roles) for m in members},
+    )
+
+
+async def authenticate(db: Database, token: str) -> Actor:
+    """The actor a bearer token stands for; :class:`Unauthenticated` otherwise."""
+    parts = _split_token(token.strip())
+    if parts is None:
+        raise Unauthenticated("Invalid API token.", detail="The token is malformed.")
+    key_id, secret = parts
+    async with db.write() as raw:
+        store = AuthzStore(raw, as_authenticator())
+        key = await store.get_api_key_by_id(key_id)
+        if key is None or not hmac.compare_digest(key.hashed_secret, _hash(secret)):
+            raise Unauthenticated("Invalid API token.")
+        now = db.clock.now()
+        if key.expires_at is not None and key.expires_at <= now:
+            raise Unauthenticated("API token expired.", detail=f"It expired at {key.expires_at}.")
+        user = await store.get_user_by_id(key.user_id)
+        if user is None or user.status != "active":
+            raise Unauthenticated("The token's user is not active.")
+        if key.last_used_at is None or now - key.last_used_at > dt.timedelta(minutes=1):
+            await store.update_api_key_last_used(key.id)  # throttled: one write a minute
+        return await actor_for_user(store, user)
+
+
+async def issue_token(
+    store: AuthzStore, user_id: uuid.UUID, name: str, *, expires_at: dt.datetime | None
+) -> NewToken:
+    """Create an API key for ``user_id`` inside the caller's transaction."""
+    key_id = secrets.token_hex(5)
+    secret = secrets.token_urlsafe(24)
+    try:
+        key = await store.insert_api_key(
+            key_id=key_id,
+            user_id=user_id,
+            name=name,
+            hashed_secret=_hash(secret),
+            scopes=["all"],
+            expires_at=expires_at,
+        )
+    except Exception as exc:
+        if is_unique_violation(exc):
+            raise Conflict(
+                f"A token named {name!r} already exists.",
+                validations=[Validation("name", "already exists")],
+            ) from exc
+        raise
+    return NewToken(key=key, token=f"{TOKEN_PREFIX}_{key_id}_{secret}")
+
+
+async def resolve_user(store: AuthzStore, ref: str) -> User:
+    """A user by ``me`` (the actor), id or username."""
+    if ref == "me":
+        user = await store.get_user_by_id(store.actor.user_id) if store.actor.user_id else None
+    elif (user_id := parse_uuid(ref)) is not None:
+        user = await store.get_user_by_id(user_id)
+    else:
+        user = await store.get_user_by_username(ref)
+    if user is None:
+        raise not_found(Kind.USER)
+    return user
+
+
+def _lifetime(value: str | None) -> dt.timedelta | None:
+    if value is None or value.strip() in ("", "0", "0s"):
+        return None
+    try:
+        lifetime = parse_duration(value.strip())
+    except DurationError as exc:
+        raise InvalidInput(
+            "Invalid token lifetime.", validations=[Validation("lifetime", str(exc))]
+        ) from exc
+    if lifetime <= dt.timedelta(0) or lifetime > MAX_TOKEN_LIFETIME:
+        raise InvalidInput(
+            "Invalid token lifetime.",
+            validations=[Validation("lifetime", "must be positive and at most 8760h (a year)")],
+        )
+    return lifetime
+
+
+def _token_name(name: str) -> str:
+    name = name.strip()
+    if problem := name_error(name):
+        raise InvalidInput("Invalid token name.", validations=[Validation("name", problem)])
+    return name
+
+
+async def create_token(ctx: Ctx, user_ref: str, name: str, lifetime: str | None) -> NewToken:
+    name = _token_name(name)
+    life = _lifetime(lifetime)
+    async with ctx.write() as store:
+        user = await resolve_user(store, user_ref)
+        expires = None if life is None else ctx.db.clock.now() + life
+        return await issue_token(store, user.id, name, expires_at=expires)
+
+
+async def list_tokens(ctx: Ctx, user_ref: str) -> list[ApiKey]:
+    async with ctx.read() as store:
+        user = await resolve_user(store, user_ref)
+        return await store.list_api_keys_by_user(user.id)
+
+
+async def delete_token(ctx: Ctx, user_ref: str, token_ref: str) -> None:
+    async with ctx.write() as store:
+        user = await resolve_user(store, user_ref)
+        for key in await store.list_api_keys_by_user(user.id):
+            if token_ref in (key.id, key.name):
+                await store.delete_api_key(key.id)
+                return
+        raise not_found(Kind.API_KEY)
+
+
+async def get_user(ctx: Ctx, ref: str) -> tuple[User, list[uuid.UUID]]:
+    """A user and the organizations they belong to."""
+    async with ctx.read() as store:
+        user = await resolve_user(store, ref)
+        members = await store.list_organization_members_by_user(user.id)
+        return user, [m.organization_id for m in members]
+
+
+async def list_users(ctx: Ctx) -> list[tuple[User, list[uuid.UUID]]]:
+    async with ctx.read() as store:
+        out: list[tuple[User, list[uuid.UUID]]] = []
+        for user in await store.list_users():
+            members = await store.list_organization_members_by_user(user.id)
+            out.append((user, [m.organization_id for m in members]))
+        return out
+
+
+async def add_user(
+    store: AuthzStore,
+    *,
+    username: str,
+    email: str = "",
+    name: str = "",
+    roles: list[str] | None = None,
+    organization_id: uuid.UUID,
+    is_system: bool = False,
+) -> User:
+    """Insert a user, make them a member of the organization and its Everyone group."""
+    try:
+        user = await store.insert_user(
+            username=username, email=email, name=name, roles=roles, is_system=is_system
+        )
+    except Exception as exc:
+        if is_unique_violation(exc):
+            raise Conflict(
+                f"The username {username!r} is taken.",
+                validations=[Validation("username", "already taken")],
+            ) from exc
+        raise
+    await store.insert_organization_member(organization_id=organization_id, user_id=user.id)
+    if everyone := await store.get_everyone_group(organization_id):
+        await store.insert_group_member(group_id=everyone.id, user_id=user.id)
+    return user
+
+
+async def create_user(
+    ctx: Ctx,
+    *,
+    username: str,
+    email: str = "",
+    name: str = "",
+    roles: list[str] | None = None,
+    organization: str | None = None,
+) -> tuple[User, list[uuid.UUID]]:
+    username = username.strip()
+    problems: list[Validation] = []
+    if problem := name_error(username):
+        problems.append(Validation("username", problem))
+    valid_roles = {r.value for r in Role}
+    for role in roles or []:
+        if role not in valid_roles:
+            problems.append(
+                Validation(
+                    "roles", f"unknown role {role!r}; one of {', '.join(sorted(valid_roles))}"
+                )
+            )
+    if email and ("@" not in email or len(email) > 320):
+        problems.append(Validation("email", "must be an email address"))
+    if problems:
+        raise InvalidInput("Invalid user.", validations=problems)
+    site_roles = sorted({r for r in roles or [] if r != Role.MEMBER.value})
+    async with ctx.write() as store:
+        org = await resolve_organization(store, organization)
+        user = await add_user(
+            store,
+            username=username,
+            email=email,
+            name=name,
+            roles=site_roles,
+            organization_id=org.id,
+        )
+        return user, [org.id]

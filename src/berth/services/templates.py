@@ -1,0 +1,231 @@
+"""Templates: push a folder as a new active version, list, show, delete.
+
+A push is one transaction: the template row (on first push), the version with its
+parsed document, its parameters and presets, and the template's metadata pointing at
+the new version. A document that fails validation stores nothing.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from berth.db.authz import AuthzStore, not_found
+from berth.db.dialects import is_unique_violation
+from berth.db.policy import Kind
+from berth.db.records import (
+    PresetParameter,
+    Template,
+    TemplateVersion,
+    TemplateVersionParameter,
+    TemplateVersionPreset,
+)
+from berth.domain.template import TemplateDoc, load_template_dir, parse_template
+from berth.errors import Conflict, InvalidInput, Validation
+from berth.services.base import Ctx, parse_uuid, resolve_organization
+
+TEMPLATE_FILES = ("template.yaml", "template.yml")
+README_FILE = "README.md"
+MAX_FILE_BYTES = 1 << 20
+
+
+@dataclass(frozen=True, slots=True)
+class Pushed:
+    template: Template
+    version: TemplateVersion
+    created: bool
+
+
+@dataclass(frozen=True, slots=True)
+class TemplateDetail:
+    template: Template
+    version: TemplateVersion | None
+    parameters: list[TemplateVersionParameter]
+    presets: list[tuple[TemplateVersionPreset, list[PresetParameter]]]
+
+
+def _read_files(files: Mapping[str, str]) -> tuple[str, str, str]:
+    """(file name, template text, readme) from a pushed file map, validated."""
+    unknown = sorted(set(files) - {*TEMPLATE_FILES, README_FILE})
+    problems = [Validation(f"files.{name}", "unknown file") for name in unknown]
+    problems += [
+        Validation(f"files.{name}", f"larger than {MAX_FILE_BYTES} bytes")
+        for name, text in files.items()
+        if len(text.encode()) > MAX_FILE_BYTES
+    ]
+    present = [name for name in TEMPLATE_FILES if name in files]
+    if not present:
+        problems.append(Validation("files", "template.yaml is required"))
+    elif len(present) > 1:
+        problems.append(Validation("files", "give template.yaml or template.yml, not both"))
+    if problems:
+        raise InvalidInput("The pushed files are not a template.", validations=problems)
+    return present[0], files[present[0]], files.get(README_FILE, "")
+
+
+def _parameter_rows(version_id: uuid.UUID, doc: TemplateDoc) -> list[TemplateVersionParameter]:
+    return [
+        TemplateVersionParameter(
+            template_version_id=version_id,
+            name=p.name,
+            display_order=i,
+            display_name=p.display_name,
+            description=p.description,
+            type=p.type.value,
+            form_type=p.form_type.value,
+            default_value=p.default or "",
+            required=p.required,
+            mutable=p.mutable,
+            ephemeral=p.ephemeral,
+            options=[o.model_dump(mode="json") for o in p.options],
+            validation_regex=p.validation.regex or "",
+            validation_error=p.validation.error or "",
+            validation_min=p.validation.min,
+            validation_max=p.validation.max,
+            validation_monotonic=p.validation.monotonic or "",
+        )
+        for i, p in enumerate(doc.parameters)
+    ]
+
+
+async def store_version(
+    store: AuthzStore,
+    *,
+    organization_id: uuid.UUID,
+    doc: TemplateDoc,
+    source: str,
+    readme: str,
+) -> Pushed:
+    """Create the template if needed, add a version, make it active."""
+    actor_id = store.actor.user_id
+    if actor_id is None:
+        raise InvalidInput("Templates are pushed by users.")
+    template = await store.get_template_by_organization_and_name(organization_id, doc.name)
+    created = template is None
+    if template is None:
+        try:
+            template = await store.insert_template(
+                organization_id=organization_id, name=doc.name, created_by=actor_id
+            )
+        except Exception as exc:
+            if is_unique_violation(exc):
+                raise Conflict(
+                    f"Template {doc.name!r} was created concurrently; push again."
+                ) from exc
+            raise
+    number = await store.count_template_versions(template.id) + 1
+    version = await store.insert_template_version(
+        template_id=template.id,
+        name=f"v{number}",
+        document=doc.model_dump(mode="json"),
+        source=source,
+        readme=readme,
+        has_external_agent=doc.has_external_agent,
+        created_by=actor_id,
+    )
+    await store.insert_template_version_parameters(_parameter_rows(version.id, doc))
+    for preset in doc.presets:
+        instances = preset.prebuilds.instances
+        await store.insert_template_version_preset(
+            template_version_id=version.id,
+            name=preset.name,
+            description=preset.description,
+            icon="",
+            is_default=preset.default,
+            desired_prebuild_instances=instances or None,
+            parameters=dict(preset.parameters),
+        )
+    template = await store.update_template(
+        template.id,
+        display_name=doc.display_name,
+        description=doc.description,
+        icon=doc.icon,
+        default_ttl_ms=int(doc.default_ttl.total_seconds() * 1000),
+        daily_cost=doc.daily_cost,
+        require_active_version=doc.require_active_version,
+        active_version_id=version.id,
+    )
+    assert template is not None
+    return Pushed(template=template, version=version, created=created)
+
+
+async def push_template(ctx: Ctx, files: Mapping[str, str], organization: str | None) -> Pushed:
+    filename, text, readme = _read_files(files)
+    doc = parse_template(text, filename=filename)
+    async with ctx.write() as store:
+        org = await resolve_organization(store, organization)
+        return await store_version(
+            store, organization_id=org.id, doc=doc, source=text, readme=readme
+        )
+
+
+async def install_template_dir(store: AuthzStore, organization_id: uuid.UUID, path: Path) -> Pushed:
+    """Push a template folder from disk (the bundled examples, on first start)."""
+    loaded = load_template_dir(path)
+    return await store_version(
+        store,
+        organization_id=organization_id,
+        doc=loaded.doc,
+        source=loaded.yaml_text,
+        readme=loaded.readme,
+    )
+
+
+async def resolve_template(store: AuthzStore, ref: str, organization: str | None) -> Template:
+    """A live template by id, or by name in ``organization`` (default organization)."""
+    template_id = parse_uuid(ref)
+    if template_id is not None:
+        template = await store.get_template_by_id(template_id)
+    else:
+        org = await resolve_organization(store, organization)
+        template = await store.get_template_by_organization_and_name(org.id, ref)
+    if template is None or template.deleted:
+        raise not_found(Kind.TEMPLATE)
+    return template
+
+
+async def list_templates(ctx: Ctx, organization: str | None) -> list[Template]:
+    async with ctx.read() as store:
+        if organization:
+            org = await resolve_organization(store, organization)
+            return await store.list_templates(organization_ids=[org.id])
+        return await store.list_templates()
+
+
+async def get_template(ctx: Ctx, ref: str, organization: str | None) -> TemplateDetail:
+    async with ctx.read() as store:
+        template = await resolve_template(store, ref, organization)
+        version = None
+        if template.active_version_id is not None:
+            version = await store.get_template_version_by_id(template.active_version_id)
+        if version is None:
+            return TemplateDetail(template, None, [], [])
+        parameters = await store.list_template_version_parameters(version.id)
+        presets = await store.list_template_version_presets(version.id)
+        values = await store.list_preset_parameters([p.id for p in presets])
+        return TemplateDetail(
+            template,
+            version,
+            parameters,
+            [(p, [v for v in values if v.preset_id == p.id]) for p in presets],
+        )
+
+
+async def list_versions(ctx: Ctx, ref: str, organization: str | None) -> list[TemplateVersion]:
+    async with ctx.read() as store:
+        template = await resolve_template(store, ref, organization)
+        return await store.list_template_versions(template.id)
+
+
+async def delete_template(ctx: Ctx, ref: str, organization: str | None) -> None:
+    """Soft-delete a template that no live workspace uses."""
+    async with ctx.write() as store:
+        template = await resolve_template(store, ref, organization)
+        if count := await store.count_live_workspaces_by_template(template.id):
+            raise Conflict(
+                f"Template {template.name!r} is used by {count} workspace(s).",
+                detail="Delete those workspaces first.",
+            )
+        await store.mark_template_deleted(template.id)
