@@ -31,6 +31,15 @@ class StartupReport:
     bootstrapped: Bootstrapped | None = None
 
 
+async def prepare(db: Database, settings: Settings) -> StartupReport:
+    """Migrate the database and, when it is empty, bootstrap it. Safe to repeat."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    await migrate(db.engine)
+    return StartupReport(
+        bootstrapped=await bootstrap(db, install_examples=settings.install_examples)
+    )
+
+
 def create_app(
     settings: Settings,
     *,
@@ -40,15 +49,11 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncGenerator[None]:
-        settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         url = settings.resolved_database_url()
         db = Database(create_engine(url))
         bus = bus_for_url(url)
         try:
-            await migrate(db.engine)
-            report = StartupReport(
-                bootstrapped=await bootstrap(db, install_examples=settings.install_examples)
-            )
+            report = await prepare(db, settings)
             await bus.start()
             runtime = Runtime(settings=settings, db=db, bus=bus)
             app.state.runtime = runtime

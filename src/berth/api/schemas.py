@@ -30,6 +30,12 @@ class CreateUserRequest(Request):
     organization: str | None = None
 
 
+class CreateOrganizationRequest(Request):
+    name: str = Field(min_length=1, max_length=64)
+    display_name: str = Field(default="", max_length=128)
+    description: str = Field(default="", max_length=10_000)
+
+
 class CreateTokenRequest(Request):
     name: str = Field(min_length=1, max_length=64)
     lifetime: str | None = None

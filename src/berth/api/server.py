@@ -6,14 +6,18 @@ and prints where the server is, where the MCP endpoint is and how to log in.
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import Callable
 from pathlib import Path
 
 import uvicorn
+from sqlalchemy.exc import SQLAlchemyError
 
-from berth.api.app import StartupReport, create_app
+from berth.api.app import StartupReport, create_app, prepare
 from berth.api.deps import Runtime
+from berth.db.engine import Database, create_engine
+from berth.errors import BerthError
 from berth.settings import Settings
 
 ADMIN_TOKEN_FILE = "admin-token"  # noqa: S105 - a file name
@@ -25,6 +29,15 @@ def write_secret(path: Path, secret: str) -> None:
     with os.fdopen(fd, "w") as fh:
         os.fchmod(fh.fileno(), 0o600)
         fh.write(secret + "\n")
+
+
+class StartupError(Exception):
+    """The server cannot start; the message says why, in one line."""
+
+
+def _reason(exc: BaseException) -> str:
+    orig = getattr(exc, "orig", None)
+    return str(orig or exc).strip().splitlines()[0]
 
 
 def split_address(address: str) -> tuple[str, int]:
@@ -50,14 +63,31 @@ def startup_message(runtime: Runtime, report: StartupReport) -> str:
     return "\n".join(lines)
 
 
-def serve(settings: Settings, *, echo: Callable[[str], None] = print) -> None:
-    """Run until interrupted (Ctrl-C stops cleanly)."""
-    host, port = split_address(settings.address)
+async def _prepare(settings: Settings) -> StartupReport:
+    db = Database(create_engine(settings.resolved_database_url()))
+    try:
+        return await prepare(db, settings)
+    finally:
+        await db.dispose()
 
-    def on_started(runtime: Runtime, report: StartupReport) -> None:
-        if report.bootstrapped is not None:
-            write_secret(settings.data_dir / ADMIN_TOKEN_FILE, report.bootstrapped.token)
-        echo(startup_message(runtime, report))
+
+def serve(settings: Settings, *, echo: Callable[[str], None] = print) -> None:
+    """Run until interrupted (Ctrl-C stops cleanly).
+
+    The database is migrated and bootstrapped before the HTTP server starts, so a
+    database that cannot be reached is one clear :class:`StartupError`, not a
+    traceback from inside the ASGI lifespan.
+    """
+    host, port = split_address(settings.address)
+    try:
+        first = asyncio.run(_prepare(settings))
+    except (OSError, SQLAlchemyError, BerthError) as exc:
+        raise StartupError(f"cannot open the database: {_reason(exc)}") from exc
+    if first.bootstrapped is not None:
+        write_secret(settings.data_dir / ADMIN_TOKEN_FILE, first.bootstrapped.token)
+
+    def on_started(runtime: Runtime, _: StartupReport) -> None:
+        echo(startup_message(runtime, first))
 
     app = create_app(settings, on_started=on_started)
     uvicorn.run(app, host=host, port=port, log_level="warning", lifespan="on")

@@ -110,12 +110,17 @@ class Template(ApiModel):
     description: str = ""
     icon: str = ""
     active_version_id: str | None = None
-    deprecated: bool = False
+    deprecated: str | bool = ""
+    """The deprecation message (empty: not deprecated); a bool from servers that send one."""
     default_ttl: str = "0s"
     daily_cost: int = 0
     require_active_version: bool = False
     created_at: dt.datetime | None = None
     updated_at: dt.datetime | None = None
+
+    @property
+    def is_deprecated(self) -> bool:
+        return bool(self.deprecated)
 
 
 class Version(ApiModel):

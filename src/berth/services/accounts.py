@@ -18,7 +18,7 @@ from berth.db.authz import AuthzStore, not_found
 from berth.db.dialects import is_unique_violation
 from berth.db.engine import Database
 from berth.db.policy import Kind
-from berth.db.records import ApiKey, User
+from berth.db.records import ApiKey, Organization, User
 from berth.domain.actors import Actor, as_authenticator
 from berth.domain.durations import DurationError, parse_duration
 from berth.domain.enums import Role
@@ -252,3 +252,26 @@ async def create_user(
             organization_id=org.id,
         )
         return user, [org.id]
+
+
+async def create_organization(
+    ctx: Ctx, *, name: str, display_name: str = "", description: str = ""
+) -> Organization:
+    """A new organization with its ``Everyone`` group."""
+    name = name.strip()
+    if problem := name_error(name):
+        raise InvalidInput("Invalid organization.", validations=[Validation("name", problem)])
+    async with ctx.write() as store:
+        try:
+            org = await store.insert_organization(
+                name=name, display_name=display_name, description=description
+            )
+        except Exception as exc:
+            if is_unique_violation(exc):
+                raise Conflict(
+                    f"An organization named {name!r} exists.",
+                    validations=[Validation("name", "already exists")],
+                ) from exc
+            raise
+        await store.insert_group(organization_id=org.id, name="Everyone", is_everyone=True)
+        return org

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, status
 
 import berth
 from berth.api.deps import CtxDep
-from berth.api.schemas import ConfigOut, Health, OrganizationOut, SetConfigRequest
-from berth.services import siteconfig
+from berth.api.schemas import (
+    ConfigOut,
+    CreateOrganizationRequest,
+    Health,
+    OrganizationOut,
+    SetConfigRequest,
+)
+from berth.services import accounts, siteconfig
 
 router = APIRouter()
 
@@ -21,6 +27,14 @@ async def health() -> Health:
 async def list_organizations(ctx: CtxDep) -> list[OrganizationOut]:
     async with ctx.read() as store:
         return [OrganizationOut.of(o) for o in await store.list_organizations()]
+
+
+@router.post("/organizations", tags=["organizations"], status_code=status.HTTP_201_CREATED)
+async def create_organization(body: CreateOrganizationRequest, ctx: CtxDep) -> OrganizationOut:
+    org = await accounts.create_organization(
+        ctx, name=body.name, display_name=body.display_name, description=body.description
+    )
+    return OrganizationOut.of(org)
 
 
 @router.get("/config/{key}", tags=["config"])

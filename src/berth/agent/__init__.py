@@ -1,0 +1,1 @@
+"""The in-workspace agent (DESIGN §7). Imports nothing else from berth."""

@@ -1,0 +1,131 @@
+"""What every command group shares: the app factory, error reporting, the common options
+and the connection to the server.
+
+Errors: every command runs inside :class:`BerthGroup`, which turns the errors a user
+can cause (:class:`berth.client.ClientError`, :class:`CredentialsError`,
+:class:`CliError`, :class:`OSError`) into ``error: <message>`` on stderr and exit
+status 1, never a traceback. Anything else is a bug in berth and keeps its traceback
+(without local variables, which could hold a token).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from contextlib import contextmanager
+from typing import Annotated, Any
+
+import typer
+from typer.core import TyperGroup
+
+from berth.cli.credentials import CredentialsError, resolve
+from berth.client import ApiError, Client, ClientError
+
+__all__ = [
+    "JSON",
+    "TABLE",
+    "BerthGroup",
+    "CliError",
+    "OrganizationOption",
+    "OutputOption",
+    "TokenOption",
+    "UrlOption",
+    "connect",
+    "new_app",
+    "report",
+]
+
+TABLE = "table"
+JSON = "json"
+_FORMATS = (TABLE, JSON)
+
+
+class CliError(Exception):
+    """A mistake the user can fix; ``str()`` is the message printed after ``error:``."""
+
+
+def report(exc: BaseException) -> str:
+    """The text printed after ``error:`` for an error a user can cause."""
+    text = str(exc) or type(exc).__name__
+    if isinstance(exc, OSError) and exc.strerror:
+        text = f"{exc.strerror}: {exc.filename}" if exc.filename else exc.strerror
+    if isinstance(exc, ApiError) and exc.status_code == 401:
+        text += '\n(log in again with "berth login URL --token TOKEN", or pass a valid --token)'
+    return text
+
+
+class BerthGroup(TyperGroup):
+    """A command group that reports user-facing errors as ``error: …`` and exits 1."""
+
+    def invoke(self, ctx: Any) -> Any:  # typer's vendored click.Context
+        try:
+            return super().invoke(ctx)
+        except (ClientError, CredentialsError, CliError, OSError) as exc:
+            typer.echo(f"error: {report(exc)}", err=True)
+            raise typer.Exit(1) from None
+
+
+def new_app(help: str, **kwargs: Any) -> typer.Typer:
+    """A command group app with berth's error handling and settings."""
+    return typer.Typer(
+        cls=BerthGroup,
+        help=help,
+        no_args_is_help=True,
+        pretty_exceptions_show_locals=False,
+        **kwargs,
+    )
+
+
+def _check_output(value: str) -> str:
+    normalized = value.strip().lower()
+    if normalized not in _FORMATS:
+        raise CliError(f"unknown output format {value!r}: use {' or '.join(_FORMATS)}")
+    return normalized
+
+
+UrlOption = Annotated[
+    str | None,
+    typer.Option(
+        "--url",
+        metavar="URL",
+        help="The berth server, e.g. http://127.0.0.1:7080. Default: $BERTH_URL, then the"
+        " server saved by berth login.",
+        show_default=False,
+    ),
+]
+TokenOption = Annotated[
+    str | None,
+    typer.Option(
+        "--token",
+        metavar="TOKEN",
+        help="An API token. Default: $BERTH_TOKEN, then the token saved by berth login.",
+        show_default=False,
+    ),
+]
+OutputOption = Annotated[
+    str,
+    typer.Option(
+        "--output",
+        "-o",
+        metavar="FORMAT",
+        help="table, or json for the server's objects exactly.",
+        callback=_check_output,
+    ),
+]
+OrganizationOption = Annotated[
+    str | None,
+    typer.Option(
+        "--organization",
+        "--org",
+        metavar="ORG",
+        help="Organization name or id. Default: the default organization.",
+        show_default=False,
+    ),
+]
+
+
+@contextmanager
+def connect(url: str | None, token: str | None) -> Generator[Client]:
+    """A client for the server and token the options, environment or login name."""
+    target = resolve(url, token)
+    with Client(target.url, target.token) as client:
+        yield client

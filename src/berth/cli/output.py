@@ -1,0 +1,103 @@
+"""Printing: exact JSON for ``-o json``, rich tables and key/value panels otherwise.
+
+JSON goes to stdout untouched (the server's objects as received, through
+:attr:`berth.client.ApiModel.raw`); tables go to stdout too; notes meant for a person
+(an empty listing, a one-time secret warning) go to stderr so pipelines stay clean.
+Every value is printed as plain text, never as rich markup.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import typer
+from rich import box
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from berth.client import ApiModel
+
+__all__ = [
+    "fmt_bool",
+    "fmt_time",
+    "fmt_value",
+    "note",
+    "print_fields",
+    "print_json",
+    "print_models_json",
+    "print_table",
+]
+
+
+def print_json(data: Any) -> None:
+    typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
+
+
+def print_models_json(models: ApiModel | Sequence[ApiModel]) -> None:
+    """The server's JSON for one object or a list of them."""
+    if isinstance(models, ApiModel):
+        print_json(models.raw)
+    else:
+        print_json([model.raw for model in models])
+
+
+def note(message: str) -> None:
+    """A message for the person at the terminal (stderr)."""
+    typer.echo(message, err=True)
+
+
+def print_table(
+    columns: Sequence[str], rows: Iterable[Sequence[str]], *, title: str | None = None
+) -> None:
+    table = Table(
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        header_style="bold",
+        title=title,
+        title_justify="left",
+        title_style="bold",
+    )
+    for column in columns:
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(*(Text(cell) for cell in row))
+    Console(highlight=False).print(table)
+
+
+def print_fields(fields: Sequence[tuple[str, str]], *, title: str | None = None) -> None:
+    """``label  value`` lines, aligned."""
+    console = Console(highlight=False)
+    if title:
+        console.print(Text(title, style="bold"))
+    table = Table.grid(padding=(0, 2))
+    table.add_column(style="bold", no_wrap=True)
+    table.add_column(overflow="fold")
+    for label, value in fields:
+        table.add_row(Text(label), Text(value))
+    console.print(table)
+
+
+def fmt_time(value: dt.datetime | None, *, never: str = "-") -> str:
+    """A time in the local zone, to the minute."""
+    if value is None:
+        return never
+    return value.astimezone().strftime("%Y-%m-%d %H:%M")
+
+
+def fmt_bool(value: bool) -> str:
+    return "yes" if value else "no"
+
+
+def fmt_value(value: object) -> str:
+    """A parameter value or default as a person reads it."""
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return json.dumps(value) if value == "" else value
+    return json.dumps(value, ensure_ascii=False)

@@ -1,0 +1,100 @@
+"""``berth users create|list``."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from berth.cli.common import (
+    JSON,
+    OrganizationOption,
+    OutputOption,
+    TokenOption,
+    UrlOption,
+    connect,
+    new_app,
+)
+from berth.cli.output import fmt_time, note, print_fields, print_models_json, print_table
+from berth.client import User
+
+__all__ = ["app"]
+
+app = new_app("Users: create and list (site owners).")
+
+ROLES = ("owner", "template-admin", "member")
+
+
+@app.command("create")
+def create(
+    username: Annotated[str, typer.Argument(help="The new user's username.")],
+    email: Annotated[str | None, typer.Option(help="Email address.", show_default=False)] = None,
+    name: Annotated[
+        str | None, typer.Option(help="Full name, as shown to others.", show_default=False)
+    ] = None,
+    role: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--role",
+            metavar="ROLE",
+            help=f"A role: {', '.join(ROLES)}. Repeat for several. Default: member.",
+            show_default=False,
+        ),
+    ] = None,
+    organization: OrganizationOption = None,
+    output: OutputOption = "table",
+    url: UrlOption = None,
+    token: TokenOption = None,
+) -> None:
+    """Create a user. Give them a token with berth tokens create --user USERNAME."""
+    with connect(url, token) as client:
+        user = client.create_user(
+            username, email=email, name=name, roles=role or None, organization=organization
+        )
+    if output == JSON:
+        print_models_json(user)
+        return
+    print_fields(_fields(user), title=f"Created user {user.username}")
+
+
+@app.command("list")
+def list_(
+    output: OutputOption = "table",
+    url: UrlOption = None,
+    token: TokenOption = None,
+) -> None:
+    """List users."""
+    with connect(url, token) as client:
+        users = client.list_users()
+    if output == JSON:
+        print_models_json(users)
+        return
+    if not users:
+        note("No users.")
+        return
+    print_table(
+        ["USERNAME", "NAME", "EMAIL", "ROLES", "STATUS", "CREATED", "ID"],
+        [
+            [
+                u.username,
+                u.name,
+                u.email,
+                ", ".join(u.roles) or "-",
+                u.status,
+                fmt_time(u.created_at),
+                u.id,
+            ]
+            for u in users
+        ],
+    )
+
+
+def _fields(user: User) -> list[tuple[str, str]]:
+    return [
+        ("ID", user.id),
+        ("Name", user.name or "-"),
+        ("Email", user.email or "-"),
+        ("Roles", ", ".join(user.roles) or "-"),
+        ("Status", user.status),
+        ("Organizations", ", ".join(user.organization_ids) or "-"),
+    ]

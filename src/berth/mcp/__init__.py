@@ -1,0 +1,1 @@
+"""The MCP adapter over :mod:`berth.tools` (DESIGN §8, §11)."""

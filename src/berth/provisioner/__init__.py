@@ -1,0 +1,1 @@
+"""Provisioner workers and sandbox backends (DESIGN §6)."""

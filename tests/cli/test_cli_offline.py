@@ -1,0 +1,151 @@
+"""CLI behaviour that needs no server: credentials, errors, argument checks.
+
+Every error is ``error: <message>`` on stderr with exit status 1, never a traceback.
+"""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from berth import __version__
+from berth.cli.app import app
+
+runner = CliRunner()
+
+
+@pytest.fixture(autouse=True)
+def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """No login file, no BERTH_URL/BERTH_TOKEN from the developer's shell."""
+    folder = tmp_path / "berth-config"
+    monkeypatch.setenv("BERTH_CONFIG_DIR", str(folder))
+    monkeypatch.delenv("BERTH_URL", raising=False)
+    monkeypatch.delenv("BERTH_TOKEN", raising=False)
+    return folder
+
+
+def closed_url() -> str:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}"
+
+
+def assert_error(args: list[str], *expected: str) -> str:
+    result = runner.invoke(app, args)
+    assert result.exit_code == 1, result.output
+    assert result.stderr.startswith("error: "), result.stderr
+    assert "Traceback" not in result.output
+    assert result.stdout == ""
+    for text in expected:
+        assert text in result.stderr
+    return result.stderr
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["templates", "list"],
+        ["templates", "show", "python"],
+        ["users", "list"],
+        ["tokens", "create", "ci"],
+        ["config", "get", "chat-workspace-ttl"],
+    ],
+)
+def test_missing_credentials(args: list[str]) -> None:
+    stderr = assert_error(args)
+    assert stderr == (
+        'error: not logged in: run "berth login URL --token TOKEN"'
+        " or set BERTH_URL and BERTH_TOKEN\n"
+    )
+
+
+def test_connection_refused() -> None:
+    url = closed_url()
+    assert_error(
+        ["templates", "list", "--url", url, "--token", "t"],
+        f"could not connect to the berth server at {url}",
+        "may not be running",
+    )
+
+
+def test_connection_refused_with_credentials_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    url = closed_url()
+    monkeypatch.setenv("BERTH_URL", url)
+    monkeypatch.setenv("BERTH_TOKEN", "t")
+    assert_error(["users", "list"], url)
+
+
+def test_bad_output_format() -> None:
+    assert_error(
+        ["templates", "list", "-o", "yaml", "--url", closed_url(), "--token", "t"],
+        "unknown output format 'yaml': use table or json",
+    )
+
+
+def test_invalid_url() -> None:
+    assert_error(["templates", "list", "--url", "localhost:7080", "--token", "t"], "invalid")
+
+
+def test_push_of_a_missing_folder(tmp_path: Path) -> None:
+    missing = tmp_path / "nope"
+    assert_error(
+        ["templates", "push", str(missing), "--url", closed_url(), "--token", "t"],
+        f"{missing} does not exist",
+    )
+
+
+def test_push_of_a_folder_without_template_yaml(tmp_path: Path) -> None:
+    assert_error(
+        ["templates", "push", str(tmp_path), "--url", closed_url(), "--token", "t"],
+        "has no template.yaml",
+    )
+
+
+def test_push_of_an_unreadable_template(tmp_path: Path) -> None:
+    (tmp_path / "template.yaml").write_bytes(b"\xff\xfe\x00bad")
+    assert_error(
+        ["templates", "push", str(tmp_path), "--url", closed_url(), "--token", "t"],
+        "is not UTF-8 text",
+    )
+
+
+def test_login_to_a_closed_port_saves_nothing(isolated: Path) -> None:
+    url = closed_url()
+    assert_error(["login", url, "--token", "t"], "could not connect", url)
+    assert not (isolated / "config.json").exists()
+
+
+def test_login_without_a_token_off_a_terminal() -> None:
+    assert_error(["login", closed_url()], "a token is required")
+
+
+def test_logout_when_not_logged_in() -> None:
+    result = runner.invoke(app, ["logout"])
+    assert result.exit_code == 0
+    assert "Not logged in" in result.stdout
+
+
+def test_delete_is_confirmed() -> None:
+    result = runner.invoke(
+        app, ["templates", "delete", "python", "--url", closed_url(), "--token", "t"], input="n\n"
+    )
+    assert result.exit_code == 1
+    assert "error: not deleted" in result.stderr
+
+
+def test_version() -> None:
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0
+    assert result.stdout == f"berth {__version__}\n"
+
+
+def test_no_arguments_shows_help() -> None:
+    result = runner.invoke(app, [])
+    assert "templates" in result.output
+    assert "login" in result.output
