@@ -20,9 +20,9 @@ from berth.cli.credentials import (
 )
 
 
-def saved_in(folder: Path, url: str = "http://saved:7080", token: str = "saved-token") -> Path:
+def saved_in(folder: Path) -> Path:
     path = folder / "config.json"
-    write_saved(path, Saved(url, token))
+    write_saved(path, Saved("http://saved:7080", "saved-token"))
     return path
 
 

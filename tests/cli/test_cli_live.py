@@ -125,7 +125,9 @@ def test_templates_push_list_show_delete(live_server: LiveServer, tmp_path: Path
 def test_templates_delete_asks_first(live_server: LiveServer, tmp_path: Path) -> None:
     name = unique("cli")
     ok(berth(live_server, "templates", "push", str(template_folder(tmp_path, name))))
-    assert failed(berth(live_server, "templates", "delete", name, input="n\n"))
+    declined = berth(live_server, "templates", "delete", name, input="n\n")
+    assert declined.exit_code == 1
+    assert "error: not deleted" in declined.stderr
     ok(berth(live_server, "templates", "show", name))
     ok(berth(live_server, "templates", "delete", name, input="y\n"))
 

@@ -92,6 +92,13 @@ def test_invalid_url() -> None:
     assert_error(["templates", "list", "--url", "localhost:7080", "--token", "t"], "invalid")
 
 
+def test_an_empty_name_is_refused_before_connecting() -> None:
+    assert_error(
+        ["templates", "show", "", "--url", closed_url(), "--token", "t"],
+        "a name or id must not be empty",
+    )
+
+
 def test_push_of_a_missing_folder(tmp_path: Path) -> None:
     missing = tmp_path / "nope"
     assert_error(

@@ -12,6 +12,7 @@ from berth.client import (
     ApiError,
     Client,
     ConnectionFailed,
+    InvalidArgument,
     InvalidURL,
     Template,
     TemplateFolderError,
@@ -147,11 +148,31 @@ def test_503_is_not_retried_for_a_post() -> None:
         return httpx.Response(503, json={"message": "busy"}, headers={"Retry-After": "0"})
 
     transport = httpx.MockTransport(handler)
-    with Client("http://berth.test", "t", transport=transport, sleep=lambda _: None) as client:
-        with pytest.raises(ApiError) as caught:
-            client.create_token("ci")
+    client = Client("http://berth.test", "t", transport=transport, sleep=lambda _: None)
+    with client, pytest.raises(ApiError) as caught:
+        client.create_token("ci")
     assert caught.value.status_code == 503
     assert len(calls) == 1
+
+
+def test_empty_names_are_refused_before_sending() -> None:
+    with Client(f"http://127.0.0.1:{closed_port()}", "t") as client:
+        with pytest.raises(InvalidArgument, match="must not be empty"):
+            client.get_template("")
+        with pytest.raises(ValueError, match="must not be empty"):
+            client.delete_token(" ")
+
+
+def test_path_segments_are_quoted() -> None:
+    paths: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        paths.append(request.url.raw_path.decode())
+        return httpx.Response(204)
+
+    with Client("http://berth.test", "t", transport=httpx.MockTransport(handler)) as client:
+        client.delete_token("a/b?c", user="me")
+    assert paths == ["/api/v1/users/me/tokens/a%2Fb%3Fc"]
 
 
 def test_repr_never_shows_the_token() -> None:

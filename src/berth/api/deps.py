@@ -43,7 +43,7 @@ async def get_ctx(
             "Authentication required.", detail="Send an API token as 'Authorization: Bearer …'."
         )
     actor = await authenticate(runtime.db, credentials.credentials)
-    return Ctx(runtime.db, actor)
+    return Ctx(runtime.db, actor, runtime.bus)
 
 
 CtxDep = Annotated[Ctx, Depends(get_ctx)]

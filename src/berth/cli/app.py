@@ -14,7 +14,7 @@ from typing import Annotated
 import typer
 
 from berth import __version__
-from berth.cli import config, login, templates, tokens, users
+from berth.cli import config, login, server, templates, tokens, users
 from berth.cli.common import new_app
 
 __all__ = ["app", "main"]
@@ -46,6 +46,7 @@ def _root(
 
 
 # --- registration -------------------------------------------------------------
+app.command("server")(server.server)
 app.command("login")(login.login)
 app.command("logout")(login.logout)
 app.add_typer(templates.app, name="templates")

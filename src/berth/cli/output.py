@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -22,6 +23,7 @@ from rich.text import Text
 from berth.client import ApiModel
 
 __all__ = [
+    "console",
     "fmt_bool",
     "fmt_time",
     "fmt_value",
@@ -31,6 +33,8 @@ __all__ = [
     "print_models_json",
     "print_table",
 ]
+
+_PIPE_WIDTH = 500
 
 
 def print_json(data: Any) -> None:
@@ -50,35 +54,50 @@ def note(message: str) -> None:
     typer.echo(message, err=True)
 
 
+def console() -> Console:
+    """A console on stdout. Off a terminal (a pipe, a file) lines are never wrapped to
+    80 columns unless ``COLUMNS`` asks for a width, so ``grep`` sees whole rows."""
+    terminal = Console(highlight=False)
+    if terminal.is_terminal or os.environ.get("COLUMNS"):
+        return terminal
+    return Console(highlight=False, width=_PIPE_WIDTH)
+
+
 def print_table(
-    columns: Sequence[str], rows: Iterable[Sequence[str]], *, title: str | None = None
+    columns: Sequence[str],
+    rows: Iterable[Sequence[str]],
+    *,
+    title: str | None = None,
 ) -> None:
+    """A borderless table. On a narrow terminal every column but the first (the name,
+    which is what people read and copy) wraps; nothing is ever cut off."""
     table = Table(
         box=box.SIMPLE_HEAD,
+        show_edge=False,
         pad_edge=False,
         header_style="bold",
         title=title,
         title_justify="left",
         title_style="bold",
     )
-    for column in columns:
-        table.add_column(column, overflow="fold")
+    for index, column in enumerate(columns):
+        table.add_column(column, no_wrap=index == 0, overflow="fold")
     for row in rows:
         table.add_row(*(Text(cell) for cell in row))
-    Console(highlight=False).print(table)
+    console().print(table)
 
 
 def print_fields(fields: Sequence[tuple[str, str]], *, title: str | None = None) -> None:
     """``label  value`` lines, aligned."""
-    console = Console(highlight=False)
+    out = console()
     if title:
-        console.print(Text(title, style="bold"))
+        out.print(Text(title, style="bold"))
     table = Table.grid(padding=(0, 2))
     table.add_column(style="bold", no_wrap=True)
     table.add_column(overflow="fold")
     for label, value in fields:
         table.add_row(Text(label), Text(value))
-    console.print(table)
+    out.print(table)
 
 
 def fmt_time(value: dt.datetime | None, *, never: str = "-") -> str:

@@ -7,9 +7,6 @@ from typing import Annotated
 
 import typer
 
-from berth.api.server import StartupError, serve, split_address
-from berth.settings import Settings
-
 
 def server(
     data_dir: Annotated[
@@ -34,6 +31,10 @@ def server(
     ] = None,
 ) -> None:
     """Run the berth server (the embedded default: SQLite in the data dir)."""
+    # Imported here so that client commands do not pay for loading the server.
+    from berth.api.server import StartupError, serve, split_address
+    from berth.settings import Settings
+
     overrides = {
         key: value
         for key, value in {

@@ -50,8 +50,10 @@ def push(
     url: UrlOption = None,
     token: TokenOption = None,
 ) -> None:
-    """Push a template folder: creates the template on the first push, and a new active
-    version on every push."""
+    """Push a template folder as a new active version.
+
+    The first push of a name creates the template.
+    """
     files = read_template_folder(folder)  # before connecting: a typo fails fast
     with connect(url, token) as client:
         result = client.push_template(files, organization=organization)

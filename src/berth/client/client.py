@@ -26,7 +26,13 @@ from urllib.parse import quote, urlsplit
 import httpx
 from pydantic import BaseModel, ValidationError
 
-from berth.client.errors import ApiError, ConnectionFailed, InvalidResponse, InvalidURL
+from berth.client.errors import (
+    ApiError,
+    ConnectionFailed,
+    InvalidArgument,
+    InvalidResponse,
+    InvalidURL,
+)
 from berth.client.files import read_template_folder
 from berth.client.models import (
     ConfigValue,
@@ -68,8 +74,8 @@ def normalize_url(url: str) -> str:
 
 def _segment(value: str) -> str:
     """One URL path segment: names and ids are quoted, so ``a/b`` cannot change the route."""
-    if not value:
-        raise ValueError("an empty name or id")
+    if not value.strip():
+        raise InvalidArgument("a name or id must not be empty")
     return quote(value, safe="")
 
 

@@ -6,7 +6,8 @@
     ├── ApiError                the server answered with an error (4xx/5xx): its envelope
     ├── ConnectionFailed        no answer: nothing listening, DNS, TLS, timeout
     ├── InvalidResponse         an answer that is not berth's API (a proxy page, an old server)
-    ├── InvalidURL              a server URL the client cannot use (also a ValueError)
+    ├── InvalidArgument         refused before sending, e.g. an empty name (also a ValueError)
+    │   └── InvalidURL          a server URL the client cannot use
     └── TemplateFolderError     ``push_template`` could not read the template folder
 
 ``str()`` of each is written for a person: the CLI prints ``error: <str(exc)>``.
@@ -24,6 +25,7 @@ __all__ = [
     "ApiError",
     "ClientError",
     "ConnectionFailed",
+    "InvalidArgument",
     "InvalidResponse",
     "InvalidURL",
     "TemplateFolderError",
@@ -133,7 +135,11 @@ class InvalidResponse(ClientError):
     """The server answered successfully with something this client cannot read."""
 
 
-class InvalidURL(ClientError, ValueError):
+class InvalidArgument(ClientError, ValueError):
+    """An argument the client refuses before sending anything."""
+
+
+class InvalidURL(InvalidArgument):
     """A server URL the client cannot use."""
 
 

@@ -14,9 +14,17 @@ import datetime as dt
 import inspect
 import uuid
 from collections.abc import Sequence
-from typing import Any, TypeVar
+from typing import Any
 
-from berth.db.policy import Action, Kind, Resource, is_allowed
+from berth.db.authz_base import (
+    SITE,
+    chat_resource,
+    not_found,
+    template_resource,
+    user_resource,
+)
+from berth.db.authz_workspaces import WorkspaceAuthz
+from berth.db.policy import Action, Kind, Resource
 from berth.db.records import (
     ApiKey,
     Chat,
@@ -31,68 +39,13 @@ from berth.db.records import (
     User,
 )
 from berth.db.store import Store
-from berth.domain.actors import Actor
-from berth.errors import Forbidden, NotFound
+from berth.errors import Forbidden
 
-R = TypeVar("R")
-
-_SITE = Resource(Kind.SITE_CONFIG)
+__all__ = ["AuthzStore", "Forbidden", "not_found", "unwrapped_store_methods"]
 
 
-def not_found(kind: Kind) -> NotFound:
-    """The error for a missing thing, identical to the one for a hidden thing."""
-    return NotFound(f"{kind.value.replace('_', ' ')} not found")
-
-
-def _user(u: User) -> Resource:
-    return Resource(Kind.USER, owner_id=u.id)
-
-
-def _template(t: Template) -> Resource:
-    return Resource(Kind.TEMPLATE, organization_id=t.organization_id)
-
-
-def _chat(c: Chat) -> Resource:
-    return Resource(Kind.CHAT, organization_id=c.organization_id, owner_id=c.owner_id)
-
-
-class AuthzStore(Store):
+class AuthzStore(WorkspaceAuthz):
     """The Store's interface, with ``actor`` authorized on every call."""
-
-    def __init__(self, store: Store, actor: Actor) -> None:
-        # Share the inner store's connection so the wrapper is a view, not a copy.
-        super().__init__(store._conn, store._clock)  # pyright: ignore[reportPrivateUsage]
-        self._inner = store
-        self.actor = actor
-
-    # --- helpers ----------------------------------------------------------------------
-
-    def _can(self, action: Action, resource: Resource) -> bool:
-        return is_allowed(self.actor, action, resource)
-
-    def _require(self, action: Action, resource: Resource) -> None:
-        if self._can(action, resource):
-            return
-        if action is not Action.READ and self._can(Action.READ, resource):
-            raise Forbidden(f"not allowed to {action.value} this {resource.kind.value}")
-        raise not_found(resource.kind)
-
-    def _visible(self, record: R | None, resource: Resource | None) -> R | None:
-        if record is None or resource is None:
-            return None
-        return record if self._can(Action.READ, resource) else None
-
-    async def _template_resource(self, template_id: uuid.UUID) -> Resource:
-        tpl = await self._inner.get_template_by_id(template_id)
-        if tpl is None:
-            raise not_found(Kind.TEMPLATE)
-        return _template(tpl)
-
-    async def _version_resource(self, version_id: uuid.UUID) -> Resource | None:
-        version = await self._inner.get_template_version_by_id(version_id)
-        if version is None:
-            return None
-        return await self._template_resource(version.template_id)
 
     # --- organizations ----------------------------------------------------------------
 
@@ -127,15 +80,15 @@ class AuthzStore(Store):
 
     async def get_user_by_id(self, user_id: uuid.UUID) -> User | None:
         user = await self._inner.get_user_by_id(user_id)
-        return self._visible(user, user and _user(user))
+        return self._visible(user, user and user_resource(user))
 
     async def get_user_by_username(self, username: str) -> User | None:
         user = await self._inner.get_user_by_username(username)
-        return self._visible(user, user and _user(user))
+        return self._visible(user, user and user_resource(user))
 
     async def list_users(self, *, include_system: bool = False) -> list[User]:
         users = await self._inner.list_users(include_system=include_system)
-        return [u for u in users if self._can(Action.READ, _user(u))]
+        return [u for u in users if self._can(Action.READ, user_resource(u))]
 
     async def count_human_users(self) -> int:
         self._require(Action.READ, Resource(Kind.USER))
@@ -233,19 +186,19 @@ class AuthzStore(Store):
 
     async def get_template_by_id(self, template_id: uuid.UUID) -> Template | None:
         tpl = await self._inner.get_template_by_id(template_id)
-        return self._visible(tpl, tpl and _template(tpl))
+        return self._visible(tpl, tpl and template_resource(tpl))
 
     async def get_template_by_organization_and_name(
         self, organization_id: uuid.UUID, name: str
     ) -> Template | None:
         tpl = await self._inner.get_template_by_organization_and_name(organization_id, name)
-        return self._visible(tpl, tpl and _template(tpl))
+        return self._visible(tpl, tpl and template_resource(tpl))
 
     async def list_templates(
         self, *, organization_ids: Sequence[uuid.UUID] | None = None
     ) -> list[Template]:
         templates = await self._inner.list_templates(organization_ids=organization_ids)
-        return [t for t in templates if self._can(Action.READ, _template(t))]
+        return [t for t in templates if self._can(Action.READ, template_resource(t))]
 
     async def update_template(self, template_id: uuid.UUID, **fields: Any) -> Template | None:
         self._require(Action.UPDATE, await self._template_resource(template_id))
@@ -323,19 +276,19 @@ class AuthzStore(Store):
     # --- site config and workspaces ---------------------------------------------------
 
     async def get_site_config(self, key: str) -> str | None:
-        self._require(Action.READ, _SITE)
+        self._require(Action.READ, SITE)
         return await self._inner.get_site_config(key)
 
     async def upsert_site_config(self, key: str, value: str) -> None:
-        self._require(Action.UPDATE, _SITE)
+        self._require(Action.UPDATE, SITE)
         await self._inner.upsert_site_config(key, value)
 
     async def delete_site_config(self, key: str) -> None:
-        self._require(Action.UPDATE, _SITE)
+        self._require(Action.UPDATE, SITE)
         await self._inner.delete_site_config(key)
 
     async def take_bootstrap_lock(self) -> None:
-        self._require(Action.UPDATE, _SITE)
+        self._require(Action.UPDATE, SITE)
         await self._inner.take_bootstrap_lock()
 
     async def count_live_workspaces_by_template(self, template_id: uuid.UUID) -> int:
@@ -355,18 +308,18 @@ class AuthzStore(Store):
 
     async def get_chat_by_id(self, chat_id: uuid.UUID) -> Chat | None:
         chat = await self._inner.get_chat_by_id(chat_id)
-        return self._visible(chat, chat and _chat(chat))
+        return self._visible(chat, chat and chat_resource(chat))
 
     async def lock_chat_by_id(self, chat_id: uuid.UUID) -> Chat | None:
         chat = await self._inner.get_chat_by_id(chat_id)
         if chat is None:
             return None
-        self._require(Action.UPDATE, _chat(chat))
+        self._require(Action.UPDATE, chat_resource(chat))
         return await self._inner.lock_chat_by_id(chat_id)
 
     async def list_chats_by_owner(self, owner_id: uuid.UUID) -> list[Chat]:
         chats = await self._inner.list_chats_by_owner(owner_id)
-        return [c for c in chats if self._can(Action.READ, _chat(c))]
+        return [c for c in chats if self._can(Action.READ, chat_resource(c))]
 
     async def update_chat_workspace_binding(
         self,
@@ -379,7 +332,7 @@ class AuthzStore(Store):
         chat = await self._inner.get_chat_by_id(chat_id)
         if chat is None:
             return None
-        self._require(Action.UPDATE, _chat(chat))
+        self._require(Action.UPDATE, chat_resource(chat))
         return await self._inner.update_chat_workspace_binding(
             chat_id, workspace_id=workspace_id, build_id=build_id, agent_id=agent_id
         )
@@ -390,8 +343,17 @@ def unwrapped_store_methods() -> list[str]:
     return sorted(
         name
         for name, _ in inspect.getmembers(Store, inspect.iscoroutinefunction)
-        if not name.startswith("_") and name not in AuthzStore.__dict__
+        if not name.startswith("_") and not _overridden(name)
     )
+
+
+def _overridden(name: str) -> bool:
+    for cls in AuthzStore.__mro__:
+        if cls is Store:
+            return False
+        if name in cls.__dict__:
+            return True
+    return False
 
 
 if _missing := unwrapped_store_methods():  # pragma: no cover - a programming error

@@ -34,6 +34,7 @@ class Kind(StrEnum):
     GROUP = "group"
     TEMPLATE = "template"
     WORKSPACE = "workspace"
+    AGENT = "workspace_agent"
     CHAT = "chat"
     SITE_CONFIG = "site_config"
     JOB = "provisioner_job"
@@ -53,7 +54,15 @@ _ALL = frozenset(Action)
 _READ = frozenset({Action.READ})
 
 _SYSTEM_PERMISSIONS: dict[SystemRole, dict[Kind, frozenset[Action]]] = {
+    SystemRole.AGENT_GATEWAY: {
+        Kind.AGENT: frozenset({Action.READ, Action.UPDATE}),
+        Kind.WORKSPACE: frozenset({Action.READ, Action.UPDATE}),
+        Kind.JOB: _READ,
+        Kind.USER: _READ,
+        Kind.TEMPLATE: _READ,
+    },
     SystemRole.CHAT_TOOLS: {
+        Kind.AGENT: _READ,
         Kind.CHAT: frozenset({Action.READ, Action.UPDATE}),
         Kind.WORKSPACE: _READ,
         Kind.JOB: _READ,
@@ -65,6 +74,7 @@ _SYSTEM_PERMISSIONS: dict[SystemRole, dict[Kind, frozenset[Action]]] = {
     },
     SystemRole.PROVISIONER: {
         Kind.JOB: _ALL,
+        Kind.AGENT: _ALL,
         Kind.WORKSPACE: frozenset({Action.READ, Action.UPDATE}),
         Kind.TEMPLATE: _READ,
         Kind.USER: _READ,
@@ -74,6 +84,7 @@ _SYSTEM_PERMISSIONS: dict[SystemRole, dict[Kind, frozenset[Action]]] = {
     },
     SystemRole.PREBUILDS_RECONCILER: {
         Kind.WORKSPACE: _ALL,
+        Kind.AGENT: _READ,
         Kind.JOB: frozenset({Action.READ, Action.CREATE}),
         Kind.TEMPLATE: _READ,
         Kind.USER: _READ,
@@ -81,6 +92,7 @@ _SYSTEM_PERMISSIONS: dict[SystemRole, dict[Kind, frozenset[Action]]] = {
     },
     SystemRole.AUTHENTICATOR: {
         Kind.API_KEY: frozenset({Action.READ, Action.UPDATE}),
+        Kind.AGENT: _READ,
         Kind.USER: _READ,
     },
     SystemRole.AUTOSTOP: {
@@ -119,9 +131,11 @@ def _user_allowed(actor: Actor, action: Action, resource: Resource) -> bool:
             return own
         case Kind.WORKSPACE | Kind.CHAT:
             return own and (org is None or member)
+        case Kind.AGENT:
+            return action is Action.READ and own and (org is None or member)
         case Kind.SITE_CONFIG:
             return action is Action.READ
         case Kind.JOB:
-            return action is Action.READ and own
+            return action in (Action.READ, Action.CREATE) and own and (org is None or member)
         case Kind.PROVISIONER_KEY:
             return False

@@ -185,3 +185,113 @@ class ProvisionerKey:
     name: str
     hashed_secret: bytes
     created_at: dt.datetime
+
+
+@dataclass(frozen=True, slots=True)
+class WorkspaceBuild:
+    id: uuid.UUID
+    workspace_id: uuid.UUID
+    build_number: int
+    transition: str
+    template_version_id: uuid.UUID
+    preset_id: uuid.UUID | None
+    initiator_id: uuid.UUID
+    reason: str
+    daily_cost: int
+    job_id: uuid.UUID
+    rendered: dict[str, Any] | None
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+@dataclass(frozen=True, slots=True)
+class BuildParameter:
+    build_id: uuid.UUID
+    name: str
+    value: str
+
+
+@dataclass(frozen=True, slots=True)
+class ProvisionerJob:
+    id: uuid.UUID
+    type: str
+    organization_id: uuid.UUID
+    initiator_id: uuid.UUID
+    input: dict[str, Any]
+    status: str
+    error: str | None
+    error_code: str | None
+    worker_id: str | None
+    priority: int
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    started_at: dt.datetime | None
+    heartbeat_at: dt.datetime | None
+    completed_at: dt.datetime | None
+    canceled_at: dt.datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class JobLog:
+    id: int
+    job_id: uuid.UUID
+    created_at: dt.datetime
+    stage: str
+    level: str
+    output: str
+
+
+@dataclass(frozen=True, slots=True)
+class WorkspaceResource:
+    id: uuid.UUID
+    job_id: uuid.UUID
+    type: str
+    name: str
+    handle: dict[str, Any]
+    created_at: dt.datetime
+
+
+@dataclass(frozen=True, slots=True)
+class WorkspaceAgent:
+    id: uuid.UUID
+    resource_id: uuid.UUID
+    parent_id: uuid.UUID | None
+    name: str
+    display_order: int
+    chat: bool
+    external: bool
+    directory: str
+    env: dict[str, str]
+    auth_token_hash: bytes
+    connection_timeout_seconds: int
+    first_connected_at: dt.datetime | None
+    last_connected_at: dt.datetime | None
+    disconnected_at: dt.datetime | None
+    last_connected_replica_id: uuid.UUID | None
+    lifecycle_state: str
+    started_at: dt.datetime | None
+    ready_at: dt.datetime | None
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+@dataclass(frozen=True, slots=True)
+class AgentScript:
+    id: uuid.UUID
+    agent_id: uuid.UUID
+    display_name: str
+    script: str
+    run_on: str
+    blocks_login: bool
+    timeout_seconds: int
+    display_order: int
+
+
+@dataclass(frozen=True, slots=True)
+class AgentLog:
+    id: int
+    agent_id: uuid.UUID
+    script_id: uuid.UUID | None
+    created_at: dt.datetime
+    level: str
+    output: str

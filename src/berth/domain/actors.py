@@ -23,6 +23,8 @@ class SystemRole(StrEnum):
     PREBUILDS_RECONCILER = "prebuilds-reconciler"
     AUTOSTOP = "autostop"
     CHAT_TOOLS = "chat-tools"
+    AGENT_GATEWAY = "agent-gateway"
+    """Records what connected agents report (connection, lifecycle, logs)."""
     AUTHENTICATOR = "authenticator"
     """Resolves API tokens to users before any user actor exists."""
 
@@ -68,6 +70,10 @@ def as_prebuilds_reconciler() -> Actor:
 
 def as_autostop() -> Actor:
     return Actor.for_system(SystemRole.AUTOSTOP)
+
+
+def as_agent_gateway() -> Actor:
+    return Actor.for_system(SystemRole.AGENT_GATEWAY)
 
 
 def as_authenticator() -> Actor:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import uuid
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Mapping
 from dataclasses import dataclass
 
 from berth.db.authz import AuthzStore, not_found
@@ -12,17 +13,31 @@ from berth.db.engine import Database
 from berth.db.policy import Kind
 from berth.db.records import Organization
 from berth.domain.actors import Actor
+from berth.events import EventBus
+
+log = logging.getLogger("berth.services")
 
 
 @dataclass(frozen=True, slots=True)
 class Ctx:
-    """A database and an actor: the first argument of every service function."""
+    """A database, an actor and the event bus: the first argument of every service.
+
+    Services publish on ``bus`` after their transaction commits; payloads carry ids
+    and states only, and consumers re-read the database.
+    """
 
     db: Database
     actor: Actor
+    bus: EventBus | None = None
+    """``None`` in tests that do not observe events."""
 
     def as_actor(self, actor: Actor) -> Ctx:
-        return Ctx(self.db, actor)
+        return Ctx(self.db, actor, self.bus)
+
+    async def publish(self, channel: str, payload: Mapping[str, object]) -> None:
+        """Publish after commit; a lost event only delays waiters until their re-check."""
+        if self.bus is not None:
+            await publish_quietly(self.bus, channel, payload)
 
     @contextlib.asynccontextmanager
     async def write(self) -> AsyncGenerator[AuthzStore]:
@@ -35,6 +50,14 @@ class Ctx:
         """A read-only transaction whose Store checks this context's actor."""
         async with self.db.read() as store:
             yield AuthzStore(store, self.actor)
+
+
+async def publish_quietly(bus: EventBus, channel: str, payload: Mapping[str, object]) -> None:
+    """Publish, logging instead of raising: events are hints, the database is the truth."""
+    try:
+        await bus.publish(channel, payload)
+    except Exception:
+        log.warning("could not publish on %s", channel, exc_info=True)
 
 
 def parse_uuid(value: str) -> uuid.UUID | None:

@@ -9,11 +9,22 @@ Store once, in :mod:`berth.db.authz`.
 from __future__ import annotations
 
 from berth.db.store.accounts import AccountQueries
+from berth.db.store.agents import AgentQueries
+from berth.db.store.jobs import JobQueries
 from berth.db.store.site import ChatQueries, SiteQueries
 from berth.db.store.templates import TemplateQueries
+from berth.db.store.workspaces import WorkspaceQueries
 
 
-class Store(AccountQueries, TemplateQueries, SiteQueries, ChatQueries):
+class Store(
+    AccountQueries,
+    TemplateQueries,
+    WorkspaceQueries,
+    JobQueries,
+    AgentQueries,
+    SiteQueries,
+    ChatQueries,
+):
     """All queries, bound to one connection inside one transaction."""
 
 

@@ -1,0 +1,1 @@
+"""Workspace backends behind the :class:`~berth.provisioner.spec.Backend` protocol."""

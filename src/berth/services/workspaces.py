@@ -1,0 +1,313 @@
+"""Workspaces: create, start, stop, delete (each a build), list, show, TTL.
+
+A workspace changes state only through builds (DESIGN §6). Every build is inserted
+with its pending job in one transaction; provisioner workers pick the job up. The
+rendered template document is stored on the build, so a build is reproducible and the
+backend never needs the template again.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from berth.db.authz import AuthzStore, not_found
+from berth.db.dialects import is_unique_violation
+from berth.db.policy import Kind
+from berth.db.records import (
+    ProvisionerJob,
+    Template,
+    TemplateVersion,
+    User,
+    Workspace,
+    WorkspaceBuild,
+)
+from berth.domain.enums import BuildReason, JobStatus, JobType, Transition
+from berth.domain.names import name_error
+from berth.domain.parameters import preset_then_explicit, validate_parameter_values
+from berth.domain.render import render_template
+from berth.domain.template import TemplateDoc, validate_template_data
+from berth.errors import Conflict, InvalidInput, Validation
+from berth.services.accounts import resolve_user
+from berth.services.base import Ctx, parse_uuid
+from berth.services.templates import resolve_template
+
+JOBS_CHANNEL = "provisioner:jobs"
+PRIORITY_HUMAN = 1
+PRIORITY_PREBUILD = 0
+IN_PROGRESS = (JobStatus.PENDING.value, JobStatus.RUNNING.value, JobStatus.CANCELING.value)
+
+
+@dataclass(frozen=True, slots=True)
+class Started:
+    """A workspace and the build a call started (or found, when ``new_build`` is false)."""
+
+    workspace: Workspace
+    build: WorkspaceBuild
+    job: ProvisionerJob
+    new_build: bool = True
+
+
+def version_doc(version: TemplateVersion) -> TemplateDoc:
+    return validate_template_data(version.document, filename=f"template version {version.name}")
+
+
+def _context(
+    workspace_name: str, workspace_id: uuid.UUID, owner: User, template: Template
+) -> dict[str, dict[str, object]]:
+    return {
+        "workspace": {"name": workspace_name, "id": str(workspace_id), "owner": owner.username},
+        "owner": {
+            "name": owner.name or owner.username,
+            "username": owner.username,
+            "email": owner.email,
+        },
+        "template": {"name": template.name, "id": str(template.id)},
+    }
+
+
+async def insert_build(
+    store: AuthzStore,
+    *,
+    workspace: Workspace,
+    owner: User,
+    template: Template,
+    version: TemplateVersion,
+    transition: Transition,
+    parameters: Mapping[str, str],
+    preset_id: uuid.UUID | None = None,
+    reason: BuildReason = BuildReason.INITIATOR,
+    priority: int = PRIORITY_HUMAN,
+) -> Started:
+    """Render the template and insert the next build with its pending job."""
+    initiator = store.actor.user_id or owner.id
+    doc = render_template(
+        version_doc(version),
+        parameters=parameters,
+        **_context(workspace.name, workspace.id, owner, template),  # pyright: ignore[reportArgumentType]
+    )
+    latest = await store.get_latest_workspace_build_by_workspace_id(workspace.id)
+    job = await store.insert_provisioner_job(
+        type=JobType.WORKSPACE_BUILD.value,
+        organization_id=workspace.organization_id,
+        initiator_id=initiator,
+        input={"workspace_id": str(workspace.id)},
+        priority=priority,
+    )
+    try:
+        build = await store.insert_workspace_build(
+            workspace_id=workspace.id,
+            build_number=(latest.build_number if latest else 0) + 1,
+            transition=transition.value,
+            template_version_id=version.id,
+            preset_id=preset_id,
+            initiator_id=initiator,
+            reason=reason.value,
+            daily_cost=template.daily_cost if transition is Transition.START else 0,
+            job_id=job.id,
+            rendered=doc.model_dump(mode="json"),
+        )
+    except Exception as exc:
+        if is_unique_violation(exc):
+            raise Conflict("Another build of this workspace started at the same time.") from exc
+        raise
+    await store.insert_workspace_build_parameters(build.id, parameters)
+    return Started(workspace=workspace, build=build, job=job)
+
+
+async def _published(ctx: Ctx, started: Started) -> Started:
+    if started.new_build:
+        await ctx.publish(JOBS_CHANNEL, {"job_id": str(started.job.id)})
+        await ctx.publish(
+            f"workspace:{started.workspace.id}",
+            {"type": "build", "build_id": str(started.build.id), "status": started.job.status},
+        )
+    return started
+
+
+async def _resolve_parameters(
+    store: AuthzStore,
+    doc: TemplateDoc,
+    version: TemplateVersion,
+    parameters: Mapping[str, str],
+    preset_id: str | None,
+) -> tuple[dict[str, str], uuid.UUID | None]:
+    preset_values: dict[str, str] = {}
+    preset_uuid: uuid.UUID | None = None
+    if preset_id:
+        preset_uuid = parse_uuid(preset_id)
+        preset = preset_uuid and await store.get_template_version_preset_by_id(preset_uuid)
+        if not preset or preset.template_version_id != version.id:
+            raise InvalidInput(
+                "Invalid preset.",
+                validations=[
+                    Validation("preset_id", "not a preset of the template's active version")
+                ],
+            )
+        preset_values = {p.name: p.value for p in await store.list_preset_parameters([preset.id])}
+    merged = preset_then_explicit(preset_values, parameters)
+    return validate_parameter_values(doc.parameters, merged), preset_uuid
+
+
+async def create_workspace(
+    ctx: Ctx,
+    *,
+    template: str,
+    name: str,
+    owner: str = "me",
+    parameters: Mapping[str, str] | None = None,
+    preset_id: str | None = None,
+    ttl_ms: int | None = None,
+    organization: str | None = None,
+) -> Started:
+    """Insert the workspace, build 1 (``start``) and its job in one transaction."""
+    name = name.strip()
+    if problem := name_error(name):
+        raise InvalidInput("Invalid workspace name.", validations=[Validation("name", problem)])
+    if ttl_ms is not None and ttl_ms < 0:
+        raise InvalidInput("Invalid TTL.", validations=[Validation("ttl_ms", "must be >= 0")])
+    async with ctx.write() as store:
+        tpl = await resolve_template(store, template, organization)
+        user = await resolve_user(store, owner)
+        if tpl.active_version_id is None:
+            raise Conflict(f"Template {tpl.name!r} has no active version.")
+        version = await store.get_template_version_by_id(tpl.active_version_id)
+        if version is None:
+            raise not_found(Kind.TEMPLATE)
+        if await store.get_workspace_by_owner_and_name(user.id, name) is not None:
+            raise Conflict(
+                f"Workspace {name!r} already exists.",
+                validations=[Validation("name", f"a workspace named {name!r} already exists")],
+            )
+        doc = version_doc(version)
+        values, preset_uuid = await _resolve_parameters(
+            store, doc, version, parameters or {}, preset_id
+        )
+        try:
+            workspace = await store.insert_workspace(
+                owner_id=user.id,
+                organization_id=tpl.organization_id,
+                template_id=tpl.id,
+                name=name,
+                ttl_ms=ttl_ms if ttl_ms is not None else (tpl.default_ttl_ms or None),
+            )
+        except Exception as exc:
+            if is_unique_violation(exc):
+                raise Conflict(
+                    f"Workspace {name!r} already exists.",
+                    validations=[Validation("name", f"a workspace named {name!r} already exists")],
+                ) from exc
+            raise
+        started = await insert_build(
+            store,
+            workspace=workspace,
+            owner=user,
+            template=tpl,
+            version=version,
+            transition=Transition.START,
+            parameters=values,
+            preset_id=preset_uuid,
+        )
+    return await _published(ctx, started)
+
+
+async def resolve_workspace(store: AuthzStore, ref: str) -> Workspace:
+    """A live workspace by id, ``name`` (the actor's) or ``owner/name``."""
+    workspace: Workspace | None
+    if (workspace_id := parse_uuid(ref)) is not None:
+        workspace = await store.get_workspace_by_id(workspace_id)
+    else:
+        owner_ref, _, name = ref.rpartition("/")
+        owner = await resolve_user(store, owner_ref or "me")
+        workspace = await store.get_workspace_by_owner_and_name(owner.id, name)
+    if workspace is None or workspace.deleted:
+        raise not_found(Kind.WORKSPACE)
+    return workspace
+
+
+async def transition_workspace(
+    ctx: Ctx, ref: str, transition: Transition, *, reason: BuildReason = BuildReason.INITIATOR
+) -> Started:
+    """Start, stop or delete: a new build, or the current one when nothing changes.
+
+    A build already in progress is a 409. Starting a running workspace and stopping a
+    stopped one are answered with the latest build and no new one.
+    """
+    async with ctx.write() as store:
+        workspace = await resolve_workspace(store, ref)
+        started = await _transition_in(store, workspace, transition, reason)
+    return await _published(ctx, started)
+
+
+async def _transition_in(
+    store: AuthzStore, workspace: Workspace, transition: Transition, reason: BuildReason
+) -> Started:
+    latest = await store.get_latest_workspace_build_by_workspace_id(workspace.id)
+    if latest is None:
+        raise not_found(Kind.WORKSPACE)
+    job = await store.get_provisioner_job_by_id(latest.job_id)
+    assert job is not None
+    if job.status in IN_PROGRESS:
+        raise Conflict(
+            f"Workspace {workspace.name!r} is already building.",
+            detail=f"Build {latest.build_number} ({latest.transition}) is {job.status}; "
+            "wait for it or cancel it first.",
+        )
+    succeeded = job.status == JobStatus.SUCCEEDED.value
+    if succeeded and latest.transition == transition.value and transition is not Transition.DELETE:
+        return Started(workspace=workspace, build=latest, job=job, new_build=False)
+    tpl = await store.get_template_by_id(workspace.template_id)
+    owner = await store.get_user_by_id(workspace.owner_id)
+    if tpl is None or owner is None:
+        raise not_found(Kind.WORKSPACE)
+    version_id = latest.template_version_id
+    if transition is Transition.START and tpl.require_active_version and tpl.active_version_id:
+        version_id = tpl.active_version_id
+    version = await store.get_template_version_by_id(version_id)
+    if version is None:
+        raise not_found(Kind.TEMPLATE)
+    previous = {p.name: p.value for p in await store.list_workspace_build_parameters(latest.id)}
+    values = previous
+    if version.id != latest.template_version_id:
+        values = validate_parameter_values(version_doc(version).parameters, {}, previous=previous)
+    return await insert_build(
+        store,
+        workspace=workspace,
+        owner=owner,
+        template=tpl,
+        version=version,
+        transition=transition,
+        parameters=values,
+        preset_id=latest.preset_id,
+        reason=reason,
+    )
+
+
+async def cancel_build(ctx: Ctx, ref: str) -> ProvisionerJob:
+    """Cancel the in-progress build: pending → canceled, running → canceling."""
+    async with ctx.write() as store:
+        workspace = await resolve_workspace(store, ref)
+        latest = await store.get_latest_workspace_build_by_workspace_id(workspace.id)
+        job = latest and await store.request_provisioner_job_cancel(latest.job_id)
+        if latest is None or job is None:
+            raise Conflict(f"Workspace {workspace.name!r} has no build in progress.")
+    await ctx.publish(f"job:{job.id}", {"status": job.status})
+    await ctx.publish(JOBS_CHANNEL, {"job_id": str(job.id), "cancel": True})
+    return job
+
+
+async def update_ttl(ctx: Ctx, ref: str, ttl_ms: int | None) -> Workspace:
+    if ttl_ms is not None and ttl_ms < 0:
+        raise InvalidInput("Invalid TTL.", validations=[Validation("ttl_ms", "must be >= 0")])
+    async with ctx.write() as store:
+        workspace = await resolve_workspace(store, ref)
+        deadline = workspace.deadline
+        if ttl_ms and workspace.last_used_at and deadline is not None:
+            deadline = workspace.last_used_at + dt.timedelta(milliseconds=ttl_ms)
+        updated = await store.update_workspace(
+            workspace.id, ttl_ms=ttl_ms or None, deadline=deadline if ttl_ms else None
+        )
+        assert updated is not None
+        return updated
