@@ -48,6 +48,10 @@ class Settings(BaseSettings):
     """The URL clients and agents use to reach this server; defaults to ``http://address``."""
     install_examples: bool = True
     """Install the bundled example templates on first start."""
+    provisioner_workers: int = Field(default=2, ge=0, le=64)
+    """Built-in provisioner workers (0: builds run only in ``berth provisioner``)."""
+    job_stale_after_seconds: float = Field(default=30.0, gt=0)
+    """A running job whose worker has not heart-beaten for this long is failed."""
 
     def resolved_database_url(self) -> str:
         """The database URL to connect to, with the async driver filled in."""

@@ -39,7 +39,7 @@ def test_admin_is_the_site_owner_in_the_default_organization(admin: httpx.Client
 
 def test_example_templates_are_installed(admin: httpx.Client) -> None:
     listed = json_list(admin.get("/templates"))
-    assert sorted(t["name"] for t in listed) == ["python", "python-docker"]
+    assert [t["name"] for t in listed] == ["python", "python-docker"], "listed by name"
     for template in listed:
         assert template["active_version_id"] is not None
         assert template["default_ttl"] == "8h0m0s"

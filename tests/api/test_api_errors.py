@@ -51,8 +51,20 @@ def test_a_body_that_is_not_json_is_422_with_validations(admin: httpx.Client) ->
     )
     body = envelope(response, 422)
     assert body["message"] == "Invalid request."
-    assert len(body["validations"]) == 1
-    assert "JSON" in body["validations"][0]["detail"]
+    (problem,) = body["validations"]
+    assert "JSON" in problem["detail"]
+
+
+def test_a_json_syntax_error_is_not_reported_as_a_list_index(admin: httpx.Client) -> None:
+    """FastAPI puts the character offset of a JSON syntax error in the error's ``loc``.
+
+    That offset names no field of the request; reported as ``[11]`` it reads as "item 11
+    of a list". The problem is the body as a whole.
+    """
+    response = admin.post(
+        "/templates", content=b'{"files": {', headers={"Content-Type": "application/json"}
+    )
+    assert fields(envelope(response, 422)) == ["body"]
 
 
 def test_a_body_of_the_wrong_shape_is_422_naming_the_fields(admin: httpx.Client) -> None:

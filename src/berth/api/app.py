@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
+from pathlib import Path
 from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass
 
@@ -12,10 +14,13 @@ from fastapi import APIRouter, FastAPI
 import berth
 from berth.api.deps import Runtime
 from berth.api.errors import install_error_handlers
-from berth.api.routes import system, templates, users
+from berth.agentconn import AgentGateway
+from berth.api.routes import agents, system, templates, users, workspaces
 from berth.db.engine import Database, create_engine
 from berth.db.migrate import migrate
 from berth.events import bus_for_url
+from berth.provisioner.backends.registry import make_backends
+from berth.provisioner.service import Provisioner
 from berth.services.bootstrap import Bootstrapped, bootstrap
 from berth.settings import Settings
 
@@ -29,6 +34,13 @@ class StartupReport:
     """What the lifespan did, for the CLI to print."""
 
     bootstrapped: Bootstrapped | None = None
+
+
+def agent_zipapp(data_dir: Path) -> Path:
+    """Build the agent zipapp into the data dir (content-addressed, so rebuilt on upgrade)."""
+    from berth.agent.build import build_zipapp
+
+    return build_zipapp(data_dir / "agent")
 
 
 async def prepare(db: Database, settings: Settings) -> StartupReport:
@@ -52,15 +64,36 @@ def create_app(
         url = settings.resolved_database_url()
         db = Database(create_engine(url))
         bus = bus_for_url(url)
+        provisioner: Provisioner | None = None
         try:
             report = await prepare(db, settings)
             await bus.start()
-            runtime = Runtime(settings=settings, db=db, bus=bus)
+            zipapp = await asyncio.to_thread(agent_zipapp, settings.data_dir)
+            runtime = Runtime(
+                settings=settings,
+                db=db,
+                bus=bus,
+                gateway=AgentGateway(db, bus),
+                agent_zipapp=zipapp,
+            )
+            provisioner = Provisioner(
+                db,
+                bus,
+                make_backends(),
+                server_url=settings.resolved_access_url(),
+                state_dir=settings.data_dir / "workspaces",
+                agent_zipapp=lambda: zipapp,
+                workers=settings.provisioner_workers,
+                timing=Provisioner.stale_after(settings.job_stale_after_seconds),
+            )
+            provisioner.start()
             app.state.runtime = runtime
             if on_started is not None:
                 on_started(runtime, report)
             yield
         finally:
+            if provisioner is not None:
+                await provisioner.stop()
             await bus.close()
             await db.dispose()
 
@@ -74,7 +107,7 @@ def create_app(
     )
     install_error_handlers(app)
     api = APIRouter(prefix=API_PREFIX)
-    for module in (system, users, templates):
+    for module in (system, users, templates, workspaces, agents):
         api.include_router(module.router)
     app.include_router(api)
     return app

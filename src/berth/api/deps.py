@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.requests import HTTPConnection
 
+from berth.agentconn import AgentGateway
 from berth.db.engine import Database
 from berth.errors import Unauthenticated
 from berth.events import EventBus
@@ -23,10 +26,12 @@ class Runtime:
     settings: Settings
     db: Database
     bus: EventBus
+    gateway: AgentGateway
+    agent_zipapp: Path
 
 
-def get_runtime(request: Request) -> Runtime:
-    runtime: Runtime = request.app.state.runtime
+def get_runtime(connection: HTTPConnection) -> Runtime:
+    runtime: Runtime = connection.app.state.runtime
     return runtime
 
 

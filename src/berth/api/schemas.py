@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -278,3 +279,135 @@ class PushedOut(BaseModel):
 class ConfigOut(BaseModel):
     key: str
     value: str
+
+
+# --- workspaces -----------------------------------------------------------------------
+
+
+class CreateWorkspaceRequest(Request):
+    template: str = Field(min_length=1, max_length=128)
+    name: str = Field(min_length=1, max_length=64)
+    parameters: dict[str, str] = Field(default_factory=dict[str, str])
+    preset_id: str | None = None
+    ttl: str | None = None
+    """Go duration; ``0`` = never autostop; omitted = the template's default."""
+    organization: str | None = None
+    owner: str = "me"
+
+
+class BuildRequest(Request):
+    transition: Literal["start", "stop", "delete"]
+
+
+class TTLRequest(Request):
+    ttl: str
+
+
+class ExecRequest(Request):
+    command: str = Field(min_length=1, max_length=1 << 20)
+    timeout: str = "60s"
+    workdir: str | None = None
+    env: dict[str, str] = Field(default_factory=dict[str, str])
+
+
+class ExecOut(BaseModel):
+    exit_code: int
+    stdout: str
+    stderr: str
+    timed_out: bool
+    truncated: bool
+    wall_duration_ms: int
+
+
+class JobOut(BaseModel):
+    id: uuid.UUID
+    status: str
+    error: str | None
+    error_code: str | None
+    created_at: dt.datetime
+    started_at: dt.datetime | None
+    completed_at: dt.datetime | None
+
+    @classmethod
+    def of(cls, j: records.ProvisionerJob) -> JobOut:
+        return cls(
+            id=j.id,
+            status=j.status,
+            error=j.error,
+            error_code=j.error_code,
+            created_at=j.created_at,
+            started_at=j.started_at,
+            completed_at=j.completed_at,
+        )
+
+
+class BuildOut(BaseModel):
+    id: uuid.UUID
+    build_number: int
+    transition: str
+    reason: str
+    template_version_id: uuid.UUID
+    daily_cost: int
+    job: JobOut | None
+    created_at: dt.datetime
+
+    @classmethod
+    def of(cls, b: records.WorkspaceBuild, job: records.ProvisionerJob | None) -> BuildOut:
+        return cls(
+            id=b.id,
+            build_number=b.build_number,
+            transition=b.transition,
+            reason=b.reason,
+            template_version_id=b.template_version_id,
+            daily_cost=b.daily_cost,
+            job=job and JobOut.of(job),
+            created_at=b.created_at,
+        )
+
+
+class AgentOut(BaseModel):
+    id: uuid.UUID
+    name: str
+    status: str
+    lifecycle_state: str
+    chat: bool
+    external: bool
+    directory: str
+    first_connected_at: dt.datetime | None
+    last_connected_at: dt.datetime | None
+    ready_at: dt.datetime | None
+
+
+class WorkspaceOut(BaseModel):
+    id: uuid.UUID
+    name: str
+    owner_id: uuid.UUID
+    owner_name: str
+    organization_id: uuid.UUID
+    template_id: uuid.UUID
+    template_name: str
+    status: str
+    ttl: str | None
+    deadline: dt.datetime | None
+    last_used_at: dt.datetime | None
+    created_at: dt.datetime
+    latest_build: BuildOut | None
+    agents: list[AgentOut]
+
+
+class LogOut(BaseModel):
+    id: int
+    created_at: dt.datetime
+    stage: str
+    level: str
+    output: str
+
+    @classmethod
+    def of(cls, entry: records.JobLog) -> LogOut:
+        return cls(
+            id=entry.id,
+            created_at=entry.created_at,
+            stage=entry.stage,
+            level=entry.level,
+            output=entry.output,
+        )

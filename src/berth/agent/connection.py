@@ -1,0 +1,254 @@
+"""The one WebSocket to the server: dial, session, heartbeats, reconnect forever.
+
+The agent dials out (no inbound port in the workspace), so it is the agent's job to
+stay connected: any failure — refused, reset, a 5xx from a restarting server — is
+retried with exponential backoff and jitter, forever, while the agent's own state
+(running scripts, background processes, queued logs) carries on untouched. Only a
+401/403 at the handshake stops it: the token is wrong and retrying cannot fix that.
+
+The sync client of the vendored websockets runs a reader thread per connection; the
+main thread waits on ``recv`` with a timeout that doubles as the heartbeat clock. Each
+heartbeat also sends a WebSocket ping; three unanswered ones mean the server is gone
+even if TCP has not noticed, and the agent reconnects.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import platform
+import random
+import socket
+import threading
+import time
+from typing import Any, Callable
+
+from . import rpc
+from ._vendor.websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
+from ._vendor.websockets.sync.client import ClientConnection, connect
+from .context import AgentContext
+from .lifecycle import Lifecycle
+from .logs import LogShipper
+from .protocol import (
+    AUTH_FAILED_EXIT_CODE,
+    BACKOFF_INITIAL_SECONDS,
+    BACKOFF_MAX_SECONDS,
+    CONNECT_PATH,
+    HEARTBEAT_SECONDS,
+    PROTOCOL_VERSION,
+    decode,
+    encode,
+)
+
+log = logging.getLogger("berth.agent")
+
+MAX_FRAME_BYTES = 64 * 1024 * 1024  # write_file content arrives in one frame
+MISSED_PONGS = 3
+USER_AGENT = f"berth-agent/{PROTOCOL_VERSION} Python/{platform.python_version()}"
+
+
+class AuthRejected(Exception):
+    """The server refused the token (401/403)."""
+
+
+def connect_url(base: str) -> str:
+    """The WebSocket URL for a server base URL: http(s) → ws(s), plus the connect path."""
+    url = base.strip().rstrip("/")
+    scheme, sep, rest = url.partition("://")
+    schemes = {"http": "ws", "https": "wss", "ws": "ws", "wss": "wss"}
+    if not sep or scheme.lower() not in schemes or not rest:
+        raise ValueError(
+            f"the server URL must start with http://, https://, ws:// or wss://: {base!r}"
+        )
+    url = f"{schemes[scheme.lower()]}://{rest}"
+    return url if url.endswith(CONNECT_PATH) else url + CONNECT_PATH
+
+
+class Backoff:
+    """Exponential delays with jitter: half fixed, half random, doubling up to a cap."""
+
+    def __init__(
+        self,
+        initial: float = BACKOFF_INITIAL_SECONDS,
+        maximum: float = BACKOFF_MAX_SECONDS,
+        rand: Callable[[], float] = random.random,
+    ) -> None:
+        self.initial, self.maximum, self._rand = initial, maximum, rand
+        self._current = initial
+
+    def next(self) -> float:
+        delay = self._current
+        self._current = min(self.maximum, self._current * 2)
+        return delay / 2 + delay / 2 * self._rand()
+
+    def reset(self) -> None:
+        self._current = self.initial
+
+
+class Link:
+    """The current connection, if any. Every frame the agent sends goes through here."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._ws: ClientConnection | None = None
+
+    def attach(self, ws: ClientConnection) -> None:
+        with self._lock:
+            self._ws = ws
+
+    def detach(self, ws: ClientConnection) -> None:
+        with self._lock:
+            if self._ws is ws:
+                self._ws = None
+
+    def send(self, message: dict[str, Any]) -> bool:
+        """Send one frame; ``False`` (not an exception) when there is no live connection."""
+        text = encode(message)
+        with self._lock:
+            ws = self._ws
+            if ws is None:
+                return False
+            try:
+                ws.send(text)
+            except (ConnectionClosed, OSError, RuntimeError) as err:
+                log.debug("send failed: %s", err)
+                return False
+        return True
+
+
+class Agent:
+    """The agent process: state that outlives connections, and the connect loop."""
+
+    def __init__(self, url: str, token: str, heartbeat: float = HEARTBEAT_SECONDS) -> None:
+        self.url = connect_url(url)
+        self._token = token
+        self._heartbeat = heartbeat
+        self._stop = threading.Event()
+        self.ctx = AgentContext()
+        self.link = Link()
+        self.logs = LogShipper(self.link.send)
+        self.lifecycle = Lifecycle(self.ctx, self.logs, self.link.send)
+        self._ws: ClientConnection | None = None
+
+    def stop(self) -> None:
+        """Ask :meth:`run` to return (thread-safe; not from a signal handler)."""
+        self._stop.set()
+        ws = self._ws
+        if ws is not None:
+            ws.close()
+
+    def run(self) -> int:
+        """Connect and serve until stopped; the exit code (2 when the token is refused)."""
+        self.logs.start()
+        self.lifecycle.start()
+        backoff = Backoff()
+        try:
+            while not self._stop.is_set():
+                try:
+                    if self._connect_once():
+                        backoff.reset()
+                except AuthRejected as err:
+                    log.error("%s", err)
+                    return AUTH_FAILED_EXIT_CODE
+                if not self._stop.is_set():
+                    self._stop.wait(backoff.next())
+            return 0
+        finally:
+            self.shutdown()
+
+    def shutdown(self) -> None:
+        """Release everything: the socket, the script worker, every process group."""
+        self._stop.set()
+        ws, self._ws = self._ws, None
+        if ws is not None:
+            ws.close()
+        self.lifecycle.close()
+        self.logs.stop()
+        self.ctx.processes.kill_all()
+
+    def _connect_once(self) -> bool:
+        """One connection, start to end; ``True`` if it got as far as a manifest."""
+        try:
+            ws = connect(
+                self.url,
+                additional_headers={"Authorization": f"Bearer {self._token}"},
+                user_agent_header=USER_AGENT,
+                open_timeout=15,
+                close_timeout=2,
+                max_size=MAX_FRAME_BYTES,
+            )
+        except InvalidStatus as err:
+            status = err.response.status_code
+            if status in (401, 403):
+                raise AuthRejected(
+                    f"the server rejected the agent token (HTTP {status}) at {self.url}; "
+                    "check BERTH_AGENT_TOKEN / --token"
+                ) from err
+            log.warning("cannot connect to %s: HTTP %d; retrying", self.url, status)
+            return False
+        except (OSError, InvalidHandshake, TimeoutError) as err:
+            log.warning("cannot connect to %s: %s; retrying", self.url, err)
+            return False
+        self._ws = ws
+        try:
+            return self._session(ws)
+        except (ConnectionClosed, OSError) as err:
+            log.warning("connection lost: %s", err)
+            return False
+        finally:
+            self.link.detach(ws)
+            self._ws = None
+            ws.close()
+
+    def _session(self, ws: ClientConnection) -> bool:
+        hello = {
+            "type": "hello",
+            "version": PROTOCOL_VERSION,
+            "pid": os.getpid(),
+            "hostname": socket.gethostname(),
+            "python": platform.python_version(),
+        }
+        ws.send(encode(hello))
+        self.link.attach(ws)
+        log.info("connected to %s", self.url)
+        got_manifest = False
+        next_beat: float | None = None
+        pong: threading.Event | None = None
+        missed = 0
+        while not self._stop.is_set():
+            timeout = None if next_beat is None else max(0.0, next_beat - time.monotonic())
+            try:
+                data = ws.recv(timeout=timeout)
+            except TimeoutError:
+                assert next_beat is not None
+                missed = missed + 1 if pong is not None and not pong.is_set() else 0
+                if missed >= MISSED_PONGS:
+                    log.warning("the server stopped answering pings; reconnecting")
+                    return got_manifest
+                self.link.send({"type": "heartbeat"})
+                pong = ws.ping()
+                next_beat = max(next_beat + self._heartbeat, time.monotonic())
+                continue
+            except ConnectionClosed as err:
+                log.warning("disconnected: %s", err)
+                return got_manifest
+            if not isinstance(data, str):
+                continue
+            try:
+                frame = decode(data)
+            except ValueError as err:
+                log.warning("ignoring a bad frame: %s", err)
+                continue
+            kind = frame["type"]
+            if kind == "manifest":
+                self.lifecycle.on_manifest(frame)
+                if next_beat is None:
+                    next_beat = time.monotonic()
+                got_manifest = True
+            elif kind == "request":
+                rpc.serve_request(self.ctx, frame, self.link.send)
+            elif kind == "shutdown":
+                self.lifecycle.on_shutdown()
+            else:
+                log.debug("ignoring a %r frame", kind)
+        return got_manifest

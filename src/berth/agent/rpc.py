@@ -1,0 +1,79 @@
+"""RPC dispatch: one request in, one ``response`` frame out, whatever happens.
+
+Each request runs in its own thread (see :func:`serve_request`) so a ten-minute
+``exec`` never delays a ``ping``. Whatever a handler raises becomes an error response:
+:class:`RpcError` keeps its code, an unexpected exception is ``internal`` (and is
+logged with its traceback, because it is a bug in the agent), so a bad request can
+never take the agent down.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any, Callable, cast
+
+from . import edits, files, processes
+from .context import AgentContext
+from .params import Params, Result, RpcError
+
+log = logging.getLogger("berth.agent")
+
+Handler = Callable[[AgentContext, Params], Result]
+
+
+def ping(ctx: AgentContext, params: Params) -> Result:
+    """``ping``: proves the agent is alive and its request loop is not stuck."""
+    del ctx, params
+    return {}
+
+
+HANDLERS: dict[str, Handler] = {
+    "ping": ping,
+    "exec": processes.exec_command,
+    "process_output": processes.process_output,
+    "process_list": processes.process_list,
+    "process_signal": processes.process_signal,
+    "read_file": files.read_file,
+    "write_file": files.write_file,
+    "edit_files": edits.edit_files,
+    "stat": files.stat_path,
+}
+
+
+def handle(ctx: AgentContext, method: object, params: object) -> Result:
+    """Run one RPC; returns its result or raises :class:`RpcError`."""
+    if not isinstance(method, str) or method not in HANDLERS:
+        raise RpcError("unknown_method", f"unknown method: {method!r}")
+    if params is None:
+        params = {}
+    if not isinstance(params, dict):
+        raise RpcError("invalid_params", "params must be an object")
+    return HANDLERS[method](ctx, cast(Params, params))
+
+
+def respond(ctx: AgentContext, request: dict[str, Any]) -> dict[str, Any]:
+    """The ``response`` frame for a ``request`` frame."""
+    frame: dict[str, Any] = {"type": "response", "id": request.get("id")}
+    try:
+        frame["result"] = handle(ctx, request.get("method"), request.get("params"))
+    except RpcError as err:
+        frame["error"] = {"message": err.message, "code": err.code}
+    except Exception as err:
+        log.exception("request %r (%s) failed", request.get("id"), request.get("method"))
+        frame["error"] = {"message": f"internal error: {err}", "code": "internal"}
+    return frame
+
+
+def serve_request(
+    ctx: AgentContext, request: dict[str, Any], send: Callable[[dict[str, Any]], object]
+) -> threading.Thread:
+    """Answer ``request`` on a new daemon thread, handing the response to ``send``."""
+
+    def run() -> None:
+        send(respond(ctx, request))
+
+    name = f"rpc-{request.get('method')}-{request.get('id')}"
+    thread = threading.Thread(target=run, name=name, daemon=True)
+    thread.start()
+    return thread

@@ -1,0 +1,201 @@
+"""Workspaces: create, list, show, builds (start/stop/delete), cancel, TTL, logs, exec."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response, status
+from fastapi.sse import EventSourceResponse, ServerSentEvent
+
+from berth.api.deps import CtxDep, RuntimeDep
+from berth.api.schemas import (
+    AgentOut,
+    BuildOut,
+    BuildRequest,
+    CreateWorkspaceRequest,
+    ExecOut,
+    ExecRequest,
+    JobOut,
+    LogOut,
+    TTLRequest,
+    WorkspaceOut,
+)
+from berth.domain.durations import DurationError, format_duration, parse_duration
+from berth.domain.enums import Transition
+from berth.errors import InvalidInput, Validation
+from berth.services import execs, workspace_views, workspaces
+from berth.services.workspace_views import WorkspaceView
+
+router = APIRouter(tags=["workspaces"])
+
+FOLLOW_RECHECK_SECONDS = 5.0
+
+
+def _duration_ms(value: str, field: str) -> int:
+    try:
+        duration = parse_duration(value.strip())
+    except DurationError as exc:
+        raise InvalidInput(f"Invalid {field}.", validations=[Validation(field, str(exc))]) from exc
+    if duration < dt.timedelta(0):
+        raise InvalidInput(f"Invalid {field}.", validations=[Validation(field, "must be >= 0")])
+    return int(duration.total_seconds() * 1000)
+
+
+def workspace_out(view: WorkspaceView) -> WorkspaceOut:
+    w = view.workspace
+    return WorkspaceOut(
+        id=w.id,
+        name=w.name,
+        owner_id=w.owner_id,
+        owner_name=view.owner_name,
+        organization_id=w.organization_id,
+        template_id=w.template_id,
+        template_name=view.template.name if view.template else "",
+        status=view.status,
+        ttl=format_duration(dt.timedelta(milliseconds=w.ttl_ms)) if w.ttl_ms else None,
+        deadline=w.deadline,
+        last_used_at=w.last_used_at,
+        created_at=w.created_at,
+        latest_build=view.build and BuildOut.of(view.build, view.job),
+        agents=[
+            AgentOut(
+                id=a.agent.id,
+                name=a.agent.name,
+                status=a.status.value,
+                lifecycle_state=a.agent.lifecycle_state,
+                chat=a.agent.chat,
+                external=a.agent.external,
+                directory=a.agent.directory,
+                first_connected_at=a.agent.first_connected_at,
+                last_connected_at=a.agent.last_connected_at,
+                ready_at=a.agent.ready_at,
+            )
+            for a in view.agents
+        ],
+    )
+
+
+@router.post("/workspaces", status_code=status.HTTP_201_CREATED)
+async def create_workspace(body: CreateWorkspaceRequest, ctx: CtxDep) -> WorkspaceOut:
+    started = await workspaces.create_workspace(
+        ctx,
+        template=body.template,
+        name=body.name,
+        owner=body.owner,
+        parameters=body.parameters,
+        preset_id=body.preset_id,
+        ttl_ms=None if body.ttl is None else _duration_ms(body.ttl, "ttl"),
+        organization=body.organization,
+    )
+    return workspace_out(await workspace_views.get_workspace(ctx, str(started.workspace.id)))
+
+
+@router.get("/workspaces")
+async def list_workspaces(
+    ctx: CtxDep, all_users: Annotated[bool, Query(alias="all")] = False
+) -> list[WorkspaceOut]:
+    return [
+        workspace_out(v) for v in await workspace_views.list_workspaces(ctx, all_users=all_users)
+    ]
+
+
+@router.get("/workspaces/{workspace}")
+async def get_workspace(workspace: str, ctx: CtxDep) -> WorkspaceOut:
+    return workspace_out(await workspace_views.get_workspace(ctx, workspace))
+
+
+@router.post(
+    "/workspaces/{workspace}/builds",
+    status_code=status.HTTP_201_CREATED,
+    responses={200: {"model": BuildOut, "description": "Nothing to do; the latest build"}},
+)
+async def create_build(
+    workspace: str, body: BuildRequest, ctx: CtxDep, response: Response
+) -> BuildOut:
+    started = await workspaces.transition_workspace(ctx, workspace, Transition(body.transition))
+    if not started.new_build:
+        response.status_code = status.HTTP_200_OK
+    return BuildOut.of(started.build, started.job)
+
+
+@router.delete("/workspaces/{workspace}", status_code=status.HTTP_202_ACCEPTED)
+async def delete_workspace(workspace: str, ctx: CtxDep) -> BuildOut:
+    started = await workspaces.transition_workspace(ctx, workspace, Transition.DELETE)
+    return BuildOut.of(started.build, started.job)
+
+
+@router.post("/workspaces/{workspace}/cancel")
+async def cancel_build(workspace: str, ctx: CtxDep) -> JobOut:
+    return JobOut.of(await workspaces.cancel_build(ctx, workspace))
+
+
+@router.put("/workspaces/{workspace}/ttl")
+async def update_ttl(workspace: str, body: TTLRequest, ctx: CtxDep) -> WorkspaceOut:
+    updated = await workspaces.update_ttl(ctx, workspace, _duration_ms(body.ttl, "ttl") or None)
+    return workspace_out(await workspace_views.get_workspace(ctx, str(updated.id)))
+
+
+@router.get("/workspaces/{workspace}/logs")
+async def get_logs(workspace: str, ctx: CtxDep, after: int = 0) -> list[LogOut]:
+    _, logs = await workspace_views.build_logs(ctx, workspace, after_id=after)
+    return [LogOut.of(entry) for entry in logs]
+
+
+@router.get("/workspaces/{workspace}/watch", response_class=EventSourceResponse)
+async def watch(
+    workspace: str, ctx: CtxDep, runtime: RuntimeDep, after: int = 0
+) -> AsyncIterator[ServerSentEvent]:
+    """Server-Sent Events: ``log`` for each build log line, ``workspace`` on each change.
+
+    Ends after the latest build is done and its agents have left ``created``/``starting``.
+    """
+    view, logs = await workspace_views.build_logs(ctx, workspace, after_id=after)
+    channel = f"workspace:{view.workspace.id}"
+    job_channel = f"job:{view.build.job_id}" if view.build else channel
+    async with runtime.bus.subscribe(channel, job_channel) as events:
+        last = after
+        while True:
+            view, logs = await workspace_views.build_logs(ctx, workspace, after_id=last)
+            for entry in logs:
+                last = entry.id
+                yield ServerSentEvent(
+                    event="log", id=str(entry.id), data=LogOut.of(entry).model_dump(mode="json")
+                )
+            out = workspace_out(view)
+            yield ServerSentEvent(event="workspace", data=out.model_dump(mode="json"))
+            if _settled(out):
+                return
+            await events.get(timeout=FOLLOW_RECHECK_SECONDS)
+
+
+def _settled(out: WorkspaceOut) -> bool:
+    if out.status in ("pending", "starting", "stopping", "deleting", "canceling"):
+        return False
+    if out.status != "running":
+        return True
+    return all(a.lifecycle_state not in ("created", "starting") or a.external for a in out.agents)
+
+
+@router.post("/workspaces/{workspace}/exec")
+async def exec_command(
+    workspace: str, body: ExecRequest, ctx: CtxDep, runtime: RuntimeDep
+) -> ExecOut:
+    result = await execs.exec_command(
+        ctx,
+        runtime.gateway,
+        workspace,
+        body.command,
+        timeout_ms=_duration_ms(body.timeout, "timeout") or 1,
+        workdir=body.workdir,
+        env=body.env,
+    )
+    return ExecOut(
+        exit_code=result.exit_code,
+        stdout=result.stdout,
+        stderr=result.stderr,
+        timed_out=result.timed_out,
+        truncated=result.truncated,
+        wall_duration_ms=result.wall_duration_ms,
+    )

@@ -1,0 +1,75 @@
+"""Running commands in a workspace through its agent (``berth exec``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from berth.agentconn import AgentCallError, AgentGateway, AgentUnavailable
+from berth.domain.agents import AgentSelectionError, select_chat_agent
+from berth.errors import Conflict, InvalidInput, Unavailable, Validation
+from berth.services.base import Ctx
+from berth.services.workspace_views import load_view
+from berth.services.workspaces import resolve_workspace
+
+MAX_TIMEOUT_MS = 4 * 3600 * 1000
+
+
+@dataclass(frozen=True, slots=True)
+class ExecResult:
+    exit_code: int
+    stdout: str
+    stderr: str
+    timed_out: bool
+    truncated: bool
+    wall_duration_ms: int
+
+
+async def exec_command(
+    ctx: Ctx,
+    gateway: AgentGateway,
+    ref: str,
+    command: str,
+    *,
+    timeout_ms: int = 60_000,
+    workdir: str | None = None,
+    env: dict[str, str] | None = None,
+) -> ExecResult:
+    """Run ``command`` with ``sh -c`` in the workspace's chat agent; stdout and stderr apart."""
+    if not command.strip():
+        raise InvalidInput("Invalid command.", validations=[Validation("command", "is required")])
+    if not 0 < timeout_ms <= MAX_TIMEOUT_MS:
+        raise InvalidInput(
+            "Invalid timeout.",
+            validations=[Validation("timeout_ms", "must be between 1 ms and 4h")],
+        )
+    async with ctx.read() as store:
+        view = await load_view(store, await resolve_workspace(store, ref), ctx.db.clock.now())
+    if view.status != "running":
+        raise Conflict(f"Workspace {view.workspace.name!r} is {view.status}, not running.")
+    try:
+        agent = select_chat_agent([a.agent for a in view.agents])
+    except AgentSelectionError as exc:
+        raise Conflict(f"Workspace {view.workspace.name!r}: {exc}") from exc
+    params: dict[str, Any] = {
+        "command": command,
+        "timeout_ms": timeout_ms,
+        "separate_stderr": True,
+        "env": env or {},
+    }
+    if workdir:
+        params["workdir"] = workdir
+    try:
+        result = await gateway.call(agent.id, "exec", params, within=timeout_ms / 1000 + 10)
+    except AgentUnavailable as exc:
+        raise Unavailable(f"The workspace agent is unreachable: {exc}", retry_after=2) from exc
+    except AgentCallError as exc:
+        raise InvalidInput(exc.message) from exc
+    return ExecResult(
+        exit_code=int(result.get("exit_code", -1)),
+        stdout=str(result.get("stdout", result.get("output", ""))),
+        stderr=str(result.get("stderr", "")),
+        timed_out=bool(result.get("timed_out", False)),
+        truncated=bool(result.get("truncated", False)),
+        wall_duration_ms=int(result.get("wall_duration_ms", 0)),
+    )

@@ -1,0 +1,117 @@
+"""Read models of workspaces: status derived from the latest build, its job and agents."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from berth.db.authz import AuthzStore
+from berth.db.records import (
+    JobLog,
+    ProvisionerJob,
+    Template,
+    Workspace,
+    WorkspaceAgent,
+    WorkspaceBuild,
+)
+from berth.domain.agents import DEFAULT_INACTIVE_DISCONNECT_TIMEOUT, agent_status
+from berth.domain.enums import AgentStatus, JobStatus
+from berth.services.base import Ctx
+from berth.services.workspaces import resolve_workspace
+
+_RUNNING = {"start": "starting", "stop": "stopping", "delete": "deleting"}
+_DONE = {"start": "running", "stop": "stopped", "delete": "deleted"}
+
+
+def workspace_status(build: WorkspaceBuild | None, job: ProvisionerJob | None) -> str:
+    """Coder's workspace status, from the latest build's transition and job."""
+    if build is None or job is None:
+        return "pending"
+    match job.status:
+        case JobStatus.PENDING:
+            return "pending"
+        case JobStatus.RUNNING:
+            return _RUNNING[build.transition]
+        case JobStatus.SUCCEEDED:
+            return _DONE[build.transition]
+        case _:
+            return job.status
+
+
+@dataclass(frozen=True, slots=True)
+class AgentView:
+    agent: WorkspaceAgent
+    status: AgentStatus
+
+
+@dataclass(frozen=True, slots=True)
+class WorkspaceView:
+    workspace: Workspace
+    owner_name: str
+    template: Template | None
+    build: WorkspaceBuild | None
+    job: ProvisionerJob | None
+    agents: list[AgentView]
+
+    @property
+    def status(self) -> str:
+        return workspace_status(self.build, self.job)
+
+
+def view_agent(
+    agent: WorkspaceAgent,
+    now: dt.datetime,
+    inactive_timeout: dt.timedelta = DEFAULT_INACTIVE_DISCONNECT_TIMEOUT,
+) -> AgentView:
+    status = agent_status(
+        created_at=agent.created_at,
+        first_connected_at=agent.first_connected_at,
+        last_connected_at=agent.last_connected_at,
+        disconnected_at=agent.disconnected_at,
+        connection_timeout=dt.timedelta(seconds=agent.connection_timeout_seconds),
+        now=now,
+        inactive_timeout=inactive_timeout,
+    )
+    return AgentView(agent, status)
+
+
+async def load_view(store: AuthzStore, workspace: Workspace, now: dt.datetime) -> WorkspaceView:
+    build = await store.get_latest_workspace_build_by_workspace_id(workspace.id)
+    job = build and await store.get_provisioner_job_by_id(build.job_id)
+    agents = await store.list_workspace_agents_by_job(build.job_id) if build else []
+    owner = await store.get_user_by_id(workspace.owner_id)
+    return WorkspaceView(
+        workspace=workspace,
+        owner_name=owner.username if owner else "",
+        template=await store.get_template_by_id(workspace.template_id),
+        build=build,
+        job=job or None,
+        agents=[view_agent(a, now) for a in agents],
+    )
+
+
+async def get_workspace(ctx: Ctx, ref: str) -> WorkspaceView:
+    async with ctx.read() as store:
+        return await load_view(store, await resolve_workspace(store, ref), ctx.db.clock.now())
+
+
+async def list_workspaces(ctx: Ctx, *, all_users: bool = False) -> list[WorkspaceView]:
+    async with ctx.read() as store:
+        owner_id = None if all_users else ctx.actor.user_id
+        workspaces = await store.list_workspaces(owner_id=owner_id)
+        now = ctx.db.clock.now()
+        return [await load_view(store, w, now) for w in workspaces]
+
+
+async def build_logs(
+    ctx: Ctx, ref: str, *, after_id: int = 0
+) -> tuple[WorkspaceView, list[JobLog]]:
+    """The latest build's logs after ``after_id``, with the workspace's current view."""
+    async with ctx.read() as store:
+        view = await load_view(store, await resolve_workspace(store, ref), ctx.db.clock.now())
+        logs = (
+            await store.list_provisioner_job_logs(view.build.job_id, after_id=after_id)
+            if view.build
+            else []
+        )
+        return view, logs
