@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from typing import Any
 
@@ -319,19 +320,24 @@ async def _(db: Database, w: World) -> None:
         assert len(await as_(s, w.alice).list_chats_by_owner(w.alice.user_id)) == 1
 
 
-@case("get_chat_by_id", "lock_chat_by_id", "update_chat_workspace_binding")
+@case("get_chat_by_id", "try_lock_chat", "release_chat_lock", "update_chat_workspace_binding")
 async def _(db: Database, w: World) -> None:
     async with db.write() as s:
         bob = as_(s, w.bob)
         assert await bob.get_chat_by_id(w.chat.id) is None
-        await denied(bob.lock_chat_by_id(w.chat.id))
+        later = db.clock.now() + dt.timedelta(seconds=30)
+        await denied(bob.try_lock_chat(w.chat.id, "bob", later))
+        await denied(bob.release_chat_lock(w.chat.id, "bob"))
         await denied(
             bob.update_chat_workspace_binding(
                 w.chat.id, workspace_id=None, build_id=None, agent_id=None
             )
         )
         tools = as_(s, as_chat_tools())
-        assert await tools.lock_chat_by_id(w.chat.id) == w.chat
+        assert await tools.try_lock_chat(w.chat.id, "one", later)
+        assert not await tools.try_lock_chat(w.chat.id, "two", later)
+        await tools.release_chat_lock(w.chat.id, "one")
+        assert await tools.try_lock_chat(w.chat.id, "two", later)
         ws = uuid.uuid4()
         bound = await tools.update_chat_workspace_binding(
             w.chat.id, workspace_id=ws, build_id=None, agent_id=None

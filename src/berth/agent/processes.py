@@ -160,6 +160,11 @@ class ManagedProcess:
         with self._cond:
             return self._cond.wait_for(lambda: self._done, timeout=timeout)
 
+    def wait_closed(self, timeout: float | None) -> bool:
+        """Wait until the output pipe closes: every process that held it is gone."""
+        with self._cond:
+            return self._cond.wait_for(lambda: self._eof, timeout=timeout)
+
     @property
     def running(self) -> bool:
         with self._cond:

@@ -5,16 +5,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from pathlib import Path
 from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from fastapi import APIRouter, FastAPI
 
 import berth
+from berth.agentconn import AgentGateway
 from berth.api.deps import Runtime
 from berth.api.errors import install_error_handlers
-from berth.agentconn import AgentGateway
 from berth.api.routes import agents, system, templates, users, workspaces
 from berth.db.engine import Database, create_engine
 from berth.db.migrate import migrate

@@ -310,12 +310,19 @@ class AuthzStore(WorkspaceAuthz):
         chat = await self._inner.get_chat_by_id(chat_id)
         return self._visible(chat, chat and chat_resource(chat))
 
-    async def lock_chat_by_id(self, chat_id: uuid.UUID) -> Chat | None:
+    async def try_lock_chat(self, chat_id: uuid.UUID, holder: str, expires_at: dt.datetime) -> bool:
         chat = await self._inner.get_chat_by_id(chat_id)
         if chat is None:
-            return None
+            raise not_found(Kind.CHAT)
         self._require(Action.UPDATE, chat_resource(chat))
-        return await self._inner.lock_chat_by_id(chat_id)
+        return await self._inner.try_lock_chat(chat_id, holder, expires_at)
+
+    async def release_chat_lock(self, chat_id: uuid.UUID, holder: str) -> None:
+        chat = await self._inner.get_chat_by_id(chat_id)
+        if chat is None:
+            return
+        self._require(Action.UPDATE, chat_resource(chat))
+        await self._inner.release_chat_lock(chat_id, holder)
 
     async def list_chats_by_owner(self, owner_id: uuid.UUID) -> list[Chat]:
         chats = await self._inner.list_chats_by_owner(owner_id)

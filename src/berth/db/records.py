@@ -174,6 +174,8 @@ class Chat:
     workspace_id: uuid.UUID | None
     build_id: uuid.UUID | None
     agent_id: uuid.UUID | None
+    lock_holder: str | None
+    lock_expires_at: dt.datetime | None
     created_at: dt.datetime
     updated_at: dt.datetime
 

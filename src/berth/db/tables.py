@@ -359,6 +359,8 @@ chats = sa.Table(
     sa.Column("workspace_id", sa.Uuid(), nullable=True),
     sa.Column("build_id", sa.Uuid(), nullable=True),
     sa.Column("agent_id", sa.Uuid(), nullable=True),
+    sa.Column("lock_holder", sa.String(64), nullable=True),
+    sa.Column("lock_expires_at", UTCDateTime(), nullable=True),
     *_timestamps(),
 )
 

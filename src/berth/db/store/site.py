@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 
 import sqlalchemy as sa
@@ -64,14 +65,37 @@ class ChatQueries(StoreBase):
         c = t.chats
         return await self._one(Chat, c.select().where(c.c.id == chat_id))
 
-    async def lock_chat_by_id(self, chat_id: uuid.UUID) -> Chat | None:
-        """Read the chat and hold its row lock until the transaction ends.
+    async def try_lock_chat(self, chat_id: uuid.UUID, holder: str, expires_at: dt.datetime) -> bool:
+        """Take or extend the chat's workspace lease; ``False`` while another holds it.
 
-        Postgres: ``SELECT … FOR UPDATE``. SQLite: the clause compiles away and the
-        write transaction's ``BEGIN IMMEDIATE`` already excludes every other writer.
+        A lease, not a transaction-long row lock: the call it guards waits minutes for
+        builds, and an open write transaction that long would stall SQLite's single
+        writer (the provisioner among them). Expired leases are taken over, so a
+        crashed holder blocks the chat only until its lease runs out.
         """
         c = t.chats
-        return await self._one(Chat, c.select().where(c.c.id == chat_id).with_for_update())
+        now = self._now()
+        result = await self._conn.execute(
+            c.update()
+            .where(
+                c.c.id == chat_id,
+                sa.or_(
+                    c.c.lock_holder.is_(None),
+                    c.c.lock_holder == holder,
+                    c.c.lock_expires_at < now,
+                ),
+            )
+            .values(lock_holder=holder, lock_expires_at=expires_at)
+        )
+        return result.rowcount > 0
+
+    async def release_chat_lock(self, chat_id: uuid.UUID, holder: str) -> None:
+        c = t.chats
+        await self._conn.execute(
+            c.update()
+            .where(c.c.id == chat_id, c.c.lock_holder == holder)
+            .values(lock_holder=None, lock_expires_at=None)
+        )
 
     async def list_chats_by_owner(self, owner_id: uuid.UUID) -> list[Chat]:
         c = t.chats
