@@ -20,6 +20,7 @@ root and set-uid programs from ``/usr`` gain nothing.
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import os
 import re
@@ -32,14 +33,18 @@ __all__ = [
     "AGENT_PATH",
     "ETC_ENTRIES",
     "INSIDE_ID",
+    "RELAY_DIR",
+    "RELAY_SOCKET",
     "SANDBOX_PATH",
     "SUPERVISOR_PATH",
     "MemFiles",
     "RelayPlan",
     "SandboxPlan",
     "bwrap_args",
+    "drop_privileges",
     "find_bwrap",
     "plan_relay",
+    "sandbox_env",
     "sandbox_user",
 ]
 
@@ -196,10 +201,8 @@ def _hosts(plan: SandboxPlan) -> bytes:
     if plan.relay_alias:
         lines.append(f"127.0.0.1\t{plan.relay_alias}")
     if plan.network:
-        try:
+        with contextlib.suppress(OSError):
             lines.append(Path("/etc/hosts").read_text())
-        except OSError:
-            pass
     return ("\n".join(lines) + "\n").encode()
 
 
@@ -260,8 +263,10 @@ def bwrap_args(
     args += _system_mounts()
     args += _etc_mounts(plan, files)
     args += ["--proc", "/proc", "--dev", "/dev"]
-    args += ["--perms", "1777", "--tmpfs", "/tmp", "--perms", "1777", "--tmpfs", "/dev/shm"]
-    args += ["--perms", "0755", "--dir", "/var", "--symlink", "../tmp", "/var/tmp"]
+    # Private, per-sandbox temporary directories (tmpfs, gone with the sandbox).
+    args += ["--perms", "1777", "--tmpfs", "/tmp"]  # noqa: S108
+    args += ["--perms", "1777", "--tmpfs", "/dev/shm"]  # noqa: S108
+    args += ["--perms", "0755", "--dir", "/var", "--symlink", "../tmp", "/var/tmp"]  # noqa: S108
     args += ["--perms", "0755", "--dir", "/home", "--bind", str(plan.home), plan.inside_home]
     args += ["--perms", "0755", "--dir", "/opt/berth"]
     for path, data in opt_files.items():

@@ -52,7 +52,7 @@ def _say(message: str) -> None:
 
 
 def _start_time(pid: int) -> int:
-    with open("/proc/%d/stat" % pid) as f:
+    with open(f"/proc/{pid}/stat") as f:
         raw = f.read()
     return int(raw[raw.rindex(")") + 2 :].split()[19])
 
@@ -95,7 +95,7 @@ class _Agent:
             return
         if time.monotonic() - self.started_at >= _HEALTHY_AFTER:
             self.backoff = _RESTART_FIRST
-        _say("agent %s exited with %d; restarting in %gs" % (self.name, code, self.backoff))
+        _say(f"agent {self.name} exited with {code}; restarting in {self.backoff:g}s")
         self._schedule_restart()
 
     def _schedule_restart(self) -> None:
@@ -262,6 +262,7 @@ def keeper(config: dict[str, Any]) -> int:
     if os.fork():
         os._exit(0)
     os.setsid()
+    _become_subreaper()
     devnull = os.open(os.devnull, os.O_RDONLY)
     os.dup2(devnull, 0)
     log_path = str(config["log"])
@@ -293,7 +294,7 @@ def keeper(config: dict[str, Any]) -> int:
         os.close(info_r)
         if info is None:
             code = proc.wait()
-            error = "bwrap exited with %d: %s" % (code, _tail(log_path, offset))
+            error = f"bwrap exited with {code}: {_tail(log_path, offset)}"
             _report({"ok": False, "error": error})
             return 1
         init_pid = int(info["child-pid"])
@@ -303,7 +304,34 @@ def keeper(config: dict[str, Any]) -> int:
         _report({"ok": False, "error": f"{type(err).__name__}: {err}"})
         return 1
     _detach_output(log_fd)
-    return proc.wait()
+    code = proc.wait()
+    _reap_orphans()
+    return code
+
+
+def _reap_orphans() -> None:
+    """Wait for the sandbox's init, which bwrap may leave behind for us (we are its subreaper).
+
+    Without this it would end as a zombie under the host's PID 1, which on some hosts
+    (containers, minimal VMs) never reaps.
+    """
+    while True:
+        try:
+            os.waitpid(-1, 0)
+        except ChildProcessError:
+            return
+        except InterruptedError:
+            continue
+
+
+def _become_subreaper() -> None:
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+    except (OSError, AttributeError):
+        pass
 
 
 def _detach_output(log_fd: int) -> None:
