@@ -65,6 +65,9 @@ def test_read_file_errors(ctx: AgentContext, workdir: Path) -> None:
     assert call_error(ctx, "read_file", {"path": "x", "offset": "2"}).message == (
         "offset must be an integer"
     )
+    os.mkfifo(workdir / "fifo")  # opening it would block the worker forever
+    fifo = call_error(ctx, "read_file", {"path": "fifo"})
+    assert (fifo.code, fifo.message) == ("failed", f"{workdir / 'fifo'}: not a regular file")
 
 
 def test_read_file_resolves_home_and_absolute(

@@ -82,6 +82,8 @@ def _load(ctx: AgentContext, edit: _Edit) -> _File:
         raise _fail("not_found", f"edit {edit.number}: file not found: {edit.path}")
     if os.path.isdir(target):
         raise _fail("failed", f"edit {edit.number}: {edit.path} is a directory, not a file")
+    if not os.path.isfile(target):
+        raise _fail("failed", f"edit {edit.number}: {edit.path} is not a regular file")
     try:
         with open(target, "rb") as stream:
             data = stream.read()

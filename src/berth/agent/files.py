@@ -65,6 +65,9 @@ def read_file(ctx: AgentContext, params: Params) -> Result:
 
 
 def _read_lines(path: str, offset: int, limit: int) -> Result:
+    if not stat_mod.S_ISREG(os.stat(path).st_mode):
+        # A FIFO or a device could block a worker forever, or never end.
+        raise RpcError("failed", f"{path}: not a regular file")
     lines: list[str] = []
     total = 0
     with open(path, "rb") as stream:

@@ -56,17 +56,17 @@ def main(argv: list[str] | None = None) -> int:
         missing = "BERTH_AGENT_URL (or --url)" if not url else "BERTH_AGENT_TOKEN (or --token)"
         print(f"berth-agent: {missing} is not set", file=sys.stderr)
         return USAGE_EXIT_CODE
+    try:
+        agent = Agent(url, token, heartbeat=args.heartbeat_seconds)
+    except ValueError as err:
+        print(f"berth-agent: {err}", file=sys.stderr)
+        return USAGE_EXIT_CODE
     logging.basicConfig(
         stream=sys.stderr,
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s berth-agent %(levelname)s %(message)s",
     )
     logging.getLogger("websockets").setLevel(logging.WARNING)
-    try:
-        agent = Agent(url, token, heartbeat=args.heartbeat_seconds)
-    except ValueError as err:
-        print(f"berth-agent: {err}", file=sys.stderr)
-        return USAGE_EXIT_CODE
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _on_signal)
         signal.signal(signal.SIGINT, _on_signal)

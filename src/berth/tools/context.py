@@ -51,6 +51,8 @@ class ChatContext:
     """The agent connection; ``None`` skips the connect phase of the agent wait."""
     create_enabled: bool = True
     """``False`` reproduces the reference's "workspace creator is not configured"."""
+    start_enabled: bool = True
+    stop_enabled: bool = True
     allowlist: Callable[[], Awaitable[frozenset[uuid.UUID]]] | None = None
     """The chat template allowlist; empty means every template."""
     inactive_disconnect_timeout: dt.timedelta = dt.timedelta(seconds=30)

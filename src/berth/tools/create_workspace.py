@@ -14,8 +14,7 @@ from typing import Any
 
 from berth.db.authz import AuthzStore
 from berth.db.records import Template
-from berth.domain.actors import Actor, as_chat_tools
-from berth.domain.agents import AgentSelectionError, select_chat_agent
+from berth.domain.actors import Actor
 from berth.domain.durations import parse_chat_workspace_ttl
 from berth.domain.names import generate_name, name_error
 from berth.errors import BerthError, Conflict, NotFound
@@ -28,7 +27,7 @@ from berth.tools.existing import check_existing
 from berth.tools.owner import owner_actor
 from berth.tools.responses import api_error, build_failure
 from berth.tools.result import ToolResult
-from berth.tools.waits import BuildError, wait_for_agent_ready, wait_for_build
+from berth.tools.waits import BuildError, merge_agent_readiness, wait_for_build
 
 log = logging.getLogger("berth.tools")
 
@@ -231,24 +230,6 @@ async def _create_and_wait(
         "workspace_name": f"{owner}/{workspace.name}",
         "build_id": str(build.id),
     }
-    await _agent_status(ctx, build.job_id, result)  # [cw.agent-select], [cw.agent-wait]
+    await merge_agent_readiness(ctx, build.job_id, result)  # [cw.agent-select], [cw.agent-wait]
     await refire_chat_updated(ctx)  # [cw.refire]
     return ToolResult.json(result)
-
-
-async def _agent_status(ctx: ChatContext, job_id: uuid.UUID, result: dict[str, Any]) -> None:
-    try:
-        async with ctx.db.read() as raw:
-            agents = await AuthzStore(raw, as_chat_tools()).list_workspace_agents_by_job(job_id)
-    except Exception:
-        return
-    if not agents:
-        result["agent_status"] = "no_agent"
-        return
-    try:
-        agent = select_chat_agent(agents)
-    except AgentSelectionError as exc:
-        result["agent_status"] = "selection_error"
-        result["agent_error"] = str(exc)
-        return
-    result.update(await wait_for_agent_ready(ctx, agent, connect=True))

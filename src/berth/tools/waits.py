@@ -18,6 +18,7 @@ from berth.agentconn import AgentCallError, AgentUnavailable
 from berth.db.authz import AuthzStore
 from berth.db.records import WorkspaceAgent
 from berth.domain.actors import as_chat_tools
+from berth.domain.agents import AgentSelectionError, select_chat_agent
 from berth.domain.enums import AgentLifecycle, JobStatus
 from berth.events import Subscription
 from berth.tools.context import ChatContext
@@ -195,3 +196,24 @@ async def _lifecycle_state(ctx: ChatContext, agent_id: uuid.UUID) -> str | None:
     except Exception:
         return None
     return None if agent is None else agent.lifecycle_state
+
+
+async def merge_agent_readiness(
+    ctx: ChatContext, job_id: uuid.UUID, result: dict[str, Any]
+) -> None:
+    """[cw.agent-select] [cw.agent-wait] Select the build's chat agent and merge its readiness."""
+    try:
+        async with ctx.db.read() as raw:
+            agents = await AuthzStore(raw, as_chat_tools()).list_workspace_agents_by_job(job_id)
+    except Exception:
+        return
+    if not agents:
+        result["agent_status"] = "no_agent"
+        return
+    try:
+        agent = select_chat_agent(agents)
+    except AgentSelectionError as exc:
+        result["agent_status"] = "selection_error"
+        result["agent_error"] = str(exc)
+        return
+    result.update(await wait_for_agent_ready(ctx, agent, connect=True))

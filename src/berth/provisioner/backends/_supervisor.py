@@ -84,13 +84,13 @@ class _Agent:
             self.proc = None
             self._schedule_restart()
 
-    def exited(self, status: int) -> None:
+    def exited(self, status: int, stopping: bool) -> None:
         code = os.waitstatus_to_exitcode(status)
         if self.proc is not None:
             self.proc.returncode = code  # reaped by us, not by Popen.wait
         self.proc = None
-        if code == 0:
-            _say(f"agent {self.name} exited")
+        if code == 0 or stopping:
+            _say(f"agent {self.name} exited with {code}")
             self.done = True
             return
         if time.monotonic() - self.started_at >= _HEALTHY_AFTER:
@@ -125,7 +125,7 @@ def supervise(specs: list[dict[str, Any]]) -> int:
     for agent in agents:
         agent.start()
     while True:
-        _reap(agents)
+        _reap(agents, bool(stopping))
         running = [a for a in agents if a.proc is not None]
         if stopping:
             if not running:
@@ -147,7 +147,7 @@ def supervise(specs: list[dict[str, Any]]) -> int:
                 raise
 
 
-def _reap(agents: list[_Agent]) -> None:
+def _reap(agents: list[_Agent], stopping: bool) -> None:
     by_pid = {a.proc.pid: a for a in agents if a.proc is not None}
     while True:
         try:
@@ -158,7 +158,7 @@ def _reap(agents: list[_Agent]) -> None:
             return
         agent = by_pid.get(pid)
         if agent is not None:
-            agent.exited(status)
+            agent.exited(status, stopping)
 
 
 # --- relay ----------------------------------------------------------------------
@@ -205,11 +205,15 @@ def _start_relay(listener: socket.socket, connect: Callable[[], socket.socket]) 
 def _host_relay(relay: dict[str, Any]) -> None:
     path = str(relay["socket"])
     host, port = str(relay["connect"][0]), int(relay["connect"][1])
-    if os.path.exists(path):
-        os.unlink(path)
+    # A socket path is limited to ~100 bytes and state dirs can be deep: bind by a
+    # relative name from inside the directory (the keeper's cwd matters to nothing else).
+    directory, name = os.path.split(path)
+    os.chdir(directory)
+    if os.path.lexists(name):
+        os.unlink(name)
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    listener.bind(path)
-    os.chmod(path, 0o666)  # noqa: S103 - the sandbox user must connect to it
+    listener.bind(name)
+    os.chmod(name, 0o666)  # noqa: S103 - the sandbox user must connect to it
     listener.listen(64)
     _start_relay(listener, lambda: socket.create_connection((host, port)))
 

@@ -203,10 +203,10 @@ class FakeBackend:
             ws.home = False
             ws.sandbox_build = None
             return []
-        ws.home = True
         if transition is Transition.STOP:
             ws.sandbox_build = None
-            return [_home_record(spec)]
+            return [_home_record(spec)] if ws.home else []
+        ws.home = True
         if ws.sandbox_build != spec.build_id:
             ws.sandbox_build = spec.build_id
             ws.sandboxes_started += 1

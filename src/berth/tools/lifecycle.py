@@ -1,0 +1,195 @@
+"""``start_workspace`` and ``stop_workspace`` (spec §2), serialized with create per chat."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from berth.db.authz import AuthzStore
+from berth.db.records import ProvisionerJob, Workspace, WorkspaceBuild
+from berth.domain.actors import Actor, as_chat_tools
+from berth.domain.enums import JobStatus, Transition
+from berth.errors import BerthError, NotFound
+from berth.services import workspaces
+from berth.services.base import Ctx
+from berth.tools.chats import bind_workspace, chat_lock, refire_chat_updated
+from berth.tools.context import ChatContext
+from berth.tools.owner import owner_actor
+from berth.tools.responses import build_failure
+from berth.tools.result import ToolResult
+from berth.tools.waits import BuildError, merge_agent_readiness, wait_for_build
+
+START_DESCRIPTION = (
+    "Start the chat's workspace if it is currently stopped. This tool is idempotent — if "
+    "the workspace is already running, it returns immediately. Use create_workspace first "
+    "if no workspace exists yet."
+)
+STOP_DESCRIPTION = (
+    "Stop the chat's workspace and wait for the stop build to complete. If another "
+    "workspace build is already in progress, this waits for that build first, then stops "
+    "the workspace if needed. After waiting, this tool is idempotent if the workspace is "
+    "already stopped or the in-progress build stopped it. Use this when the user "
+    "explicitly asks to stop the workspace, or when a workspace-agent error tells you to "
+    "stop and then start the workspace. Stopping a workspace terminates running processes "
+    "and may discard unsaved in-memory state. This tool does not delete the workspace."
+)
+UPDATED_MESSAGE = (
+    "Workspace started and was updated to the active template version because the template "
+    "requires active versions."
+)
+IN_PROGRESS = (JobStatus.PENDING.value, JobStatus.RUNNING.value)
+
+
+@dataclass
+class Current:
+    workspace: Workspace
+    build: WorkspaceBuild
+    job: ProvisionerJob
+
+
+class ToolFailure(Exception):
+    """An early return with a text error."""
+
+
+async def _current(ctx: ChatContext) -> Current:
+    async with ctx.db.read() as raw:
+        store = AuthzStore(raw, as_chat_tools())
+        chat = await store.get_chat_by_id(ctx.chat_id)
+        if chat is None:
+            raise ToolFailure("load chat: chat not found")
+        if chat.workspace_id is None:
+            raise ToolFailure("chat has no workspace; use create_workspace first")
+        workspace = await store.get_workspace_by_id(chat.workspace_id)
+        if workspace is None:
+            raise ToolFailure("load workspace: workspace not found")
+        if workspace.deleted:
+            raise ToolFailure("workspace was deleted; use create_workspace to make a new one")
+        build = await store.get_latest_workspace_build_by_workspace_id(workspace.id)
+        if build is None:
+            raise ToolFailure("get latest build: workspace build not found")
+        job = await store.get_provisioner_job_by_id(build.job_id)
+        if job is None:
+            raise ToolFailure("get provisioner job: provisioner job not found")
+    return Current(workspace, build, job)
+
+
+async def _owner(ctx: ChatContext) -> Actor:
+    try:
+        return await owner_actor(ctx)
+    except Exception as exc:
+        raise ToolFailure(f"load user authorization: {exc}") from exc
+
+
+async def _new_build(
+    ctx: ChatContext, actor: Actor, workspace: Workspace, transition: Transition, verb: str
+) -> workspaces.Started:
+    try:
+        return await workspaces.transition_workspace(
+            Ctx(ctx.db, actor, ctx.bus), str(workspace.id), transition
+        )
+    except BerthError as exc:
+        raise ToolFailure(exc.message or f"{verb} workspace: {exc}") from exc
+    except Exception as exc:
+        raise ToolFailure(f"{verb} workspace: {exc}") from exc
+
+
+async def start_workspace(ctx: ChatContext) -> ToolResult:
+    if not ctx.start_enabled:
+        return ToolResult.error("workspace starter is not configured")
+    try:
+        async with chat_lock(ctx):
+            return await _start(ctx)
+    except ToolFailure as exc:
+        return ToolResult.error(str(exc))
+    except NotFound:
+        return ToolResult.error("load chat: chat not found")
+
+
+async def _start(ctx: ChatContext) -> ToolResult:
+    current = await _current(ctx)
+    actor = await _owner(ctx)
+    name = current.workspace.name
+    if current.job.status in IN_PROGRESS:
+        await bind_workspace(ctx, current.workspace.id, current.build.id)
+        try:
+            await wait_for_build(ctx, current.build.id)
+        except BuildError as exc:
+            return ToolResult.json(
+                {
+                    "error": f"waiting for in-progress build: {exc.message}",
+                    "build_id": str(current.build.id),
+                }
+            )
+        current = await _current(ctx)
+    result: dict[str, Any] = {"started": True, "workspace_name": name}
+    succeeded = current.job.status == JobStatus.SUCCEEDED
+    if succeeded and current.build.transition == Transition.START:
+        result["no_build"] = True
+        job_id = current.build.job_id
+    else:
+        started = await _new_build(ctx, actor, current.workspace, Transition.START, "start")
+        build = started.build
+        await bind_workspace(ctx, current.workspace.id, build.id)
+        try:
+            await wait_for_build(ctx, build.id)
+        except BuildError as exc:
+            return await build_failure(
+                ctx, "start", build.id, exc, f"workspace start build failed: {exc.message}"
+            )
+        result["build_id"] = str(build.id)
+        if build.template_version_id != current.build.template_version_id:
+            result["updated_to_active_version"] = True
+            result["update_reason"] = "template requires active versions"
+            result["message"] = UPDATED_MESSAGE
+        job_id = build.job_id
+    await merge_agent_readiness(ctx, job_id, result)
+    await refire_chat_updated(ctx)
+    return ToolResult.json(result)
+
+
+async def stop_workspace(ctx: ChatContext) -> ToolResult:
+    if not ctx.stop_enabled:
+        return ToolResult.error("workspace stopper is not configured")
+    try:
+        async with chat_lock(ctx):
+            return await _stop(ctx)
+    except ToolFailure as exc:
+        return ToolResult.error(str(exc))
+    except NotFound:
+        return ToolResult.error("load chat: chat not found")
+
+
+async def _stop(ctx: ChatContext) -> ToolResult:
+    current = await _current(ctx)
+    actor = await _owner(ctx)
+    if current.job.status in IN_PROGRESS:
+        await bind_workspace(ctx, current.workspace.id, current.build.id)
+        wait_error: BuildError | None = None
+        try:
+            await wait_for_build(ctx, current.build.id)
+        except BuildError as exc:
+            wait_error = exc
+        current = await _current(ctx)
+        if wait_error is not None and not JobStatus(current.job.status).is_terminal:
+            return ToolResult.json(
+                {
+                    "error": f"waiting for in-progress build: {wait_error.message}",
+                    "build_id": str(current.build.id),
+                }
+            )
+    name = current.workspace.name
+    succeeded = current.job.status == JobStatus.SUCCEEDED
+    if succeeded and current.build.transition == Transition.STOP:
+        return ToolResult.json({"stopped": True, "workspace_name": name, "no_build": True})
+    started = await _new_build(ctx, actor, current.workspace, Transition.STOP, "stop")
+    build_id: uuid.UUID = started.build.id
+    await bind_workspace(ctx, current.workspace.id, build_id)
+    try:
+        await wait_for_build(ctx, build_id)
+    except BuildError as exc:
+        return ToolResult.json(
+            {"error": f"workspace stop build failed: {exc.message}", "build_id": str(build_id)}
+        )
+    await refire_chat_updated(ctx)
+    return ToolResult.json({"stopped": True, "workspace_name": name, "build_id": str(build_id)})
