@@ -10,12 +10,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fastapi import APIRouter, FastAPI
+from starlette.routing import Route
 
 import berth
 from berth.agentconn import AgentGateway
 from berth.api.deps import Runtime
 from berth.api.errors import install_error_handlers
-from berth.api.routes import agents, system, templates, users, workspaces
+from berth.api.mcp_endpoint import MCP_PATH, ChatMCPEndpoint, session_manager
+from berth.api.routes import agents, chats, system, templates, users, workspaces
 from berth.db.engine import Database, create_engine
 from berth.db.migrate import migrate
 from berth.events import bus_for_url
@@ -88,9 +90,10 @@ def create_app(
             )
             provisioner.start()
             app.state.runtime = runtime
-            if on_started is not None:
-                on_started(runtime, report)
-            yield
+            async with mcp_manager.run():
+                if on_started is not None:
+                    on_started(runtime, report)
+                yield
         finally:
             if provisioner is not None:
                 await provisioner.stop()
@@ -105,9 +108,13 @@ def create_app(
         redoc_url=None,
         lifespan=lifespan,
     )
+    mcp_manager = session_manager()
     install_error_handlers(app)
+    app.router.routes.append(
+        Route(MCP_PATH, endpoint=ChatMCPEndpoint(mcp_manager), methods=["GET", "POST", "DELETE"])
+    )
     api = APIRouter(prefix=API_PREFIX)
-    for module in (system, users, templates, workspaces, agents):
+    for module in (system, users, templates, workspaces, chats, agents):
         api.include_router(module.router)
     app.include_router(api)
     return app

@@ -411,3 +411,39 @@ class LogOut(BaseModel):
             level=entry.level,
             output=entry.output,
         )
+
+
+# --- chats ----------------------------------------------------------------------------
+
+
+class CreateChatRequest(Request):
+    title: str = Field(default="", max_length=256)
+    organization: str | None = None
+
+
+class ChatOut(BaseModel):
+    id: uuid.UUID
+    owner_id: uuid.UUID
+    organization_id: uuid.UUID
+    title: str
+    workspace_id: uuid.UUID | None
+    build_id: uuid.UUID | None
+    agent_id: uuid.UUID | None
+    mcp_path: str
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+    @classmethod
+    def of(cls, c: records.Chat) -> ChatOut:
+        return cls(
+            id=c.id,
+            owner_id=c.owner_id,
+            organization_id=c.organization_id,
+            title=c.title,
+            workspace_id=c.workspace_id,
+            build_id=c.build_id,
+            agent_id=c.agent_id,
+            mcp_path=f"/api/v1/chats/{c.id}/mcp",
+            created_at=c.created_at,
+            updated_at=c.updated_at,
+        )

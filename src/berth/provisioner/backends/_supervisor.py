@@ -64,7 +64,10 @@ class _Agent:
     def __init__(self, spec: dict[str, Any]) -> None:
         self.name = str(spec["name"])
         self.argv = [str(a) for a in cast("list[Any]", spec["argv"])]
-        self.env = {str(k): str(v) for k, v in cast("dict[str, Any]", spec["env"]).items()}
+        # The agent inherits the supervisor's environment (a container image's PATH, LANG,
+        # ...) with its own variables on top.
+        self.env = dict(os.environ)
+        self.env.update({str(k): str(v) for k, v in cast("dict[str, Any]", spec["env"]).items()})
         self.cwd = str(spec.get("cwd") or "/")
         self.proc: subprocess.Popen[bytes] | None = None
         self.started_at = 0.0

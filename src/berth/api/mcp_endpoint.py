@@ -1,0 +1,87 @@
+"""``/api/v1/chats/{chat_id}/mcp``: the chat tools over MCP streamable HTTP.
+
+Authenticated as the chat's owner: another user's token gets the same 404 as a chat
+that does not exist. The session manager is stateless, so any replica can answer any
+request of a chat; per-chat serialization is the chat-row lease, not process state.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+
+from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
+from starlette.requests import Request
+from starlette.types import Receive, Scope, Send
+
+from berth.api.deps import Runtime
+from berth.api.errors import error_response
+from berth.db.authz import AuthzStore
+from berth.domain.actors import as_chat_tools
+from berth.errors import BerthError, NotFound, Unauthenticated
+from berth.mcp.server import SCOPE_KEY, build_server, chat_from_scope
+from berth.services.accounts import authenticate
+from berth.services.base import Ctx
+from berth.services.chats import get_chat
+from berth.services.siteconfig import CHAT_TEMPLATE_ALLOWLIST, KEYS, parse_allowlist
+from berth.tools.context import ChatContext
+
+MCP_PATH = "/api/v1/chats/{chat_id}/mcp"
+
+
+def session_manager() -> StreamableHTTPSessionManager:
+    return StreamableHTTPSessionManager(
+        app=build_server(chat_from_scope), stateless=True, json_response=True
+    )
+
+
+def allowlist_reader(runtime: Runtime) -> Callable[[], Awaitable[frozenset[uuid.UUID]]]:
+    async def read() -> frozenset[uuid.UUID]:
+        async with runtime.db.read() as raw:
+            value = await AuthzStore(raw, as_chat_tools()).get_site_config(
+                KEYS[CHAT_TEMPLATE_ALLOWLIST]
+            )
+        return parse_allowlist(value)
+
+    return read
+
+
+async def chat_context(runtime: Runtime, request: Request) -> ChatContext:
+    """The tool context of the chat in the path, for the token's user; 401/404 otherwise."""
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthenticated(
+            "Authentication required.", detail="Send an API token as 'Authorization: Bearer …'."
+        )
+    actor = await authenticate(runtime.db, token.strip())
+    try:
+        chat_id = uuid.UUID(str(request.path_params.get("chat_id", "")))
+    except ValueError:
+        raise NotFound("chat not found") from None
+    chat = await get_chat(Ctx(runtime.db, actor, runtime.bus), chat_id)
+    return ChatContext(
+        db=runtime.db,
+        chat_id=chat.id,
+        organization_id=chat.organization_id,
+        owner_id=chat.owner_id,
+        bus=runtime.bus,
+        gateway=runtime.gateway,
+        allowlist=allowlist_reader(runtime),
+    )
+
+
+class ChatMCPEndpoint:
+    """ASGI app: authenticate, attach the chat, hand over to the MCP session manager."""
+
+    def __init__(self, manager: StreamableHTTPSessionManager) -> None:
+        self.manager = manager
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        request = Request(scope, receive)
+        runtime: Runtime = request.app.state.runtime
+        try:
+            scope[SCOPE_KEY] = await chat_context(runtime, request)
+        except BerthError as exc:
+            await error_response(exc)(scope, receive, send)
+            return
+        await self.manager.handle_request(scope, receive, send)

@@ -1,0 +1,82 @@
+"""The chat tools as an MCP server (lowlevel ``mcp`` SDK ``Server``), transport-neutral.
+
+Tool results become MCP results exactly as DESIGN §11 says: the JSON as text content
+plus the same object as structured content; tool errors are results with
+``isError: true``. The chat a call belongs to comes from the transport: the HTTP
+endpoint puts a :class:`~berth.tools.context.ChatContext` into the request scope, the
+stdio bridge passes one at construction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import mcp_types as types
+from mcp.server.context import ServerRequestContext
+from mcp.server.lowlevel.server import Server
+
+import berth
+from berth.tools.context import ChatContext
+from berth.tools.registry import TOOLS, ToolSpec, call_tool
+from berth.tools.result import ToolResult
+
+SCOPE_KEY = "berth.chat"
+
+
+def mcp_tool(spec: ToolSpec) -> types.Tool:
+    return types.Tool(
+        name=spec.name,
+        description=spec.description,
+        input_schema=spec.input_schema(),
+        annotations=types.ToolAnnotations(
+            read_only_hint=spec.hints.read_only,
+            destructive_hint=spec.hints.destructive,
+            idempotent_hint=spec.hints.idempotent,
+            open_world_hint=False,
+        ),
+    )
+
+
+def mcp_result(result: ToolResult) -> types.CallToolResult:
+    return types.CallToolResult(
+        content=[types.TextContent(type="text", text=result.text)],
+        structured_content=result.structured,
+        is_error=result.is_error,
+    )
+
+
+def chat_from_scope(ctx: ServerRequestContext[Any, Any]) -> ChatContext:
+    request: Any = ctx.request
+    chat: Any = None if request is None else request.scope.get(SCOPE_KEY)
+    if not isinstance(chat, ChatContext):
+        raise RuntimeError("no chat is attached to this MCP request")
+    return chat
+
+
+def build_server(
+    resolve_chat: Callable[[ServerRequestContext[Any, Any]], ChatContext],
+) -> Server[Any]:
+    """An MCP server exposing every chat tool for the chat ``resolve_chat`` returns."""
+
+    async def list_tools(
+        ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None
+    ) -> types.ListToolsResult:
+        del ctx, params
+        return types.ListToolsResult(tools=[mcp_tool(spec) for spec in TOOLS])
+
+    async def call(
+        ctx: ServerRequestContext[Any, Any], params: types.CallToolRequestParams
+    ) -> types.CallToolResult:
+        chat = resolve_chat(ctx)
+        arguments: dict[str, Any] = dict(params.arguments or {})
+        return mcp_result(await call_tool(chat, params.name, arguments))
+
+    return Server(
+        "berth",
+        version=berth.__version__,
+        instructions="berth gives this chat a development workspace: list_templates, "
+        "read_template, create_workspace, then execute and the file tools.",
+        on_list_tools=list_tools,
+        on_call_tool=call,
+    )

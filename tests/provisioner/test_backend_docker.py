@@ -1,0 +1,269 @@
+"""The Docker backend for real: containers, volumes, the stand-in agent inside.
+
+Tests marked ``docker`` are skipped, with the reason, when the engine is not reachable
+or the image ``berth-python:latest`` is missing (``scripts/build-test-image.sh``
+builds it without a registry). The refusal for an unreachable engine is tested always.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import docker
+import docker.errors
+import pytest
+from backend_support import (
+    LogLines,
+    agent,
+    build_spec,
+    next_build,
+    template,
+    wait_for,
+    write_stand_in_agent,
+)
+from docker.models.containers import Container
+
+from berth.domain.enums import Transition
+from berth.provisioner.backends.docker import DOCKER_UNAVAILABLE, IMAGE_NOT_FOUND, DockerBackend
+from berth.provisioner.spec import BuildFailed, BuildSpec
+
+pytestmark = pytest.mark.anyio
+IMAGE = "berth-python:latest"
+
+
+@pytest.fixture
+def client() -> Iterator[docker.DockerClient]:
+    try:
+        made = docker.from_env()
+        made.ping()
+    except docker.errors.DockerException as err:
+        pytest.skip(f"the Docker engine is not reachable: {err}")
+    try:
+        made.images.get(IMAGE)
+    except docker.errors.ImageNotFound:
+        made.close()
+        pytest.skip(f"the image {IMAGE} is missing: run scripts/build-test-image.sh")
+    yield made
+    made.close()
+
+
+@pytest.fixture
+async def backend(client: docker.DockerClient) -> AsyncIterator[DockerBackend]:
+    made = DockerBackend(client, pull_missing=False, stop_timeout=1)
+    created: list[str] = []
+    original = made.apply
+
+    async def tracking(spec: BuildSpec, transition: Transition, log: Any) -> Any:
+        created.append(str(spec.workspace_id))
+        return await original(spec, transition, log)
+
+    made.apply = tracking  # type: ignore[method-assign]
+    yield made
+    for ws in set(created):
+        for name in (f"berth-{ws}", f"berth-prepare-{ws}"):
+            try:
+                await asyncio.to_thread(client.containers.get(name).remove, force=True)
+            except docker.errors.NotFound:
+                pass
+        try:
+            await asyncio.to_thread(client.volumes.get(f"berth-home-{ws}").remove, force=True)
+        except docker.errors.NotFound:
+            pass
+
+
+@pytest.fixture
+def zipapp(tmp_path: Path) -> Path:
+    return write_stand_in_agent(tmp_path)
+
+
+def spec_for(zipapp: Path, tmp_path: Path, **kwargs: Any) -> BuildSpec:
+    backend = {"type": "docker", "image": IMAGE, **kwargs.pop("backend", {})}
+    return build_spec(template(**backend), state_dir=tmp_path, zipapp=zipapp, **kwargs)
+
+
+async def read_in(container: Container, path: str, within: float = 60.0) -> str:
+    """Wait until ``path`` exists in the container and return its text."""
+    found: list[str] = []
+
+    def check() -> bool:
+        code, output = container.exec_run(["cat", path])
+        if code == 0:
+            found.append(output.decode())
+        return code == 0
+
+    async def poll() -> None:
+        while not await asyncio.to_thread(check):
+            await asyncio.sleep(0.05)
+
+    await asyncio.wait_for(poll(), within)
+    return found[0]
+
+
+async def marker(client: docker.DockerClient, spec: BuildSpec, name: str = "main") -> Any:
+    container = await asyncio.to_thread(client.containers.get, f"berth-{spec.workspace_id}")
+    return json.loads(await read_in(container, f"/home/alice/marker-{name}.json"))
+
+
+def exists(client: docker.DockerClient, kind: str, name: str) -> bool:
+    try:
+        (client.containers if kind == "container" else client.volumes).get(name)
+    except docker.errors.NotFound:
+        return False
+    return True
+
+
+async def test_an_unreachable_engine_fails_the_build_saying_so(
+    monkeypatch: pytest.MonkeyPatch, zipapp: Path, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-docker.sock")
+    with pytest.raises(BuildFailed) as failed:
+        await DockerBackend().apply(spec_for(zipapp, tmp_path), Transition.START, LogLines())
+    assert failed.value.code == DOCKER_UNAVAILABLE
+    assert "cannot reach the Docker engine" in failed.value.message
+
+
+@pytest.mark.docker
+async def test_a_missing_image_fails_the_build_naming_it(
+    backend: DockerBackend, zipapp: Path, tmp_path: Path
+) -> None:
+    spec = spec_for(zipapp, tmp_path, backend={"image": "berth-no-such-image:1"})
+    with pytest.raises(BuildFailed) as failed:
+        await backend.apply(spec, Transition.START, LogLines())
+    assert failed.value.code == IMAGE_NOT_FOUND
+    assert "berth-no-such-image:1" in failed.value.message
+
+
+@pytest.mark.docker
+async def test_start_runs_the_agents_in_a_labelled_limited_container(
+    backend: DockerBackend, client: docker.DockerClient, zipapp: Path, tmp_path: Path
+) -> None:
+    async def pong(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if await reader.readline() == b"ping\n":
+            writer.write(b"pong\n")
+            await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(pong, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    agents = [agent("main", PING="1"), agent("second"), agent("far", external=True)]
+    spec = spec_for(
+        zipapp,
+        tmp_path,
+        backend={"cpus": 1.5, "memory": "256m"},
+        agents=agents,
+        server_url=f"http://localhost:{port}",
+    )
+    async with server:
+        records = await backend.apply(spec, Transition.START, LogLines())
+        main = await marker(client, spec)
+        second = await marker(client, spec, "second")
+    ws = str(spec.workspace_id)
+    assert [r.type for r in records] == ["docker_container", "docker_volume"]
+    assert [r.name for r in records] == [f"berth-{ws}", f"berth-home-{ws}"]
+    assert (await backend.inspect(records[0].handle)).running
+    env = main["env"]
+    assert env["BERTH_AGENT_TOKEN"] == agents[0].token
+    assert second["env"]["BERTH_AGENT_TOKEN"] == agents[1].token
+    assert (env["BERTH_AGENT_NAME"], env["BERTH_WORKSPACE_NAME"]) == ("main", "my-workspace")
+    assert (env["HOME"], env["USER"], main["cwd"]) == ("/home/alice", "alice", "/home/alice")
+    assert env["BERTH_AGENT_URL"] == spec.server_url
+    assert main["argv"] == ["/opt/berth/berth-agent.pyz"]
+    assert main["ping"] == "pong"  # loopback server URL: host network
+    container = await asyncio.to_thread(client.containers.get, f"berth-{ws}")
+    volume = await asyncio.to_thread(client.volumes.get, f"berth-home-{ws}")
+    for labels in (container.labels, volume.attrs["Labels"]):
+        assert labels["berth.workspace_id"] == ws
+        assert labels["berth.build_id"] == str(spec.build_id)
+        assert labels["berth.owner"] == "alice"
+    host_config = container.attrs["HostConfig"]
+    assert (host_config["NanoCpus"], host_config["Memory"]) == (1_500_000_000, 256 << 20)
+    assert host_config["NetworkMode"] == "host"
+
+
+@pytest.mark.docker
+async def test_network_false_leaves_only_loopback(
+    backend: DockerBackend, client: docker.DockerClient, zipapp: Path, tmp_path: Path
+) -> None:
+    spec = spec_for(zipapp, tmp_path, backend={"network": False})
+    log = LogLines()
+    await backend.apply(spec, Transition.START, log)
+    assert (await marker(client, spec))["interfaces"] == ["lo"]
+    assert any(level == "warn" for _, level, _ in log.lines)
+
+
+@pytest.mark.docker
+async def test_apply_twice_keeps_one_container_and_a_new_build_replaces_it(
+    backend: DockerBackend, client: docker.DockerClient, zipapp: Path, tmp_path: Path
+) -> None:
+    spec = spec_for(zipapp, tmp_path)
+    first = await backend.apply(spec, Transition.START, LogLines())
+    assert await backend.apply(spec, Transition.START, LogLines()) == first
+    later = await backend.apply(next_build(spec), Transition.START, LogLines())
+    assert later[0].handle["id"] != first[0].handle["id"]
+    assert not (await backend.inspect(first[0].handle)).exists
+    assert (await backend.inspect(later[0].handle)).running
+    assert later[1] == first[1]  # the same volume
+
+
+@pytest.mark.docker
+async def test_stop_keeps_the_volume_delete_removes_everything_both_idempotent(
+    backend: DockerBackend, client: docker.DockerClient, zipapp: Path, tmp_path: Path
+) -> None:
+    spec = spec_for(zipapp, tmp_path, backend={"prepare": "echo kept > /home/alice/kept.txt"})
+    ws = str(spec.workspace_id)
+    started = await backend.apply(spec, Transition.START, LogLines())
+    await marker(client, spec)
+    for _ in range(2):
+        stopped = await backend.apply(next_build(spec), Transition.STOP, LogLines())
+        assert [r.type for r in stopped] == ["docker_volume"]
+    assert not exists(client, "container", f"berth-{ws}")
+    assert exists(client, "volume", f"berth-home-{ws}")
+    assert not (await backend.inspect(started[0].handle)).exists
+
+    again = next_build(spec, template=template(type="docker", image=IMAGE))  # no prepare
+    await backend.apply(again, Transition.START, LogLines())
+    container = await asyncio.to_thread(client.containers.get, f"berth-{ws}")
+    assert await read_in(container, "/home/alice/kept.txt") == "kept\n"
+
+    for _ in range(2):
+        assert await backend.apply(next_build(spec), Transition.DELETE, LogLines()) == []
+    assert not exists(client, "container", f"berth-{ws}")
+    assert not exists(client, "volume", f"berth-home-{ws}")
+
+
+@pytest.mark.docker
+async def test_a_failing_prepare_fails_the_build_with_its_output(
+    backend: DockerBackend, client: docker.DockerClient, zipapp: Path, tmp_path: Path
+) -> None:
+    script = "echo step one; echo broken >&2; exit 4"
+    spec = spec_for(zipapp, tmp_path, backend={"prepare": script})
+    log = LogLines()
+    with pytest.raises(BuildFailed) as failed:
+        await backend.apply(spec, Transition.START, log)
+    assert "status 4" in failed.value.message
+    assert "step one\nbroken" in failed.value.message
+    assert sorted(log.of("prepare")) == ["broken", "step one"]
+    ws = str(spec.workspace_id)
+    assert not exists(client, "container", f"berth-{ws}")
+    assert not exists(client, "container", f"berth-prepare-{ws}")
+
+
+@pytest.mark.docker
+async def test_a_new_backend_finds_the_container_and_destroy_is_idempotent(
+    backend: DockerBackend, client: docker.DockerClient, zipapp: Path, tmp_path: Path
+) -> None:
+    spec = spec_for(zipapp, tmp_path)
+    container, volume = (r.handle for r in await backend.apply(spec, Transition.START, LogLines()))
+    after_restart = DockerBackend(client)
+    assert (await after_restart.inspect(container)).running
+    for _ in range(2):
+        await after_restart.destroy(container)
+    assert not (await after_restart.inspect(container)).exists
+    assert (await after_restart.inspect(volume)).exists
+    for _ in range(2):
+        await after_restart.destroy(volume)
+    await wait_for(lambda: not exists(client, "volume", volume["name"]))
