@@ -12,8 +12,6 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-import socket
-import threading
 import uuid
 from collections.abc import AsyncGenerator, Generator, Iterator
 from dataclasses import dataclass
@@ -21,10 +19,9 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-import uvicorn
 
-from berth.api.app import StartupReport, create_app
 from berth.api.deps import Runtime
+from berth.api.server import running_server
 from berth.clock import FakeClock
 from berth.db.engine import Database, create_engine
 from berth.db.migrate import migrate
@@ -155,34 +152,7 @@ class LiveServer:
 def live_server(database_url: str, tmp_path: Path) -> Generator[LiveServer]:
     data_dir = tmp_path / "data"
     settings = Settings(data_dir=data_dir, database_url=database_url, address="127.0.0.1:0")
-    started = threading.Event()
-    state: dict[str, object] = {}
-
-    def on_started(runtime: Runtime, report: StartupReport) -> None:
-        assert report.bootstrapped is not None
-        state["runtime"] = runtime
-        state["token"] = report.bootstrapped.token
-        started.set()
-
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(128)
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(
-        create_app(settings, on_started=on_started), log_level="warning", lifespan="on"
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=lambda: asyncio.run(server.serve(sockets=[sock])), daemon=True)
-    thread.start()
-    try:
-        if not started.wait(timeout=60):
-            raise RuntimeError("the test server did not start within 60 s")
-        runtime = state["runtime"]
-        token = state["token"]
-        assert isinstance(runtime, Runtime)
-        assert isinstance(token, str)
-        yield LiveServer(f"http://127.0.0.1:{port}", token, data_dir, runtime)
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
-        sock.close()
+    with running_server(settings) as server:
+        bootstrapped = server.report.bootstrapped
+        assert bootstrapped is not None
+        yield LiveServer(server.url, bootstrapped.token, data_dir, server.runtime)

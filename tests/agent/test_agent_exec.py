@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -102,6 +103,60 @@ def test_exec_background_returns_at_once(ctx: AgentContext, workdir: Path) -> No
     done = call(ctx, "process_output", {"process_id": process_id, "wait_timeout_ms": 10_000})
     assert done["exit_code"] == 0
     assert done["output"] == "bg-done\n"
+
+
+def test_exec_separate_stderr(ctx: AgentContext) -> None:
+    command = "echo out; echo err >&2; printf 'no newline'; printf 'e2' >&2; exit 4"
+    result = call(ctx, "exec", {"command": command, "separate_stderr": True})
+    assert result["exit_code"] == 4
+    assert result["stdout"] == "out\nno newline"
+    assert result["stderr"] == "err\ne2"
+    assert "output" not in result
+    assert result["truncated"] is False
+    assert result["timed_out"] is False
+    assert isinstance(result["wall_duration_ms"], int)
+    assert "process_id" not in result
+    assert call(ctx, "process_list")["processes"] == []
+
+
+def test_exec_separate_stderr_caps_each_stream(ctx: AgentContext) -> None:
+    both = "head -c 100 /dev/zero | tr '\\0' a; head -c 100 /dev/zero | tr '\\0' b >&2"
+    result = call(ctx, "exec", {"command": both, "separate_stderr": True, "output_limit": 10})
+    assert (result["stdout"], result["stderr"], result["truncated"]) == ("a" * 10, "b" * 10, True)
+    only_err = "echo short; head -c 100 /dev/zero | tr '\\0' b >&2"
+    err_cut = call(ctx, "exec", {"command": only_err, "separate_stderr": True, "output_limit": 10})
+    assert (err_cut["stdout"], err_cut["truncated"]) == ("short\n", True)
+    fits = call(ctx, "exec", {"command": "echo a; echo b >&2", "separate_stderr": True})
+    assert fits["truncated"] is False
+
+
+def test_exec_separate_stderr_terminates_on_timeout(ctx: AgentContext, workdir: Path) -> None:
+    command = f"echo $$ > pid; echo started; echo warming >&2; {WAIT_FOR_GO}; echo finished"
+    params = {"command": command, "separate_stderr": True, "timeout_ms": 200}
+    result = call(ctx, "exec", params)
+    assert result["timed_out"] is True
+    assert result["exit_code"] == -1
+    assert (result["stdout"], result["stderr"]) == ("started\n", "warming\n")
+    assert "process_id" not in result
+    assert call(ctx, "process_list")["processes"] == []  # terminated, not adopted
+    with pytest.raises(ProcessLookupError):  # the shell is gone (and reaped)
+        os.kill(int((workdir / "pid").read_text()), 0)
+
+
+def test_exec_separate_stderr_refuses_background(ctx: AgentContext) -> None:
+    err = call_error(ctx, "exec", {"command": "true", "separate_stderr": True, "background": True})
+    assert (err.code, err.message) == (
+        "invalid_params",
+        "separate_stderr cannot be combined with background",
+    )
+    bad = call_error(ctx, "exec", {"command": "true", "separate_stderr": "yes"})
+    assert (bad.code, bad.message) == ("invalid_params", "separate_stderr must be a boolean")
+
+
+def test_exec_default_path_ignores_false_separate_stderr(ctx: AgentContext) -> None:
+    result = call(ctx, "exec", {"command": "echo out; echo err >&2", "separate_stderr": False})
+    assert result["output"] == "out\nerr\n"
+    assert "stdout" not in result
 
 
 def test_process_output_returns_the_tail(ctx: AgentContext) -> None:

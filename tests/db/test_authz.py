@@ -14,12 +14,12 @@ from berth.db.authz import unwrapped_store_methods
 from berth.db.engine import Database
 from berth.db.store import Store
 from berth.domain.actors import Actor
-from tests.db import authz_cases_accounts, authz_cases_workspaces
+from tests.db import authz_cases_accounts, authz_cases_affinity, authz_cases_workspaces
 from tests.db.authz_world import CASES, as_, denied, make_world
 
 pytestmark = pytest.mark.anyio
 
-CASE_MODULES = (authz_cases_accounts, authz_cases_workspaces)
+CASE_MODULES = (authz_cases_accounts, authz_cases_workspaces, authz_cases_affinity)
 
 # --- the coverage check -----------------------------------------------------------------
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -73,6 +73,9 @@ def ping_server():
         return "error: %s" % err
 
 
+if os.environ.get("DETACH"):  # a background process in a session of its own
+    import subprocess
+    subprocess.Popen(["sleep", "1000"], start_new_session=True)
 with open(os.path.join(home, "starts-%s.log" % name), "a") as f:
     f.write("%d\n" % os.getpid())
 interfaces = [line.split(":")[0].strip() for line in open("/proc/net/dev").readlines()[2:]]
@@ -176,6 +179,13 @@ async def wait_for(check: Callable[[], bool], within: float = 30.0) -> None:
     with anyio.fail_after(within):
         while not check():  # noqa: ASYNC110 - nothing to await: another process acts
             await anyio.sleep(0.01)
+
+
+async def wait_for_async(check: Callable[[], Awaitable[bool]], within: float = 60.0) -> None:
+    """:func:`wait_for` with an awaitable check (one that asks a Docker engine, say)."""
+    with anyio.fail_after(within):
+        while not await check():  # noqa: ASYNC110 - nothing to await: another process acts
+            await anyio.sleep(0.05)
 
 
 async def read_marker(home: Path, agent_name: str = "main", within: float = 30.0) -> dict[str, Any]:

@@ -208,9 +208,11 @@ async def test_applying_a_build_twice_leaves_one_sandbox_and_a_new_build_replace
 async def test_stop_kills_everything_keeps_the_home_and_start_sees_it_again(
     backend: LocalBackend, state_dir: Path, zipapp: Path
 ) -> None:
-    spec = spec_for(state_dir, zipapp)
+    spec = spec_for(state_dir, zipapp, agents=[agent(DETACH="1")])
     started = await backend.apply(spec, Transition.START, LogLines())
     await read_marker(home_of(spec))
+    # bwrap (outside and its init inside), the supervisor, the agent and its detached child
+    assert len(processes_with(token_of(spec))) == 5
     (home_of(spec) / "work.txt").write_text("keep me")
     stopped = [await backend.apply(next_build(spec), Transition.STOP, LogLines()) for _ in "12"]
     assert stopped[0] == stopped[1]  # the second stop is a no-op
@@ -314,10 +316,16 @@ async def test_a_reused_pid_is_never_signalled(backend: LocalBackend, tmp_path: 
 async def test_isolation_none_runs_the_agent_on_the_host_with_the_workspace_home(
     backend: LocalBackend, state_dir: Path, zipapp: Path
 ) -> None:
-    spec = spec_for(state_dir, zipapp, backend={"isolation": "none", "prepare": "pwd"})
+    spec = spec_for(
+        state_dir,
+        zipapp,
+        backend={"isolation": "none", "prepare": "pwd"},
+        agents=[agent(DETACH="1")],
+    )
     log = LogLines()
     started = await backend.apply(spec, Transition.START, log)
     report = await read_marker(home_of(spec))
+    assert len(processes_with(token_of(spec))) == 2  # the agent and its detached child
     assert report["env"]["HOME"] == str(home_of(spec))
     assert report["cwd"] == str(home_of(spec))
     assert log.of("prepare") == [str(home_of(spec))]

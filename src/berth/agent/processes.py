@@ -2,15 +2,21 @@
 
 Every command is ``sh -c`` in a new session, so it leads its own process group and a
 signal reaches everything it started (``make`` and its compilers, a server and its
-workers). stdout and stderr share one pipe, so the output is interleaved exactly as a
-terminal would show it. A reader thread drains the pipe into an :class:`OutputBuffer`
-that keeps the first and the last :data:`PROCESS_BUFFER_BYTES` bytes, so a chatty
-process can run for days in bounded memory while ``exec`` still returns the head and
-``process_output`` the tail.
+workers). By default stdout and stderr share one pipe, so the output is interleaved
+exactly as a terminal would show it. A reader thread drains the pipe into an
+:class:`OutputBuffer` that keeps the first and the last :data:`PROCESS_BUFFER_BYTES`
+bytes, so a chatty process can run for days in bounded memory while ``exec`` still
+returns the head and ``process_output`` the tail.
 
 A foreground command that outlives its timeout is not killed: it is adopted by the
 :class:`ProcessTable` as a background process, and the caller gets its id. The table
 lives as long as the agent process, so ids survive a reconnect to the server.
+
+``exec`` with ``separate_stderr`` (what ``berth exec`` asks for) captures stderr on a
+pipe of its own, with its own buffer and reader thread, and behaves like
+``timeout(1)``: a command that outlives its timeout is terminated (TERM to its group,
+KILL after :data:`TERMINATE_GRACE_SECONDS`), never adopted, and it cannot run in the
+background.
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ import signal
 import subprocess
 import threading
 import time
-from typing import TYPE_CHECKING
+from typing import IO, TYPE_CHECKING
 
 from .params import Params, Result, RpcError, get_bool, get_env, get_int, get_str, invalid
 from .protocol import DEFAULT_EXEC_TIMEOUT_MS, DEFAULT_OUTPUT_LIMIT, PROCESS_BUFFER_BYTES
@@ -38,6 +44,8 @@ SIGNALS = {"TERM": signal.SIGTERM, "KILL": signal.SIGKILL, "INT": signal.SIGINT}
 EOF_GRACE_SECONDS = 0.5
 # Finished background processes kept for process_list/process_output.
 MAX_FINISHED = 64
+# ``separate_stderr`` on timeout: how long the group has between TERM and KILL.
+TERMINATE_GRACE_SECONDS = 2.0
 _SLACK = 4  # bytes kept beyond the limit so a cut can see the next UTF-8 byte
 
 
@@ -102,15 +110,24 @@ class OutputBuffer:
 
 
 class ManagedProcess:
-    """One ``sh -c`` command in its own process group, its output drained by a thread."""
+    """One ``sh -c`` command in its own process group, its output drained by threads.
 
-    def __init__(self, command: str, cwd: str, env: dict[str, str]) -> None:
+    With ``separate_stderr`` stderr has a pipe and a buffer of its own (read with
+    ``stream="stderr"``); otherwise it shares stdout's.
+    """
+
+    def __init__(
+        self, command: str, cwd: str, env: dict[str, str], *, separate_stderr: bool = False
+    ) -> None:
         self.id = "proc-" + secrets.token_hex(6)
         self.command = command
         self.started_at = now_iso()
         self._started = time.monotonic()
         self._cond = threading.Condition()
-        self._output = OutputBuffer()
+        self._outputs = {"stdout": OutputBuffer()}
+        if separate_stderr:
+            self._outputs["stderr"] = OutputBuffer()
+        self._open = len(self._outputs)
         self._exit_code: int | None = None
         self._eof = False
         self._done = False
@@ -120,16 +137,27 @@ class ManagedProcess:
             env=env,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
+            stderr=subprocess.PIPE if separate_stderr else subprocess.STDOUT,
             start_new_session=True,
             close_fds=True,
         )
-        threading.Thread(target=self._read, name=f"{self.id}-read", daemon=True).start()
+        pipes = {"stdout": self.popen.stdout, "stderr": self.popen.stderr}
+        for name, buffer in self._outputs.items():
+            stream = pipes[name]
+            assert stream is not None
+            threading.Thread(
+                target=self._read,
+                args=(stream, buffer),
+                name=f"{self.id}-read-{name}",
+                daemon=True,
+            ).start()
         threading.Thread(target=self._wait, name=f"{self.id}-wait", daemon=True).start()
 
-    def _read(self) -> None:
-        stream = self.popen.stdout
-        assert stream is not None
+    @property
+    def separate_stderr(self) -> bool:
+        return "stderr" in self._outputs
+
+    def _read(self, stream: IO[bytes], buffer: OutputBuffer) -> None:
         fd = stream.fileno()
         try:
             while True:
@@ -137,14 +165,15 @@ class ManagedProcess:
                 if not chunk:
                     break
                 with self._cond:
-                    self._output.append(chunk)
+                    buffer.append(chunk)
                     self._cond.notify_all()
         except OSError:
             pass
         finally:
             stream.close()
             with self._cond:
-                self._eof = True
+                self._open -= 1
+                self._eof = self._open == 0
                 self._cond.notify_all()
 
     def _wait(self) -> None:
@@ -178,13 +207,15 @@ class ManagedProcess:
     def elapsed_ms(self) -> int:
         return int((time.monotonic() - self._started) * 1000)
 
-    def head(self, limit: int) -> tuple[str, bool]:
+    def head(self, limit: int, stream: str = "stdout") -> tuple[str, bool]:
+        """The first ``limit`` bytes of ``stream`` (``stdout``, or ``stderr`` when separate)."""
         with self._cond:
-            return self._output.head(limit)
+            return self._outputs[stream].head(limit)
 
-    def tail(self, limit: int) -> tuple[str, bool]:
+    def tail(self, limit: int, stream: str = "stdout") -> tuple[str, bool]:
+        """The last ``limit`` bytes of ``stream`` (``stdout``, or ``stderr`` when separate)."""
         with self._cond:
-            return self._output.tail(limit)
+            return self._outputs[stream].tail(limit)
 
     def signal(self, sig: int) -> None:
         """Send ``sig`` to the whole process group, unless it is entirely gone."""
@@ -263,14 +294,19 @@ def exec_command(ctx: AgentContext, params: Params) -> Result:
     workdir = get_str(params, "workdir")
     env = ctx.env(get_env(params, "env"))
     background = get_bool(params, "background")
+    separate = get_bool(params, "separate_stderr")
+    if separate and background:
+        raise invalid("separate_stderr cannot be combined with background")
     limit = _output_limit(params)
     cwd = ctx.resolve(workdir) if workdir else ctx.directory()
     if not os.path.isdir(cwd):
         raise RpcError("not_found", f"working directory does not exist: {cwd}")
     try:
-        proc = ManagedProcess(command, cwd, env)
+        proc = ManagedProcess(command, cwd, env, separate_stderr=separate)
     except OSError as err:
         raise RpcError("failed", f"could not start the command: {err}") from err
+    if separate:
+        return _exec_separate(proc, timeout_ms, limit)
     result: Result = {"exit_code": 0, "output": "", "truncated": False, "timed_out": False}
     if background:
         ctx.processes.add(proc)
@@ -286,6 +322,24 @@ def exec_command(ctx: AgentContext, params: Params) -> Result:
     code = proc.exit_code
     result["exit_code"] = -1 if code is None else code
     return result
+
+
+def _exec_separate(proc: ManagedProcess, timeout_ms: int, limit: int) -> Result:
+    """``exec`` with ``separate_stderr``: a timed-out command is terminated, not adopted."""
+    timed_out = not proc.wait(timeout_ms / 1000)
+    if timed_out:
+        proc.terminate(TERMINATE_GRACE_SECONDS)
+    stdout, stdout_cut = proc.head(limit, "stdout")
+    stderr, stderr_cut = proc.head(limit, "stderr")
+    code = proc.exit_code
+    return {
+        "exit_code": -1 if timed_out or code is None else code,
+        "stdout": stdout,
+        "stderr": stderr,
+        "truncated": stdout_cut or stderr_cut,
+        "timed_out": timed_out,
+        "wall_duration_ms": proc.elapsed_ms(),
+    }
 
 
 def process_output(ctx: AgentContext, params: Params) -> Result:

@@ -57,18 +57,28 @@ Lifecycle
 RPC methods (``params`` → ``result``); relative paths resolve against the agent
 directory and ``~`` expands:
     ``ping``            ``{}`` → ``{}``
-    ``exec``            ``{command, timeout_ms?, workdir?, env?, background?, output_limit?}``
-                        → ``{exit_code, output, truncated, timed_out, wall_duration_ms,
-                        process_id?}``. ``sh -c`` in its own process group, stdout and
-                        stderr interleaved, env = agent env + ``env``. ``timeout_ms``
-                        defaults to :data:`DEFAULT_EXEC_TIMEOUT_MS`; ``output_limit``
-                        to :data:`DEFAULT_OUTPUT_LIMIT` bytes (the head of the output,
-                        cut on a UTF-8 boundary; at most :data:`PROCESS_BUFFER_BYTES`).
+    ``exec``            ``{command, timeout_ms?, workdir?, env?, background?, output_limit?,
+                        separate_stderr?}`` → ``{exit_code, output, truncated, timed_out,
+                        wall_duration_ms, process_id?}``. ``sh -c`` in its own process
+                        group, stdout and stderr interleaved, env = agent env + ``env``.
+                        ``timeout_ms`` defaults to :data:`DEFAULT_EXEC_TIMEOUT_MS`;
+                        ``output_limit`` to :data:`DEFAULT_OUTPUT_LIMIT` bytes (the head
+                        of the output, cut on a UTF-8 boundary; at most
+                        :data:`PROCESS_BUFFER_BYTES`).
                         On timeout the command keeps running as a background process:
                         ``timed_out: true``, ``exit_code: -1``, the output so far and
                         its ``process_id``. ``background: true`` returns at once with
                         ``exit_code: 0`` and ``process_id``. A command killed by signal
                         N exits ``128 + N``, as in a shell.
+                        ``separate_stderr: true`` (default false) captures stdout and
+                        stderr on separate pipes: the result has ``stdout`` and
+                        ``stderr`` (the head of each, capped at ``output_limit`` like
+                        ``output``; ``truncated`` if either was cut) instead of
+                        ``output``. Such a command behaves like ``timeout(1)``: on
+                        timeout its process group is terminated (TERM, then KILL after
+                        a grace period) and the result has ``timed_out: true``,
+                        ``exit_code: -1``, the output so far and no ``process_id``.
+                        With ``background: true`` it is refused (``invalid_params``).
     ``process_output``  ``{process_id, wait_timeout_ms?, output_limit?}`` → ``{process_id,
                         running, exit_code?, output, truncated}``: waits up to
                         ``wait_timeout_ms`` (default :data:`DEFAULT_EXEC_TIMEOUT_MS`,
@@ -100,6 +110,7 @@ Changes since the first version of this contract (all additive):
     * ``manifest.generation`` and ``lifecycle.generation``; the Script shape.
     * ``hello.python``; ``logs`` levels and timestamp format.
     * ``process_output.output_limit``; ``stat.absolute_path``.
+    * ``exec.separate_stderr`` (``stdout``/``stderr`` instead of ``output``).
     * The defaults and limits below, and the ``read_file`` offset error for files.
 """
 

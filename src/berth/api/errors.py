@@ -81,12 +81,17 @@ async def _on_berth_error(_: Request, exc: Exception) -> JSONResponse:
     return error_response(exc)
 
 
+def _validation(err: dict[str, Any]) -> Validation:
+    if err.get("type") == "json_invalid":
+        # The location of a JSON syntax error is a character offset, not a field.
+        reason = err.get("ctx", {}).get("error", "")
+        return Validation("body", f"invalid JSON: {reason}" if reason else "invalid JSON")
+    return Validation(_field(tuple(err.get("loc", ()))), str(err.get("msg", "invalid")))
+
+
 async def _on_validation_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    validations = tuple(
-        Validation(_field(tuple(err.get("loc", ()))), str(err.get("msg", "invalid")))
-        for err in exc.errors()
-    )
+    validations = tuple(_validation(err) for err in exc.errors())
     return JSONResponse(envelope("Invalid request.", None, validations), status_code=422)
 
 

@@ -7,8 +7,12 @@ and prints where the server is, where the MCP endpoint is and how to log in.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
-from collections.abc import Callable
+import socket
+import threading
+from collections.abc import Callable, Generator
+from dataclasses import dataclass
 from pathlib import Path
 
 import uvicorn
@@ -91,3 +95,51 @@ def serve(settings: Settings, *, echo: Callable[[str], None] = print) -> None:
 
     app = create_app(settings, on_started=on_started)
     uvicorn.run(app, host=host, port=port, log_level="warning", lifespan="on")
+
+
+@dataclass
+class RunningServer:
+    """A server started by :func:`running_server`."""
+
+    url: str
+    runtime: Runtime
+    report: StartupReport
+
+
+@contextlib.contextmanager
+def running_server(settings: Settings, *, start_timeout: float = 60.0) -> Generator[RunningServer]:
+    """Run a server on a free loopback port in a background thread (tests, benchmarks).
+
+    The socket is bound before the thread starts, so the port is known at once and
+    connections queue until the app is ready.
+    """
+    started = threading.Event()
+    state: dict[str, object] = {}
+
+    def on_started(runtime: Runtime, report: StartupReport) -> None:
+        state["runtime"], state["report"] = runtime, report
+        started.set()
+
+    host, _ = split_address(settings.address)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind((host, 0))
+    sock.listen(512)
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(settings, on_started=on_started), log_level="warning")
+    )
+    thread = threading.Thread(
+        target=lambda: asyncio.run(server.serve(sockets=[sock])), name="berth-server", daemon=True
+    )
+    thread.start()
+    try:
+        if not started.wait(timeout=start_timeout):
+            raise StartupError(f"the server did not start within {start_timeout:g}s")
+        runtime, report = state["runtime"], state["report"]
+        assert isinstance(runtime, Runtime)
+        assert isinstance(report, StartupReport)
+        yield RunningServer(f"http://{host}:{port}", runtime, report)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+        sock.close()

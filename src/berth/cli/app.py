@@ -14,7 +14,7 @@ from typing import Annotated
 import typer
 
 from berth import __version__
-from berth.cli import config, login, server, templates, tokens, users
+from berth.cli import config, execute, login, server, templates, tokens, users, workspaces
 from berth.cli.common import new_app
 
 __all__ = ["app", "main"]
@@ -53,6 +53,8 @@ app.add_typer(templates.app, name="templates")
 app.add_typer(users.app, name="users")
 app.add_typer(tokens.app, name="tokens")
 app.add_typer(config.app, name="config")
+app.add_typer(workspaces.app, name="workspaces")
+app.command("exec")(execute.exec_command)
 
 
 def main() -> None:

@@ -16,7 +16,7 @@ Standalone on purpose: this package imports nothing else from berth (import-lint
 enforces it), so it can be used, and later shipped, without the server's dependencies.
 """
 
-from berth.client.client import Client, normalize_url
+from berth.client.client import Client, normalize_url, parse_duration
 from berth.client.errors import (
     ApiError,
     ClientError,
@@ -29,9 +29,15 @@ from berth.client.errors import (
 )
 from berth.client.files import read_template_folder
 from berth.client.models import (
+    BUILDING_STATUSES,
+    Agent,
     ApiModel,
+    Build,
     ConfigValue,
+    ExecResult,
     Health,
+    Job,
+    LogEntry,
     NewToken,
     Organization,
     Parameter,
@@ -44,19 +50,27 @@ from berth.client.models import (
     Token,
     User,
     Version,
+    WatchEvent,
+    Workspace,
 )
 
 __all__ = [
+    "BUILDING_STATUSES",
+    "Agent",
     "ApiError",
     "ApiModel",
+    "Build",
     "Client",
     "ClientError",
     "ConfigValue",
     "ConnectionFailed",
+    "ExecResult",
     "Health",
     "InvalidArgument",
     "InvalidResponse",
     "InvalidURL",
+    "Job",
+    "LogEntry",
     "NewToken",
     "Organization",
     "Parameter",
@@ -71,6 +85,9 @@ __all__ = [
     "User",
     "Validation",
     "Version",
+    "WatchEvent",
+    "Workspace",
     "normalize_url",
+    "parse_duration",
     "read_template_folder",
 ]

@@ -15,8 +15,9 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import re
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Generator, Mapping, Sequence
 from importlib import metadata
 from pathlib import Path
 from types import TracebackType
@@ -24,6 +25,7 @@ from typing import Any, Self, TypeVar, cast
 from urllib.parse import quote, urlsplit
 
 import httpx
+import httpx_sse
 from pydantic import BaseModel, ValidationError
 
 from berth.client.errors import (
@@ -35,8 +37,12 @@ from berth.client.errors import (
 )
 from berth.client.files import read_template_folder
 from berth.client.models import (
+    Build,
     ConfigValue,
+    ExecResult,
     Health,
+    Job,
+    LogEntry,
     NewToken,
     Organization,
     PushResult,
@@ -45,12 +51,18 @@ from berth.client.models import (
     Token,
     User,
     Version,
+    WatchEvent,
+    Workspace,
 )
 
-__all__ = ["API_PREFIX", "Client", "normalize_url"]
+__all__ = ["API_PREFIX", "Client", "normalize_url", "parse_duration"]
 
 API_PREFIX = "/api/v1"
 _IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE"})
+# What an exec's HTTP request waits beyond the command's own timeout.
+EXEC_MARGIN_SECONDS = 30.0
+_GO_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "μs": 1e-6, "ms": 1e-3, "s": 1, "m": 60, "h": 3600}
+_GO_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
 _M = TypeVar("_M", bound=BaseModel)
 
 
@@ -84,6 +96,39 @@ def _go_duration(value: str | dt.timedelta) -> str:
         return value
     seconds = value.total_seconds()
     return f"{int(seconds)}s" if seconds.is_integer() else f"{seconds}s"
+
+
+def parse_duration(text: str) -> dt.timedelta:
+    """A Go duration (``"8h"``, ``"1h30m"``, ``"90s"``, ``"0"``) as a timedelta.
+
+    Raises :class:`InvalidArgument` with a message for a person when ``text`` is not one.
+    """
+    value = text.strip()
+    body = value[1:] if value[:1] in ("+", "-") else value
+    if body == "0":
+        return dt.timedelta(0)
+    seconds, position = 0.0, 0
+    while body and position < len(body):
+        match = _GO_PART.match(body, position)
+        if match is None:
+            break
+        seconds += float(match[1]) * _GO_UNITS[match[2]]
+        position = match.end()
+    if not body or position < len(body):
+        raise InvalidArgument(
+            f"invalid duration {text!r}: use a number and a unit, such as 30s, 15m, 8h or 1h30m"
+        )
+    return dt.timedelta(seconds=-seconds if value.startswith("-") else seconds)
+
+
+def _seconds(value: str | dt.timedelta) -> float | None:
+    """A duration in seconds; None if unreadable (the server then says what is wrong)."""
+    if isinstance(value, dt.timedelta):
+        return value.total_seconds()
+    try:
+        return parse_duration(value).total_seconds()
+    except InvalidArgument:
+        return None
 
 
 def _user_agent() -> str:
@@ -247,6 +292,140 @@ class Client:
         path = f"/templates/{_segment(template)}/versions"
         return self._get_list(Version, path, params=_org(organization))
 
+    # --- workspaces ---------------------------------------------------------
+
+    def create_workspace(
+        self,
+        name: str,
+        template: str,
+        *,
+        parameters: Mapping[str, str] | None = None,
+        preset_id: str | None = None,
+        ttl: str | dt.timedelta | None = None,
+        organization: str | None = None,
+        owner: str | None = None,
+    ) -> Workspace:
+        """Create a workspace from ``template`` (name or id) and start its first build.
+
+        Returns at once, while the build runs (``status`` ``pending``/``starting``);
+        follow it with :meth:`watch_workspace`. ``ttl`` is a Go duration (``"8h"``, ``"0"``
+        for never) or a timedelta; omitted, the template's default applies. ``owner`` is
+        ``me`` (the default), a username or an id.
+        """
+        body: dict[str, Any] = {"name": name, "template": template}
+        if parameters:
+            body["parameters"] = dict(parameters)
+        if preset_id is not None:
+            body["preset_id"] = preset_id
+        if ttl is not None:
+            body["ttl"] = _go_duration(ttl)
+        if organization is not None:
+            body["organization"] = organization
+        if owner is not None:
+            body["owner"] = owner
+        return self._parse(Workspace, self._request("POST", "/workspaces", json=body))
+
+    def list_workspaces(self, all_users: bool = False) -> list[Workspace]:
+        """Your workspaces, or with ``all_users`` every workspace you may see."""
+        params = {"all": "true"} if all_users else None
+        return self._get_list(Workspace, "/workspaces", params=params)
+
+    def get_workspace(self, workspace: str) -> Workspace:
+        """A workspace by id, name (yours) or ``owner/name``."""
+        return self._get(Workspace, f"/workspaces/{_segment(workspace)}")
+
+    def start_workspace(self, workspace: str) -> Build:
+        """Start a workspace: a new ``start`` build (or, if it is running, the latest)."""
+        return self._build(workspace, "start")
+
+    def stop_workspace(self, workspace: str) -> Build:
+        """Stop a workspace (its home is kept): a new ``stop`` build (or the latest if
+        it is stopped already)."""
+        return self._build(workspace, "stop")
+
+    def delete_workspace(self, workspace: str) -> Build:
+        """Delete a workspace and its home: the ``delete`` build that does it."""
+        response = self._request("DELETE", f"/workspaces/{_segment(workspace)}")
+        return self._parse(Build, response)
+
+    def cancel_build(self, workspace: str) -> Job:
+        """Cancel the build in progress; its job is ``canceled``, or ``canceling`` while
+        the provisioner stops."""
+        response = self._request("POST", f"/workspaces/{_segment(workspace)}/cancel")
+        return self._parse(Job, response)
+
+    def set_workspace_ttl(self, workspace: str, ttl: str | dt.timedelta | None) -> Workspace:
+        """Set the autostop TTL (a Go duration or a timedelta); None or ``"0"``: never."""
+        body = {"ttl": "0" if ttl is None else _go_duration(ttl)}
+        response = self._request("PUT", f"/workspaces/{_segment(workspace)}/ttl", json=body)
+        return self._parse(Workspace, response)
+
+    def workspace_logs(self, workspace: str, after: int = 0) -> list[LogEntry]:
+        """The latest build's log lines with an id above ``after``."""
+        path = f"/workspaces/{_segment(workspace)}/logs"
+        return self._get_list(LogEntry, path, params={"after": str(after)})
+
+    def watch_workspace(self, workspace: str, after: int = 0) -> Generator[WatchEvent]:
+        """Follow the latest build: its log lines (above ``after``) and the workspace
+        each time it changes, until the build is done and its agents have started (or
+        failed to). The first ``workspace`` event comes at once, then one at least every
+        few seconds. Close the iterator (or leave the loop) to stop early.
+        """
+        path = f"/workspaces/{_segment(workspace)}/watch"
+        try:
+            with httpx_sse.connect_sse(
+                self._http, "GET", path, params={"after": str(after)}
+            ) as source:
+                response = source.response
+                if not response.is_success:
+                    response.read()
+                    raise ApiError.from_response(response)
+                for sse in source.iter_sse():
+                    event = _watch_event(sse, response)
+                    if event is not None:
+                        yield event
+        except httpx_sse.SSEError as exc:
+            raise InvalidResponse(f"{_what_path(path)} did not answer with events: {exc}") from None
+        except httpx.TimeoutException as exc:
+            raise ConnectionFailed(self.url, _reason(exc), timed_out=True) from None
+        except httpx.TransportError as exc:
+            raise ConnectionFailed(self.url, _reason(exc)) from None
+
+    def exec(
+        self,
+        workspace: str,
+        command: str,
+        *,
+        timeout: str | dt.timedelta = "60s",
+        workdir: str | None = None,
+        env: Mapping[str, str] | None = None,
+    ) -> ExecResult:
+        """Run ``command`` with ``sh -c`` in the workspace's chat agent and wait for it.
+
+        ``timeout`` is a Go duration or timedelta (at most 4h); a command that outlives
+        it is killed and the result says ``timed_out``. stdout and stderr come back apart.
+        """
+        body: dict[str, Any] = {"command": command, "timeout": _go_duration(timeout)}
+        if workdir is not None:
+            body["workdir"] = workdir
+        if env:
+            body["env"] = dict(env)
+        path = f"/workspaces/{_segment(workspace)}/exec"
+        response = self._request("POST", path, json=body, timeout=self._exec_wait(timeout))
+        return self._parse(ExecResult, response)
+
+    def _exec_wait(self, timeout: str | dt.timedelta) -> float | None:
+        """How long an exec's answer may take: the command's timeout and a margin."""
+        read = self._http.timeout.read
+        seconds = _seconds(timeout)
+        if read is None or seconds is None:
+            return None
+        return max(read, max(seconds, 0.0) + EXEC_MARGIN_SECONDS)
+
+    def _build(self, workspace: str, transition: str) -> Build:
+        path = f"/workspaces/{_segment(workspace)}/builds"
+        return self._parse(Build, self._request("POST", path, json={"transition": transition}))
+
     # --- site configuration -------------------------------------------------
 
     def get_config(self, key: str) -> ConfigValue:
@@ -283,11 +462,13 @@ class Client:
         *,
         params: dict[str, str] | None = None,
         json: object = None,
+        timeout: float | None = None,
     ) -> httpx.Response:
         attempt = 0
+        extra: dict[str, Any] = {} if timeout is None else {"timeout": timeout}
         while True:
             try:
-                response = self._http.request(method, path, params=params, json=json)
+                response = self._http.request(method, path, params=params, json=json, **extra)
             except httpx.TimeoutException as exc:
                 raise ConnectionFailed(self.url, _reason(exc), timed_out=True) from None
             except httpx.TransportError as exc:
@@ -347,3 +528,20 @@ def _reason(exc: httpx.TransportError) -> str:
     while cause.__context__ is not None and not str(cause):
         cause = cause.__context__
     return str(cause) or type(exc).__name__
+
+
+def _watch_event(sse: httpx_sse.ServerSentEvent, response: httpx.Response) -> WatchEvent | None:
+    """A typed event, or None for an event type this client does not know."""
+    if sse.event not in ("log", "workspace"):
+        return None
+    try:
+        data = cast("object", json.loads(sse.data))
+    except json.JSONDecodeError:
+        raise _unreadable(response, f"a {sse.event} event that is not JSON") from None
+    if sse.event == "log":
+        return WatchEvent("log", log=_validate(LogEntry, data, response))
+    return WatchEvent("workspace", workspace=_validate(Workspace, data, response))
+
+
+def _what_path(path: str) -> str:
+    return f"GET {API_PREFIX}{path}"

@@ -13,14 +13,21 @@ typed fields are for code.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Self, cast
+from dataclasses import dataclass
+from typing import Any, Literal, Self, cast
 
 from pydantic import BaseModel, ConfigDict, ModelWrapValidatorHandler, PrivateAttr, model_validator
 
 __all__ = [
+    "BUILDING_STATUSES",
+    "Agent",
     "ApiModel",
+    "Build",
     "ConfigValue",
+    "ExecResult",
     "Health",
+    "Job",
+    "LogEntry",
     "NewToken",
     "Organization",
     "Parameter",
@@ -33,6 +40,8 @@ __all__ = [
     "Token",
     "User",
     "Version",
+    "WatchEvent",
+    "Workspace",
 ]
 
 
@@ -192,3 +201,116 @@ class PushResult(ApiModel):
 class ConfigValue(ApiModel):
     key: str
     value: str
+
+
+# --- workspaces -----------------------------------------------------------------------
+
+BUILDING_STATUSES = frozenset({"pending", "starting", "stopping", "deleting", "canceling"})
+"""Workspace statuses while a build is in progress."""
+
+
+class Job(ApiModel):
+    """The provisioner job of a build: ``pending``, ``running``, ``succeeded``,
+    ``failed`` (with ``error`` and ``error_code``), ``canceling`` or ``canceled``."""
+
+    id: str
+    status: str
+    error: str | None = None
+    error_code: str | None = None
+    created_at: dt.datetime | None = None
+    started_at: dt.datetime | None = None
+    completed_at: dt.datetime | None = None
+
+
+class Build(ApiModel):
+    """One build of a workspace: a ``start``, ``stop`` or ``delete`` transition."""
+
+    id: str
+    build_number: int = 0
+    transition: str = ""
+    reason: str = ""
+    template_version_id: str = ""
+    daily_cost: int = 0
+    job: Job | None = None
+    created_at: dt.datetime | None = None
+
+
+class Agent(ApiModel):
+    """A workspace agent. ``status`` is its connection (``connecting``, ``connected``,
+    ``disconnected``, ``timeout``); ``lifecycle_state`` how far its start scripts got
+    (``created``, ``starting``, ``ready``, ``start_error``, ``start_timeout``, …)."""
+
+    id: str
+    name: str
+    status: str = ""
+    lifecycle_state: str = ""
+    chat: bool = False
+    external: bool = False
+    directory: str = ""
+    first_connected_at: dt.datetime | None = None
+    last_connected_at: dt.datetime | None = None
+    ready_at: dt.datetime | None = None
+
+
+class Workspace(ApiModel):
+    """A workspace; ``status`` follows its latest build (``pending``, ``starting``,
+    ``running``, ``stopping``, ``stopped``, ``deleting``, ``deleted``, ``failed``,
+    ``canceling``, ``canceled``)."""
+
+    id: str
+    name: str
+    owner_id: str = ""
+    owner_name: str = ""
+    organization_id: str = ""
+    template_id: str = ""
+    template_name: str = ""
+    status: str = ""
+    ttl: str | None = None
+    """The autostop TTL as a Go duration; None: never stops by itself."""
+    deadline: dt.datetime | None = None
+    last_used_at: dt.datetime | None = None
+    created_at: dt.datetime | None = None
+    latest_build: Build | None = None
+    agents: list[Agent] = []
+
+    @property
+    def building(self) -> bool:
+        """A build is in progress."""
+        return self.status in BUILDING_STATUSES
+
+    @property
+    def job(self) -> Job | None:
+        """The latest build's job."""
+        return self.latest_build.job if self.latest_build else None
+
+
+class LogEntry(ApiModel):
+    """One line of a build's log."""
+
+    id: int
+    created_at: dt.datetime | None = None
+    stage: str = ""
+    level: str = "info"
+    output: str = ""
+
+
+class ExecResult(ApiModel):
+    """What a command run with :meth:`Client.exec` did. ``exit_code`` is -1 when it timed
+    out (``timed_out``); ``truncated`` when stdout or stderr was cut."""
+
+    exit_code: int
+    stdout: str = ""
+    stderr: str = ""
+    timed_out: bool = False
+    truncated: bool = False
+    wall_duration_ms: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class WatchEvent:
+    """One event of :meth:`Client.watch_workspace`: a build ``log`` line, or the
+    ``workspace`` as it is now. Exactly one of ``log`` and ``workspace`` is set."""
+
+    type: Literal["log", "workspace"]
+    log: LogEntry | None = None
+    workspace: Workspace | None = None

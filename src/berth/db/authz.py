@@ -16,6 +16,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
+from berth.db.authz_affinity import AffinityAuthz
 from berth.db.authz_base import (
     SITE,
     chat_resource,
@@ -44,7 +45,7 @@ from berth.errors import Forbidden
 __all__ = ["AuthzStore", "Forbidden", "not_found", "unwrapped_store_methods"]
 
 
-class AuthzStore(WorkspaceAuthz):
+class AuthzStore(WorkspaceAuthz, AffinityAuthz):
     """The Store's interface, with ``actor`` authorized on every call."""
 
     # --- organizations ----------------------------------------------------------------

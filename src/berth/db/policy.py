@@ -117,7 +117,11 @@ def _user_allowed(actor: Actor, action: Action, resource: Resource) -> bool:
     own = resource.owner_id is not None and resource.owner_id == actor.user_id
     member = org is not None and actor.is_member_of(org)
     match resource.kind:
-        case Kind.ORGANIZATION | Kind.GROUP:
+        case Kind.ORGANIZATION:
+            # Site template-admins manage templates everywhere, so they must be able
+            # to name every organization.
+            return action is Action.READ and (member or Role.TEMPLATE_ADMIN in actor.roles)
+        case Kind.GROUP:
             return action is Action.READ and member
         case Kind.TEMPLATE:
             if org is not None and actor.has_org_role(org, Role.TEMPLATE_ADMIN):

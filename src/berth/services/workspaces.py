@@ -80,15 +80,24 @@ async def insert_build(
     preset_id: uuid.UUID | None = None,
     reason: BuildReason = BuildReason.INITIATOR,
     priority: int = PRIORITY_HUMAN,
+    build_number: int | None = None,
 ) -> Started:
-    """Render the template and insert the next build with its pending job."""
+    """Render the template and insert the next build with its pending job.
+
+    ``build_number``: the number the caller's checks were made against (the latest
+    build it read, plus one). A build inserted concurrently since then takes that
+    number first, so this insert fails as a Conflict instead of queueing a second
+    build on a state the caller never checked. Default: the latest build's plus one.
+    """
     initiator = store.actor.user_id or owner.id
     doc = render_template(
         version_doc(version),
         parameters=parameters,
         **_context(workspace.name, workspace.id, owner, template),  # pyright: ignore[reportArgumentType]
     )
-    latest = await store.get_latest_workspace_build_by_workspace_id(workspace.id)
+    if build_number is None:
+        latest = await store.get_latest_workspace_build_by_workspace_id(workspace.id)
+        build_number = (latest.build_number if latest else 0) + 1
     job = await store.insert_provisioner_job(
         type=JobType.WORKSPACE_BUILD.value,
         organization_id=workspace.organization_id,
@@ -99,7 +108,7 @@ async def insert_build(
     try:
         build = await store.insert_workspace_build(
             workspace_id=workspace.id,
-            build_number=(latest.build_number if latest else 0) + 1,
+            build_number=build_number,
             transition=transition.value,
             template_version_id=version.id,
             preset_id=preset_id,
@@ -282,6 +291,7 @@ async def _transition_in(
         parameters=values,
         preset_id=latest.preset_id,
         reason=reason,
+        build_number=latest.build_number + 1,
     )
 
 

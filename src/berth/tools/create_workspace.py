@@ -58,14 +58,64 @@ NOT_ALLOWED_MESSAGE = (
 )
 
 
+_HEX_OFFSETS = (0, 2, 4, 6, 9, 11, 14, 16, 19, 21, 24, 26, 28, 30, 32, 34)
+_HEX_DIGITS = frozenset(b"0123456789abcdefABCDEF")
+
+
+_GO_ESCAPES = {"\a": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r",
+               "\t": "\\t", "\v": "\\v", '"': '\\"', "\\": "\\\\"}  # fmt: skip
+
+
+def _go_quote(data: bytes) -> str:
+    """Go's ``%q`` of a byte string: printable characters kept, the rest escaped."""
+    out = ['"']
+    for char in data.decode("utf-8", "surrogateescape"):
+        code = ord(char)
+        if 0xDC80 <= code <= 0xDCFF:  # a byte that is not UTF-8
+            out.append(f"\\x{code - 0xDC00:02x}")
+        elif char in _GO_ESCAPES:
+            out.append(_GO_ESCAPES[char])
+        elif char.isprintable():
+            out.append(char)
+        elif code < 0x80:
+            out.append(f"\\x{code:02x}")
+        elif code < 0x10000:
+            out.append(f"\\u{code:04x}")
+        else:
+            out.append(f"\\U{code:08x}")
+    out.append('"')
+    return "".join(out)
+
+
 def parse_uuid_arg(value: str) -> tuple[uuid.UUID | None, str]:
-    """A UUID, or the reference's parse error text (Go's ``uuid.Parse`` wording)."""
-    try:
-        return uuid.UUID(value), ""
-    except ValueError:
-        if len(value) not in (32, 36, 38, 41):
-            return None, f"invalid UUID length: {len(value)}"
+    """A UUID, or the reference's parse error text.
+
+    A port of Go's ``uuid.Parse`` (github.com/google/uuid): the same accepted forms
+    (``xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx``, with ``urn:uuid:`` or braces, or 32
+    hex digits) and the same error texts; lengths are counted in bytes, as Go does.
+    """
+    data = value.encode("utf-8", "surrogatepass")
+    match len(data):
+        case 36:
+            pass
+        case 45:
+            if data[:9].lower() != b"urn:uuid:":
+                return None, f"invalid urn prefix: {_go_quote(data[:9])}"
+            data = data[9:]
+        case 38:
+            data = data[1:]
+        case 32:
+            if not all(b in _HEX_DIGITS for b in data):
+                return None, "invalid UUID format"
+            return uuid.UUID(data.decode()), ""
+        case n:
+            return None, f"invalid UUID length: {n}"
+    if any(data[i] != ord("-") for i in (8, 13, 18, 23)):
         return None, "invalid UUID format"
+    digits = b"".join(data[i : i + 2] for i in _HEX_OFFSETS)
+    if not all(b in _HEX_DIGITS for b in digits):
+        return None, "invalid UUID format"
+    return uuid.UUID(digits.decode()), ""
 
 
 async def create_workspace(

@@ -14,9 +14,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic.json_schema import SkipJsonSchema
 
 from berth.tools import create_workspace as cw
-from berth.tools import lifecycle
+from berth.tools import execute as ex
+from berth.tools import files, lifecycle
+from berth.tools import templates as tpl
 from berth.tools.context import ChatContext
 from berth.tools.result import ToolResult
 
@@ -99,12 +102,170 @@ async def _stop(ctx: ChatContext, _: NoArgs) -> ToolResult:
     return await lifecycle.stop_workspace(ctx)
 
 
+def _required(*names: str) -> ConfigDict:
+    """Mark arguments required in the schema while a missing one still reaches the tool,
+    which answers with the spec's text error (``path is required``) instead of a
+    validation message."""
+    return ConfigDict(json_schema_extra={"required": list(names)})
+
+
+# Optional arguments whose absence the tool tells apart from an empty value; the
+# schema shows only the real type (no ``null``).
+OptionalStr = str | SkipJsonSchema[None]
+OptionalInt = int | SkipJsonSchema[None]
+OptionalBool = bool | SkipJsonSchema[None]
+
+
+class ListTemplatesArgs(Args):
+    query: str = Field(default="", description=tpl.QUERY_DESCRIPTION)
+    page: int = Field(default=1, description=tpl.PAGE_DESCRIPTION)
+
+
+class ReadTemplateArgs(Args):
+    model_config = _required("template_id")
+
+    template_id: str = Field(default="", description=tpl.TEMPLATE_ID_DESCRIPTION)
+
+
+class ExecuteArgs(Args):
+    model_config = _required("command")
+
+    command: str = Field(default="", description=ex.COMMAND_DESCRIPTION)
+    timeout: OptionalStr = Field(default=None, description=ex.TIMEOUT_DESCRIPTION)
+    workdir: OptionalStr = Field(default=None, description=ex.WORKDIR_DESCRIPTION)
+    run_in_background: OptionalBool = Field(default=None, description=ex.BACKGROUND_DESCRIPTION)
+
+
+class ProcessOutputArgs(Args):
+    model_config = _required("process_id")
+
+    process_id: str = Field(default="", description=ex.PROCESS_ID_DESCRIPTION)
+    wait_timeout: OptionalStr = Field(default=None, description=ex.WAIT_TIMEOUT_DESCRIPTION)
+
+
+class ProcessSignalArgs(Args):
+    model_config = _required("process_id", "signal")
+
+    process_id: str = Field(default="", description=ex.PROCESS_ID_DESCRIPTION)
+    signal: str = Field(default="", description=ex.SIGNAL_DESCRIPTION)
+
+
+class ReadFileArgs(Args):
+    model_config = _required("path")
+
+    path: str = Field(default="", description=files.PATH_DESCRIPTION)
+    offset: OptionalInt = Field(default=None, description=files.OFFSET_DESCRIPTION)
+    limit: OptionalInt = Field(default=None, description=files.LIMIT_DESCRIPTION)
+
+
+class WriteFileArgs(Args):
+    model_config = _required("path", "content")
+
+    path: str = Field(default="", description=files.WRITE_PATH_DESCRIPTION)
+    content: str = Field(default="", description=files.CONTENT_DESCRIPTION)
+
+
+class EditArg(Args):
+    model_config = _required("path", "old_text", "new_text")
+
+    path: str = Field(default="", description=files.EDIT_PATH_DESCRIPTION)
+    old_text: str = Field(default="", description=files.OLD_TEXT_DESCRIPTION)
+    new_text: str = Field(default="", description=files.NEW_TEXT_DESCRIPTION)
+    replace_all: OptionalBool = Field(default=None, description=files.REPLACE_ALL_DESCRIPTION)
+
+
+class EditFilesArgs(Args):
+    model_config = _required("edits")
+
+    edits: list[EditArg] = Field(default_factory=list[EditArg], description=files.EDITS_DESCRIPTION)
+
+
+async def _list_templates(ctx: ChatContext, args: ListTemplatesArgs) -> ToolResult:
+    return await tpl.list_templates(ctx, query=args.query, page=args.page)
+
+
+async def _read_template(ctx: ChatContext, args: ReadTemplateArgs) -> ToolResult:
+    return await tpl.read_template(ctx, template_id=args.template_id)
+
+
+async def _execute(ctx: ChatContext, args: ExecuteArgs) -> ToolResult:
+    return await ex.execute(
+        ctx,
+        command=args.command,
+        timeout=args.timeout,
+        workdir=args.workdir,
+        run_in_background=args.run_in_background,
+    )
+
+
+async def _process_output(ctx: ChatContext, args: ProcessOutputArgs) -> ToolResult:
+    return await ex.process_output(ctx, process_id=args.process_id, wait_timeout=args.wait_timeout)
+
+
+async def _process_list(ctx: ChatContext, _: NoArgs) -> ToolResult:
+    return await ex.process_list(ctx)
+
+
+async def _process_signal(ctx: ChatContext, args: ProcessSignalArgs) -> ToolResult:
+    return await ex.process_signal(ctx, process_id=args.process_id, signal=args.signal)
+
+
+async def _read_file(ctx: ChatContext, args: ReadFileArgs) -> ToolResult:
+    return await files.read_file(ctx, path=args.path, offset=args.offset, limit=args.limit)
+
+
+async def _write_file(ctx: ChatContext, args: WriteFileArgs) -> ToolResult:
+    return await files.write_file(ctx, path=args.path, content=args.content)
+
+
+async def _edit_files(ctx: ChatContext, args: EditFilesArgs) -> ToolResult:
+    edits = [e.model_dump(exclude_none=True) for e in args.edits]
+    return await files.edit_files(ctx, edits=edits)
+
+
 _LIFECYCLE = Hints(idempotent=True)
+_READ_ONLY = Hints(read_only=True)
+_DESTRUCTIVE = Hints(destructive=True)
 
 TOOLS: list[ToolSpec] = [
     ToolSpec(cw.NAME, cw.DESCRIPTION, CreateWorkspaceArgs, _LIFECYCLE, _create),
     ToolSpec("start_workspace", lifecycle.START_DESCRIPTION, NoArgs, _LIFECYCLE, _start),
     ToolSpec("stop_workspace", lifecycle.STOP_DESCRIPTION, NoArgs, _LIFECYCLE, _stop),
+    ToolSpec(tpl.LIST_NAME, tpl.LIST_DESCRIPTION, ListTemplatesArgs, _READ_ONLY, _list_templates),
+    ToolSpec(tpl.READ_NAME, tpl.READ_DESCRIPTION, ReadTemplateArgs, _READ_ONLY, _read_template),
+    ToolSpec(ex.EXECUTE_NAME, ex.EXECUTE_DESCRIPTION, ExecuteArgs, _DESTRUCTIVE, _execute),
+    ToolSpec(
+        ex.PROCESS_OUTPUT_NAME,
+        ex.PROCESS_OUTPUT_DESCRIPTION,
+        ProcessOutputArgs,
+        _READ_ONLY,
+        _process_output,
+    ),
+    ToolSpec(ex.PROCESS_LIST_NAME, ex.PROCESS_LIST_DESCRIPTION, NoArgs, _READ_ONLY, _process_list),
+    ToolSpec(
+        ex.PROCESS_SIGNAL_NAME,
+        ex.PROCESS_SIGNAL_DESCRIPTION,
+        ProcessSignalArgs,
+        _DESTRUCTIVE,
+        _process_signal,
+    ),
+    ToolSpec(
+        files.READ_FILE_NAME, files.READ_FILE_DESCRIPTION, ReadFileArgs, _READ_ONLY, _read_file
+    ),
+    ToolSpec(
+        files.WRITE_FILE_NAME,
+        files.WRITE_FILE_DESCRIPTION,
+        WriteFileArgs,
+        _DESTRUCTIVE,
+        _write_file,
+    ),
+    ToolSpec(
+        files.EDIT_FILES_NAME,
+        files.EDIT_FILES_DESCRIPTION,
+        EditFilesArgs,
+        _DESTRUCTIVE,
+        _edit_files,
+    ),
 ]
 
 

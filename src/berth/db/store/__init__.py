@@ -9,6 +9,7 @@ Store once, in :mod:`berth.db.authz`.
 from __future__ import annotations
 
 from berth.db.store.accounts import AccountQueries
+from berth.db.store.affinity import AffinityQueries
 from berth.db.store.agents import AgentQueries
 from berth.db.store.jobs import JobQueries
 from berth.db.store.site import ChatQueries, SiteQueries
@@ -24,6 +25,7 @@ class Store(
     AgentQueries,
     SiteQueries,
     ChatQueries,
+    AffinityQueries,
 ):
     """All queries, bound to one connection inside one transaction."""
 

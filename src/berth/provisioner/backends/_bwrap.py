@@ -274,7 +274,10 @@ def bwrap_args(
         args += ["--perms", "0444", "--ro-bind-data", str(fd), path]
     if plan.relay_dir is not None:
         args += ["--perms", "0755", "--dir", "/run", "--ro-bind", str(plan.relay_dir), RELAY_DIR]
-    args += ["--chdir", plan.inside_home]
+    # The root tmpfs (and /etc, /opt, /run in it) belongs to the sandbox user when bwrap
+    # runs unprivileged: freeze it, so the home, /tmp and /dev/shm stay the only
+    # writable places.
+    args += ["--remount-ro", "/", "--chdir", plan.inside_home]
     return args
 
 

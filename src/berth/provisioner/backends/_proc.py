@@ -125,12 +125,19 @@ def _live_pids() -> list[int]:
     return [int(p.name) for p in _PROC.iterdir() if p.name.isdigit()]
 
 
-def processes_in_group(pgid: int) -> list[int]:
-    """Live (non-zombie) processes whose process group is ``pgid``."""
+def processes_in_group(leader: ProcessId) -> list[int]:
+    """Live (non-zombie) members of the process group ``leader`` started.
+
+    Empty if another process now holds the leader's pid: then that group is gone (see
+    :func:`signal_group`) and a group with the same id is someone else's.
+    """
+    stat = read_stat(leader.pid)
+    if stat is not None and stat.start_time != leader.start_time:
+        return []
     found: list[int] = []
     for pid in _live_pids():
         stat = read_stat(pid)
-        if stat is not None and stat.pgrp == pgid and not _dead(stat):
+        if stat is not None and stat.pgrp == leader.pid and not _dead(stat):
             found.append(pid)
     return found
 

@@ -126,12 +126,14 @@ def supervise(specs: list[dict[str, Any]]) -> int:
         signal.signal(sig, on_stop)
     signal.signal(signal.SIGCHLD, lambda _s, _f: None)  # wake select on child exit
     for agent in agents:
-        agent.start()
+        if not stopping:
+            agent.start()
     while True:
         _reap(agents, bool(stopping))
         running = [a for a in agents if a.proc is not None]
         if stopping:
             if not running:
+                _kill_descendants()
                 return 0
         else:
             now = time.monotonic()
@@ -148,6 +150,31 @@ def supervise(specs: list[dict[str, Any]]) -> int:
         except OSError as err:
             if err.errno not in (errno.EAGAIN, errno.EINTR):
                 raise
+
+
+def _kill_descendants() -> None:
+    """SIGKILL what the agents left behind, even in sessions of their own.
+
+    As a keeper (``isolation: none``) this process is a child subreaper, so orphans
+    of the agents are re-parented to it and are found here; in a container it is PID 1.
+    """
+    me = os.getpid()
+    parents: dict[int, int] = {}
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                with open(f"/proc/{name}/stat") as f:
+                    raw = f.read()
+            except OSError:
+                continue
+            parents[int(name)] = int(raw[raw.rindex(")") + 2 :].split()[1])
+    for pid in parents:
+        ancestor, hops = parents.get(pid), 0
+        while ancestor and ancestor != me and hops < 256:
+            ancestor, hops = parents.get(ancestor), hops + 1
+        if ancestor == me:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
 
 
 def _reap(agents: list[_Agent], stopping: bool) -> None:
@@ -269,7 +296,7 @@ def keeper(config: dict[str, Any]) -> int:
     if os.fork():
         os._exit(0)
     os.setsid()
-    _become_subreaper()
+    _become_subreaper()  # orphans of the sandbox or of the agents come to us
     devnull = os.open(os.devnull, os.O_RDONLY)
     os.dup2(devnull, 0)
     log_path = str(config["log"])

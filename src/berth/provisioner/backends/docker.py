@@ -32,12 +32,11 @@ Handles: ``{"kind": "container", "id", "name", "workspace_id", "build_id"}`` and
 from __future__ import annotations
 
 import asyncio
-import io
+import contextlib
 import ipaddress
 import json
-import tarfile
+import traceback
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
@@ -45,12 +44,22 @@ import docker
 import docker.errors
 import requests
 from docker.models.containers import Container
-from docker.models.volumes import Volume
 from docker.utils import parse_repository_tag
 
 from berth.domain.enums import Transition
 from berth.provisioner.backends import _supervisor
 from berth.provisioner.backends._bwrap import sandbox_user
+from berth.provisioner.backends._docker_sdk import (
+    container_record,
+    create_and_start,
+    find_container,
+    find_volume,
+    opt_archive,
+    remove,
+    remove_by_name,
+    run_to_end,
+    volume_record,
+)
 from berth.provisioner.spec import BuildFailed, BuildSpec, LogSink, ResourceRecord, ResourceState
 
 __all__ = ["DOCKER_UNAVAILABLE", "IMAGE_NOT_FOUND", "DockerBackend"]
@@ -63,18 +72,35 @@ _TAIL_CHARS = 4000
 T = TypeVar("T")
 
 
-def _unreachable(err: Exception) -> BuildFailed:
+def _unreachable(err: BaseException) -> BuildFailed:
+    """The build error for an engine that does not answer.
+
+    docker-py leaves the socket of a failed connect in a local variable of a frame in
+    the error's traceback chain; clearing those frames lets it be freed now rather than
+    whenever the last reference to the error goes.
+    """
+    chain: BaseException | None = err
+    while chain is not None:
+        with contextlib.suppress(RuntimeError):  # a frame still running cannot be cleared
+            traceback.clear_frames(chain.__traceback__)
+        chain = chain.__cause__ or chain.__context__
     return BuildFailed(f"cannot reach the Docker engine: {err}", code=DOCKER_UNAVAILABLE)
 
 
 async def _sdk(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-    """Run a blocking SDK call in a thread; turn engine errors into build errors."""
+    """Run a blocking SDK call in a thread; turn engine errors into build errors.
+
+    The build error is raised outside the ``except`` block, without the SDK's exception
+    as its context: that chain holds docker-py's half-open socket alive for as long as
+    the build error is kept (a job record, a test's ``excinfo``).
+    """
     try:
         return await asyncio.to_thread(fn, *args, **kwargs)
     except requests.exceptions.ConnectionError as err:
-        raise _unreachable(err) from None
+        failure = _unreachable(err)
     except docker.errors.APIError as err:
-        raise BuildFailed(f"Docker: {err.explanation or err}") from None
+        failure = BuildFailed(f"Docker: {err.explanation or err}")
+    raise failure
 
 
 def _network(spec: BuildSpec) -> str | None:
@@ -87,22 +113,6 @@ def _network(spec: BuildSpec) -> str | None:
     except ValueError:
         loopback = False
     return "host" if loopback else None
-
-
-def _opt_archive(zipapp: bytes) -> bytes:
-    """A tar of /opt/berth with the agent and the supervisor, for ``put_archive``."""
-    buffer = io.BytesIO()
-    supervisor = Path(_supervisor.__file__).read_bytes()
-    with tarfile.open(fileobj=buffer, mode="w") as tar:
-        for directory in ("opt", "opt/berth"):
-            info = tarfile.TarInfo(directory)
-            info.type, info.mode = tarfile.DIRTYPE, 0o755
-            tar.addfile(info)
-        for name, data in (("berth-agent.pyz", zipapp), ("supervisor.py", supervisor)):
-            info = tarfile.TarInfo(f"opt/berth/{name}")
-            info.size, info.mode = len(data), 0o644
-            tar.addfile(info, io.BytesIO(data))
-    return buffer.getvalue()
 
 
 class DockerBackend:
@@ -124,15 +134,15 @@ class DockerBackend:
         self._locks: dict[str, asyncio.Lock] = {}
 
     async def _client(self) -> docker.DockerClient:
-        if self._docker is None:
-            try:
-                self._docker = await asyncio.to_thread(docker.from_env)
-            except docker.errors.DockerException as err:
-                raise _unreachable(err) from None
+        failure: BuildFailed | None = None
         try:
+            if self._docker is None:
+                self._docker = await asyncio.to_thread(docker.from_env)
             await asyncio.to_thread(self._docker.ping)
         except (docker.errors.DockerException, requests.exceptions.RequestException) as err:
-            raise _unreachable(err) from None
+            failure = _unreachable(err)  # raised below, without the SDK's exception chain
+        if failure is not None or self._docker is None:
+            raise failure or _unreachable(RuntimeError("no client"))
         return self._docker
 
     # --- the protocol ----------------------------------------------------------
@@ -143,16 +153,16 @@ class DockerBackend:
         client = await self._client()
         ws = str(spec.workspace_id)
         async with self._locks.setdefault(ws, asyncio.Lock()):
-            existing = await _sdk(_find_container, client, f"berth-{ws}")
+            existing = await _sdk(find_container, client, f"berth-{ws}")
             if transition is Transition.START:
                 return await self._start(client, spec, existing, log)
             if existing is not None:
                 await log(f"removing container {existing.name}")
-                await _sdk(_remove, existing, self._stop_timeout)
-            await _sdk(_remove_by_name, client, f"berth-prepare-{ws}", 0)
-            volume = await _sdk(_find_volume, client, f"berth-home-{ws}")
+                await _sdk(remove, existing, self._stop_timeout)
+            await _sdk(remove_by_name, client, f"berth-prepare-{ws}", 0)
+            volume = await _sdk(find_volume, client, f"berth-home-{ws}")
             if transition is Transition.STOP:
-                return [] if volume is None else [_volume_record(spec, volume)]
+                return [] if volume is None else [volume_record(spec, volume)]
             if volume is not None:
                 await _sdk(volume.remove, force=True)
                 await log(f"removed volume {volume.name}")
@@ -161,10 +171,10 @@ class DockerBackend:
     async def inspect(self, handle: dict[str, Any]) -> ResourceState:
         client = await self._client()
         if handle.get("kind") == "volume":
-            volume = await _sdk(_find_volume, client, str(handle["name"]))
+            volume = await _sdk(find_volume, client, str(handle["name"]))
             found = volume is not None
             return ResourceState(exists=found, running=False, detail="volume" if found else "")
-        container = await _sdk(_find_container, client, str(handle["id"]))
+        container = await _sdk(find_container, client, str(handle["id"]))
         if container is None:
             return ResourceState(exists=False, running=False)
         running = container.status == "running"
@@ -173,13 +183,13 @@ class DockerBackend:
     async def destroy(self, handle: dict[str, Any]) -> None:
         client = await self._client()
         if handle.get("kind") == "volume":
-            volume = await _sdk(_find_volume, client, str(handle["name"]))
+            volume = await _sdk(find_volume, client, str(handle["name"]))
             if volume is not None:
                 await _sdk(volume.remove, force=True)
             return
-        container = await _sdk(_find_container, client, str(handle["id"]))
+        container = await _sdk(find_container, client, str(handle["id"]))
         if container is not None:
-            await _sdk(_remove, container, self._stop_timeout)
+            await _sdk(remove, container, self._stop_timeout)
 
     # --- start -----------------------------------------------------------------
 
@@ -196,21 +206,21 @@ class DockerBackend:
         )
         if existing is not None and same_build and existing.status == "running":
             await log(f"container {existing.name} of this build is already running")
-            volume = await _sdk(_find_volume, client, f"berth-home-{ws}")
-            records = [_container_record(spec, existing)]
-            return records + ([_volume_record(spec, volume)] if volume is not None else [])
+            volume = await _sdk(find_volume, client, f"berth-home-{ws}")
+            records = [container_record(spec, existing)]
+            return records + ([volume_record(spec, volume)] if volume is not None else [])
         image = spec.template.backend.image or ""
         await self._ensure_image(client, image, log)
         if existing is not None:
             await log(f"replacing container {existing.name}")
-            await _sdk(_remove, existing, self._stop_timeout)
+            await _sdk(remove, existing, self._stop_timeout)
         labels = {
             **spec.labels,
             "berth.workspace_id": ws,
             "berth.build_id": str(spec.build_id),
             "berth.owner": spec.owner_name,
         }
-        volume = await _sdk(_find_volume, client, f"berth-home-{ws}")
+        volume = await _sdk(find_volume, client, f"berth-home-{ws}")
         if volume is None:
             volume = await _sdk(client.volumes.create, f"berth-home-{ws}", labels=labels)
         network = _network(spec)
@@ -252,9 +262,9 @@ class DockerBackend:
             if not a.external
         ]
         config = json.dumps({"agents": agents, "relay": None})
-        archive = _opt_archive(await asyncio.to_thread(spec.agent_zipapp.read_bytes))
+        archive = opt_archive(await asyncio.to_thread(spec.agent_zipapp.read_bytes))
         container = await _sdk(
-            _create_and_start,
+            create_and_start,
             client,
             image,
             archive,
@@ -265,7 +275,7 @@ class DockerBackend:
             **common,
         )
         await log(f"started container {container.name} ({container.short_id}) from {image}")
-        return [_container_record(spec, container), _volume_record(spec, volume)]
+        return [container_record(spec, container), volume_record(spec, volume)]
 
     async def _ensure_image(self, client: docker.DockerClient, image: str, log: LogSink) -> None:
         try:
@@ -301,7 +311,7 @@ class DockerBackend:
         """Run ``prepare`` in a one-shot container, streaming its output line by line."""
         await log("running prepare")
         name = f"berth-prepare-{spec.workspace_id}"
-        await _sdk(_remove_by_name, client, name, 0)
+        await _sdk(remove_by_name, client, name, 0)
         loop = asyncio.get_running_loop()
         lines: asyncio.Queue[str | None] = asyncio.Queue()
 
@@ -310,7 +320,7 @@ class DockerBackend:
 
         command = ["/bin/sh", "-c", spec.template.prepare]
         run = asyncio.ensure_future(
-            _sdk(_run_to_end, client, image, command, emit, name=name, **options)
+            _sdk(run_to_end, client, image, command, emit, name=name, **options)
         )
         tail: list[str] = []
         try:
@@ -319,102 +329,8 @@ class DockerBackend:
                 await log(line, stage="prepare")
             code = await run
         except BaseException:
-            await asyncio.shield(_sdk(_remove_by_name, client, name, 0))
+            await asyncio.shield(_sdk(remove_by_name, client, name, 0))
             raise
         if code != 0:
             output = "\n".join(tail)[-_TAIL_CHARS:]
             raise BuildFailed(f"prepare exited with status {code}:\n{output}", code=PREPARE_FAILED)
-
-
-# --- blocking helpers (run in threads) ------------------------------------------
-
-
-def _find_container(client: docker.DockerClient, name_or_id: str) -> Container | None:
-    try:
-        return client.containers.get(name_or_id)
-    except docker.errors.NotFound:
-        return None
-
-
-def _find_volume(client: docker.DockerClient, name: str) -> Volume | None:
-    try:
-        return client.volumes.get(name)
-    except docker.errors.NotFound:
-        return None
-
-
-def _remove(container: Container, timeout: int) -> None:
-    try:
-        if timeout and container.status == "running":
-            container.stop(timeout=timeout)
-        container.remove(force=True)
-    except docker.errors.NotFound:
-        pass
-
-
-def _remove_by_name(client: docker.DockerClient, name: str, timeout: int) -> None:
-    container = _find_container(client, name)
-    if container is not None:
-        _remove(container, timeout)
-
-
-def _create_and_start(
-    client: docker.DockerClient, image: str, archive: bytes, **options: Any
-) -> Container:
-    container = client.containers.create(image, **options)
-    try:
-        container.put_archive("/", archive)  # pyright: ignore[reportUnknownMemberType]  # untyped in the stubs
-        container.start()
-        container.reload()
-    except BaseException:
-        container.remove(force=True)
-        raise
-    return container
-
-
-def _run_to_end(
-    client: docker.DockerClient,
-    image: str,
-    command: list[str],
-    emit: Callable[[str | None], None],
-    **options: Any,
-) -> int:
-    """Run a container to its end, sending each output line to ``emit``; its exit status."""
-    container: Container | None = None
-    try:
-        container = client.containers.create(image, command, **options)
-        container.start()
-        pending = b""
-        stream = container.logs(stream=True, follow=True)
-        try:
-            for chunk in stream:
-                pending += chunk
-                *done, pending = pending.split(b"\n")
-                for raw in done:
-                    emit(raw.decode(errors="replace").rstrip("\r"))
-        finally:
-            stream.close()  # else its socket is left to the garbage collector
-        if pending:
-            emit(pending.decode(errors="replace"))
-        return int(container.wait()["StatusCode"])
-    finally:
-        emit(None)
-        if container is not None:
-            _remove(container, 0)
-
-
-def _container_record(spec: BuildSpec, container: Container) -> ResourceRecord:
-    handle = {
-        "kind": "container",
-        "id": container.id,
-        "name": container.name,
-        "workspace_id": str(spec.workspace_id),
-        "build_id": container.labels.get("berth.build_id", str(spec.build_id)),
-    }
-    return ResourceRecord(type="docker_container", name=str(container.name), handle=handle)
-
-
-def _volume_record(spec: BuildSpec, volume: Volume) -> ResourceRecord:
-    name = volume.name
-    handle = {"kind": "volume", "name": name, "workspace_id": str(spec.workspace_id)}
-    return ResourceRecord(type="docker_volume", name=name, handle=handle)

@@ -33,6 +33,7 @@ limits are not enforced by this backend; the log says so when a template sets th
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 import signal
@@ -60,6 +61,7 @@ from berth.provisioner.spec import BuildFailed, BuildSpec, LogSink, ResourceReco
 __all__ = ["BWRAP_MISSING", "PREPARE_FAILED", "SANDBOX_FAILED", "LocalBackend", "remove_tree"]
 
 BWRAP_MISSING = "BWRAP_MISSING"
+_LOG_ROTATE_BYTES = 8 << 20
 
 
 class LocalBackend:
@@ -191,6 +193,9 @@ class LocalBackend:
     def _make_dirs(self, paths: Paths) -> None:
         for path in (paths.root, paths.home.parent, paths.run.parent, paths.run):
             path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        with contextlib.suppress(FileNotFoundError):  # keep one older log, of bounded size
+            if paths.log.stat().st_size > _LOG_ROTATE_BYTES:
+                paths.log.replace(paths.log.with_suffix(".log.1"))
         paths.home.mkdir(mode=0o755, exist_ok=True)
         if self._run_as is not None and paths.home.stat().st_uid != self._run_as[0]:
             os.chown(paths.home, *self._run_as)
@@ -223,7 +228,7 @@ class LocalBackend:
 
         def gone() -> bool:
             alive = [p for p in (keeper, init) if p is not None and proc.alive(p)]
-            return not alive and not (keeper and proc.processes_in_group(keeper.pid))
+            return not alive and not (keeper and proc.processes_in_group(keeper))
 
         if gone():
             return

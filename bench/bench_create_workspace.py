@@ -1,0 +1,130 @@
+"""Benchmark: cold ``create_workspace`` over MCP on the local backend (DESIGN §12).
+
+Runs a real berth server (SQLite, built-in provisioner, bubblewrap — or
+``isolation: none`` where bwrap is missing), pushes a template whose only startup
+script is ``true``, and calls ``create_workspace`` through the official MCP client over
+streamable HTTP, one fresh chat per call. For every call it reports:
+
+- ``total``: the tool call as the MCP client sees it;
+- ``floor``: the physical floor of that same create, measured from the database rows:
+  the job's ``started_at`` (a worker picked the build up) to the agent's ``ready_at``
+  (sandbox started, agent connected, scripts done);
+- ``gap``: tool return minus the agent's ``ready_at`` — how long berth takes to notice
+  readiness and answer (the reference polls every 2 s, so its gap averages ~1 s).
+
+Usage: ``uv run python bench/bench_create_workspace.py [--runs 20]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import shutil
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import httpx2
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
+
+from berth.api.server import running_server
+from berth.settings import Settings
+
+TEMPLATE = """\
+name: bench
+backend:
+  type: local
+  isolation: {isolation}
+agents:
+  - name: main
+    chat: true
+    directory: ~/project
+    scripts:
+      - display_name: noop
+        blocks_login: true
+        script: "true"
+"""
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(p / 100 * (len(ordered) - 1))))
+    return ordered[index]
+
+
+def parse_time(value: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+async def one_create(
+    api: httpx.Client, url: str, token: str, template_id: str
+) -> tuple[float, float, float]:
+    chat = api.post("/chats", json={"title": "bench"}).json()
+    headers = {"Authorization": f"Bearer {token}"}
+    async with (
+        httpx2.AsyncClient(headers=headers, timeout=120) as http,
+        Client(
+            streamable_http_client(f"{url}/api/v1/chats/{chat['id']}/mcp", http_client=http)
+        ) as mcp,
+    ):
+        started = time.perf_counter()
+        result = await mcp.call_tool("create_workspace", {"template_id": template_id})
+        total = time.perf_counter() - started
+        returned_at = dt.datetime.now(dt.UTC)
+    assert not result.is_error, result.content
+    structured = result.structured_content or {}
+    assert structured.get("created") is True and "startup_scripts" not in structured, structured
+    name = str(structured["workspace_name"]).split("/", 1)[1]
+    workspace = api.get(f"/workspaces/{name}").json()
+    agent = workspace["agents"][0]
+    ready = parse_time(agent["ready_at"])
+    job_started = parse_time(workspace["latest_build"]["job"]["started_at"])
+    floor = (ready - job_started).total_seconds()
+    gap = (returned_at - ready).total_seconds()
+    api.delete(f"/workspaces/{name}")
+    return total, floor, gap
+
+
+async def main(runs: int) -> None:
+    isolation = "bwrap" if shutil.which("bwrap") else "none"
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = Settings(data_dir=Path(tmp), address="127.0.0.1:0")
+        with running_server(settings) as server:
+            assert server.report.bootstrapped is not None
+            token = server.report.bootstrapped.token
+            api = httpx.Client(
+                base_url=f"{server.url}/api/v1",
+                headers={"Authorization": f"Bearer {token}"},
+                timeout=120,
+            )
+            pushed = api.post(
+                "/templates",
+                json={"files": {"template.yaml": TEMPLATE.format(isolation=isolation)}},
+            )
+            pushed.raise_for_status()
+            template_id = pushed.json()["template"]["id"]
+            await one_create(api, server.url, token, template_id)  # warm-up: imports, caches
+            samples = [await one_create(api, server.url, token, template_id) for _ in range(runs)]
+    totals = [s[0] * 1000 for s in samples]
+    floors = [s[1] * 1000 for s in samples]
+    gaps = [s[2] * 1000 for s in samples]
+    print(f"cold create_workspace, local backend ({isolation}), {runs} runs, SQLite")
+    for label, values in (("total", totals), ("floor", floors), ("gap (return - ready)", gaps)):
+        print(
+            f"  {label:22} p50 {percentile(values, 50):7.1f} ms   p99 {percentile(values, 99):7.1f} ms"
+        )
+    print(
+        f"  ratio total/floor      p50 {statistics.median(t / f for t, f in zip(totals, floors, strict=True)):.2f}x"
+    )
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--runs", type=int, default=20)
+    asyncio.run(main(parser.parse_args().runs))

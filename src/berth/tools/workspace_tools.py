@@ -1,0 +1,160 @@
+"""What every workspace tool (spec §13) does first: find the chat's agent, record activity.
+
+The tools resolve the chat's workspace and its chat agent (spec §7), refuse with a text
+error when there is none or it cannot be reached, count the call as workspace activity
+(``last_used_at`` and, with a TTL, the autostop ``deadline``), and then call one agent
+RPC through the gateway. Agent errors become text errors carrying the agent's message.
+
+Lookups run as the ``chat-tools`` system actor; the activity update runs as the chat's
+owner, since only the owner may change the workspace.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from berth.agentconn import AgentCallError, AgentUnavailable
+from berth.db.authz import AuthzStore
+from berth.db.records import Workspace, WorkspaceAgent
+from berth.domain.actors import as_chat_tools
+from berth.domain.agents import AgentSelectionError, select_chat_agent
+from berth.domain.enums import AgentStatus, JobStatus, Transition
+from berth.tools.context import ChatContext
+from berth.tools.existing import status_of
+from berth.tools.owner import owner_actor
+from berth.tools.result import ToolResult
+from berth.tools.waits import external_agent_message
+
+log = logging.getLogger("berth.tools")
+
+NO_WORKSPACE = "chat has no workspace; use create_workspace first"
+WORKSPACE_DELETED = "workspace was deleted; use create_workspace to make a new one"
+NOT_CONFIGURED = "workspace agent connection is not configured"
+
+RPC_SECONDS = 60.0
+"""How long a quick RPC (files, process list, signals) may take."""
+RPC_MARGIN_SECONDS = 30.0
+"""Slack on top of a waiting RPC's own timeout (``exec``, ``process_output``)."""
+
+_STATUS_REASONS = {
+    AgentStatus.CONNECTING: "the agent has not connected yet",
+    AgentStatus.DISCONNECTED: "the agent is disconnected",
+    AgentStatus.TIMEOUT: "the agent did not connect within its connection timeout",
+    AgentStatus.CONNECTED: "the agent is not connected to this server",
+}
+
+
+class WorkspaceToolError(Exception):
+    """An early return: the tool answers with this text error."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+def unreachable(reason: str) -> str:
+    """[agent.status] The text error for an agent the tool cannot talk to."""
+    return (
+        f"the workspace agent is unreachable: {reason}. If the workspace is stopped, use "
+        "start_workspace to start it, then try again."
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """The chat's workspace and the agent the tools talk to."""
+
+    workspace: Workspace
+    agent: WorkspaceAgent
+
+
+async def resolve_target(ctx: ChatContext) -> Target:
+    """The chat's workspace and chat agent; :class:`WorkspaceToolError` when unusable."""
+    async with ctx.db.read() as raw:
+        store = AuthzStore(raw, as_chat_tools())
+        chat = await store.get_chat_by_id(ctx.chat_id)
+        if chat is None:
+            raise WorkspaceToolError("load chat: chat not found")
+        if chat.workspace_id is None:
+            raise WorkspaceToolError(NO_WORKSPACE)
+        workspace = await store.get_workspace_by_id(chat.workspace_id)
+        if workspace is None:
+            raise WorkspaceToolError("load workspace: workspace not found")
+        if workspace.deleted:
+            raise WorkspaceToolError(WORKSPACE_DELETED)
+        build = await store.get_latest_workspace_build_by_workspace_id(workspace.id)
+        if build is None:
+            raise WorkspaceToolError("get latest build: workspace build not found")
+        job = await store.get_provisioner_job_by_id(build.job_id)
+        if job is None:
+            raise WorkspaceToolError("get provisioner job: provisioner job not found")
+        agents = await store.list_workspace_agents_by_job(build.job_id)
+    if build.transition != Transition.START:
+        raise WorkspaceToolError(unreachable("the workspace is stopped"))
+    if job.status in (JobStatus.PENDING, JobStatus.RUNNING):
+        raise WorkspaceToolError(unreachable("the workspace is still starting"))
+    if job.status != JobStatus.SUCCEEDED:
+        raise WorkspaceToolError(unreachable(f"the workspace's last start build {job.status}"))
+    agent = _chat_agent(agents, chat.agent_id)
+    if ctx.gateway is None:
+        raise WorkspaceToolError(NOT_CONFIGURED)
+    if not ctx.gateway.is_connected(agent.id):
+        if agent.external:
+            raise WorkspaceToolError(external_agent_message(agent))
+        raise WorkspaceToolError(unreachable(_STATUS_REASONS[status_of(ctx, agent)]))
+    return Target(workspace, agent)
+
+
+def _chat_agent(agents: list[WorkspaceAgent], bound: uuid.UUID | None) -> WorkspaceAgent:
+    """[agentselect] The agent bound to the chat if it is one of these, else the selection."""
+    for agent in agents:
+        if agent.id == bound and agent.parent_id is None:
+            return agent
+    try:
+        return select_chat_agent(agents)
+    except AgentSelectionError as exc:
+        raise WorkspaceToolError(str(exc)) from exc
+
+
+async def record_activity(ctx: ChatContext, workspace_id: uuid.UUID) -> None:
+    """Count the call as workspace activity, as the owner; a failure is only logged."""
+    try:
+        actor = await owner_actor(ctx)
+        async with ctx.db.write() as raw:
+            await AuthzStore(raw, actor).touch_workspace(workspace_id, ctx.clock.now())
+    except Exception:
+        log.warning("chat %s: could not record workspace activity", ctx.chat_id, exc_info=True)
+
+
+async def call_agent(
+    ctx: ChatContext,
+    target: Target,
+    method: str,
+    params: Mapping[str, Any],
+    *,
+    within: float = RPC_SECONDS,
+) -> dict[str, Any]:
+    """One RPC; an unreachable agent or an agent error becomes :class:`WorkspaceToolError`."""
+    assert ctx.gateway is not None  # resolve_target checked it
+    try:
+        return await ctx.gateway.call(target.agent.id, method, params, within=within)
+    except AgentUnavailable as exc:
+        raise WorkspaceToolError(unreachable(str(exc))) from exc
+    except AgentCallError as exc:
+        raise WorkspaceToolError(exc.message) from exc
+
+
+async def run_workspace_tool(
+    ctx: ChatContext, body: Callable[[Target], Awaitable[ToolResult]]
+) -> ToolResult:
+    """Resolve the target, record activity, run ``body``; early returns are text errors."""
+    try:
+        target = await resolve_target(ctx)
+        await record_activity(ctx, target.workspace.id)
+        return await body(target)
+    except WorkspaceToolError as exc:
+        return ToolResult.error(exc.message)

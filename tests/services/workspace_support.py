@@ -1,0 +1,183 @@
+"""Helpers for the workspace, job-queue and runner tests: a bootstrapped world, fake templates.
+
+A :class:`World` is a freshly bootstrapped database (the ``db`` fixture: SQLite or
+Postgres, with the test's :class:`~berth.clock.FakeClock`), the admin's service
+context, an in-process event bus, and a real :class:`~berth.provisioner.runner.BuildRunner`
+whose only backend is a :class:`~berth.provisioner.backends.fake.FakeBackend`. Nothing of
+berth is mocked: jobs are run by real :class:`~berth.provisioner.worker.Worker` s.
+
+Import it as ``tests.services.workspace_support`` (the tests of ``tests/provisioner``
+use it too).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from collections.abc import AsyncGenerator, Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import anyio
+import sqlalchemy as sa
+import yaml
+
+from berth.db.authz import AuthzStore
+from berth.db.engine import Database
+from berth.db.records import ProvisionerJob, User, Workspace, WorkspaceBuild
+from berth.domain.actors import Actor, as_system
+from berth.events import InProcessBus
+from berth.provisioner.backends.fake import FakeBackend
+from berth.provisioner.runner import BuildRunner, RunnerConfig
+from berth.provisioner.worker import Worker, WorkerTiming
+from berth.services import accounts, templates
+from berth.services.accounts import actor_for_user
+from berth.services.base import Ctx
+from berth.services.bootstrap import bootstrap
+from berth.services.templates import Pushed
+
+T = TypeVar("T")
+
+WAIT = 10.0
+"""Seconds any single wait in these tests may take before the test fails."""
+
+BUILD_TABLES = ("workspaces", "workspace_builds", "workspace_build_parameters", "provisioner_jobs")
+
+
+def fake_template(
+    name: str,
+    *,
+    fake: dict[str, Any] | None = None,
+    **fields: Any,
+) -> dict[str, Any]:
+    """A template document on the fake backend; ``fields`` add or replace top-level keys."""
+    doc: dict[str, Any] = {
+        "name": name,
+        "display_name": f"Fake {name}",
+        "description": "A template on the fake backend, for tests.",
+        "default_ttl": "2h",
+        "daily_cost": 1,
+        "backend": {"type": "fake", **({"fake": fake} if fake is not None else {})},
+        "agents": [{"name": "main", "chat": True}],
+    }
+    doc.update(fields)
+    return doc
+
+
+@dataclass
+class World:
+    """A bootstrapped database, the admin, a bus and a runner on a fake backend."""
+
+    db: Database
+    bus: InProcessBus
+    admin: Ctx
+    admin_user: User
+    organization_id: uuid.UUID
+    backend: FakeBackend
+    runner: BuildRunner
+
+    def ctx(self, actor: Actor) -> Ctx:
+        return Ctx(self.db, actor, self.bus)
+
+    def worker(self, worker_id: str | None = None, timing: WorkerTiming | None = None) -> Worker:
+        return Worker(self.db, self.bus, self.runner, worker_id=worker_id, timing=timing)
+
+    async def push(self, doc: dict[str, Any], *, as_ctx: Ctx | None = None) -> Pushed:
+        """Push a template document (given as data) as the admin, or as ``as_ctx``."""
+        files = {"template.yaml": yaml.safe_dump(doc, sort_keys=False)}
+        return await templates.push_template(as_ctx or self.admin, files, None)
+
+    async def run_one(self, worker_id: str = "test-worker") -> bool:
+        """Let one worker claim and run one job to its end; ``False`` if there was none."""
+        with anyio.fail_after(WAIT):
+            return await self.worker(worker_id).run_once()
+
+    async def job(self, job_id: uuid.UUID) -> ProvisionerJob:
+        async with self.db.read() as raw:
+            job = await AuthzStore(raw, as_system()).get_provisioner_job_by_id(job_id)
+        assert job is not None
+        return job
+
+    async def workspace(self, workspace_id: uuid.UUID) -> Workspace:
+        async with self.db.read() as raw:
+            workspace = await AuthzStore(raw, as_system()).get_workspace_by_id(workspace_id)
+        assert workspace is not None
+        return workspace
+
+    async def builds(self, workspace_id: uuid.UUID) -> list[WorkspaceBuild]:
+        async with self.db.read() as raw:
+            return await AuthzStore(raw, as_system()).list_workspace_builds(workspace_id)
+
+    async def count(self, *tables: str) -> dict[str, int]:
+        """Row counts, read straight from the tables (deleted and orphaned rows count too)."""
+        counts: dict[str, int] = {}
+        async with self.db.connection() as conn:
+            for table in tables or BUILD_TABLES:
+                result = await conn.execute(sa.select(sa.func.count()).select_from(sa.table(table)))
+                counts[table] = int(result.scalar_one())
+        return counts
+
+    async def add_member(self, username: str, *, organization: str | None = None) -> Ctx:
+        """A new plain member of ``organization`` (default: the default one), as a context."""
+        user, _ = await accounts.create_user(
+            self.admin, username=username, organization=organization
+        )
+        async with self.db.read() as raw:
+            actor = await actor_for_user(AuthzStore(raw, as_system()), user)
+        return self.ctx(actor)
+
+
+@contextlib.asynccontextmanager
+async def open_world(db: Database, state_dir: Path) -> AsyncGenerator[World]:
+    """Bootstrap ``db`` (without the example templates) and build a :class:`World` on it."""
+    result = await bootstrap(db, install_examples=False)
+    assert result is not None
+    actor = await accounts.authenticate(db, result.token)
+    assert actor.user_id is not None
+    async with db.read() as raw:
+        store = AuthzStore(raw, as_system())
+        org = await store.get_default_organization()
+        admin_user = await store.get_user_by_id(actor.user_id)
+    assert org is not None
+    assert admin_user is not None
+    backend = FakeBackend()
+    async with InProcessBus() as bus:
+        runner = BuildRunner(
+            db,
+            bus,
+            {"fake": backend},
+            RunnerConfig(
+                server_url="http://127.0.0.1:9",
+                state_dir=state_dir,
+                agent_zipapp=lambda: state_dir / "berth-agent.pyz",
+            ),
+        )
+        yield World(
+            db=db,
+            bus=bus,
+            admin=Ctx(db, actor, bus),
+            admin_user=admin_user,
+            organization_id=org.id,
+            backend=backend,
+            runner=runner,
+        )
+
+
+async def eventually(
+    probe: Callable[[], Awaitable[T]],
+    accept: Callable[[T], bool],
+    *,
+    within: float = WAIT,
+) -> T:
+    """Re-run ``probe`` until ``accept`` holds for its result; fail after ``within`` seconds.
+
+    For state another task writes without publishing an event (a heartbeat timestamp);
+    everything that has an event or a task to await waits on that instead.
+    """
+    with anyio.fail_after(within):
+        while True:
+            value = await probe()
+            if accept(value):
+                return value
+            await anyio.sleep(0.01)

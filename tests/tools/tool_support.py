@@ -1,0 +1,518 @@
+"""Shared helpers of the chat-tool tests: a bootstrapped world with a real provisioner.
+
+Nothing here mocks berth. A :class:`World` is a real database (the ``db`` fixture),
+an in-process event bus, the real provisioner running the fake backend, an admin,
+a member ``alice`` who owns a chat, and tool contexts with every interval shortened.
+
+The fake backend starts no agent processes, so :class:`SimBackend` stands in for the
+agents a real backend would start: after a successful ``start`` it reports, as the
+agent gateway does (rows written as the gateway actor, ``agent:<id>`` events), that
+each agent connected and went through the lifecycle states the test chose.
+:class:`AgentDriver` does the same on demand, and :class:`LoopbackSocket` lets a real
+:class:`~berth.agentconn.AgentGateway` serve an in-memory agent that answers RPCs.
+
+Every wait is bounded (:data:`WAIT`); no test sleeps to wait for a condition.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import datetime as dt
+import json
+import uuid
+from collections.abc import AsyncGenerator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import anyio
+import sqlalchemy as sa
+
+from berth.agent import protocol
+from berth.clock import FakeClock
+from berth.db import tables as t
+from berth.db.authz import AuthzStore
+from berth.db.engine import Database
+from berth.db.records import (
+    Chat,
+    ProvisionerJob,
+    Template,
+    Workspace,
+    WorkspaceAgent,
+    WorkspaceBuild,
+)
+from berth.domain.actors import Actor, as_agent_gateway, as_provisioner, as_system
+from berth.domain.enums import JobStatus, Transition
+from berth.events import EventBus, InProcessBus
+from berth.provisioner.backends.fake import FakeBackend
+from berth.provisioner.service import Provisioner
+from berth.provisioner.spec import AgentSpec, BuildSpec, LogSink, ResourceRecord, ResourceState
+from berth.provisioner.worker import WorkerTiming
+from berth.services import workspaces
+from berth.services.accounts import actor_for_user, create_user
+from berth.services.base import Ctx
+from berth.services.bootstrap import bootstrap
+from berth.services.templates import Pushed, push_template
+from berth.tools.context import ChatContext, ToolTimings
+from berth.tools.registry import call_tool
+from berth.tools.result import ToolResult
+
+WAIT = 20.0
+"""Seconds: the bound of every wait in these tests (they finish in milliseconds)."""
+
+MS = dt.timedelta(milliseconds=1)
+
+FAST = ToolTimings(
+    build_timeout=dt.timedelta(seconds=30),
+    build_poll_interval=50 * MS,
+    agent_connect_timeout=dt.timedelta(seconds=30),
+    agent_retry_interval=50 * MS,
+    agent_attempt_timeout=dt.timedelta(seconds=2),
+    startup_script_timeout=dt.timedelta(seconds=30),
+    startup_script_poll_interval=50 * MS,
+    chat_lock_lease=dt.timedelta(seconds=30),
+    chat_lock_retry=50 * MS,
+)
+"""Every interval 50 ms; the timeouts long, so only tests that want a timeout get one."""
+
+WORKER_TIMING = WorkerTiming(
+    poll_interval=0.05,
+    heartbeat_interval=0.05,
+    stale_after=dt.timedelta(days=365),  # the fake clock moves in some tests: never reap
+    reap_interval=3600.0,
+)
+
+HEX4 = r"[0-9a-f]{4}"
+
+
+def template_yaml(name: str = "dev", *, fake: Mapping[str, Any] | None = None, **fields: Any) -> str:
+    """A template for the fake backend; JSON is YAML. One agent ``main`` unless given."""
+    backend: dict[str, Any] = {"type": "fake"}
+    if fake is not None:
+        backend["fake"] = dict(fake)
+    doc: dict[str, Any] = {"name": name, "backend": backend, "agents": [{"name": "main"}]}
+    doc.update(fields)
+    return json.dumps(doc)
+
+
+# --- agents ---------------------------------------------------------------------------
+
+
+class AgentDriver:
+    """Writes what an agent reports, as the agent gateway does, and publishes it."""
+
+    def __init__(self, db: Database, bus: EventBus) -> None:
+        self._db = db
+        self._bus = bus
+
+    async def _publish(self, agent_id: uuid.UUID, payload: dict[str, object]) -> None:
+        async with self._db.read() as raw:
+            workspace_id = await AuthzStore(raw, as_agent_gateway()).get_workspace_id_by_agent_id(
+                agent_id
+            )
+        body: dict[str, object] = {"agent_id": str(agent_id), **payload}
+        await self._bus.publish(f"agent:{agent_id}", body)
+        if workspace_id is not None:
+            await self._bus.publish(f"workspace:{workspace_id}", body)
+
+    async def connect(self, agent_id: uuid.UUID) -> None:
+        now = self._db.clock.now()
+        async with self._db.write() as raw:
+            await AuthzStore(raw, as_agent_gateway()).update_workspace_agent_connection(
+                agent_id, first_connected_at=now, last_connected_at=now
+            )
+        await self._publish(agent_id, {"type": "connection", "state": "connected"})
+
+    async def disconnect(self, agent_id: uuid.UUID) -> None:
+        async with self._db.write() as raw:
+            await AuthzStore(raw, as_agent_gateway()).update_workspace_agent_connection(
+                agent_id, disconnected_at=self._db.clock.now()
+            )
+        await self._publish(agent_id, {"type": "connection", "state": "disconnected"})
+
+    async def lifecycle(self, agent_id: uuid.UUID, state: str) -> None:
+        async with self._db.write() as raw:
+            await AuthzStore(raw, as_agent_gateway()).update_workspace_agent_lifecycle(
+                agent_id, state
+            )
+        await self._publish(agent_id, {"type": "lifecycle", "state": state})
+
+
+@dataclass
+class SimBackend:
+    """The fake backend plus stand-ins for the agent processes a start would launch.
+
+    After a successful ``start`` each non-external agent connects (if ``connect``) and
+    reports ``lifecycle`` in order; its spec is then put on ``started``.
+    """
+
+    fake: FakeBackend
+    driver: AgentDriver
+    connect: bool = True
+    lifecycle: tuple[str, ...] = ("ready",)
+    started: asyncio.Queue[AgentSpec] = field(default_factory=lambda: asyncio.Queue[AgentSpec]())
+    name: str = "fake"
+
+    async def apply(
+        self, spec: BuildSpec, transition: Transition, log: LogSink
+    ) -> list[ResourceRecord]:
+        records = await self.fake.apply(spec, transition, log)
+        if transition is Transition.START:
+            for agent in spec.agents:
+                if agent.external:
+                    continue
+                if self.connect:
+                    await self.driver.connect(agent.id)
+                for state in self.lifecycle:
+                    await self.driver.lifecycle(agent.id, state)
+                self.started.put_nowait(agent)
+        return records
+
+    async def inspect(self, handle: dict[str, Any]) -> ResourceState:
+        return await self.fake.inspect(handle)
+
+    async def destroy(self, handle: dict[str, Any]) -> None:
+        await self.fake.destroy(handle)
+
+
+class LoopbackSocket:
+    """An agent's WebSocket for :meth:`AgentGateway.serve`: answers every RPC with ``{}``."""
+
+    def __init__(self) -> None:
+        self.incoming: asyncio.Queue[str] = asyncio.Queue()
+
+    async def send_text(self, data: str) -> None:
+        message = protocol.decode(data)
+        if message["type"] == "request":
+            self.report({"type": "response", "id": message["id"], "result": {}})
+
+    async def receive_text(self) -> str:
+        return await self.incoming.get()
+
+    def report(self, message: protocol.Message) -> None:
+        """Send a frame from the agent (``lifecycle``, ``heartbeat``, …)."""
+        self.incoming.put_nowait(protocol.encode(message))
+
+
+# --- the world --------------------------------------------------------------------------
+
+
+@dataclass
+class World:
+    db: Database
+    clock: FakeClock
+    bus: InProcessBus
+    fake: FakeBackend
+    sim: SimBackend
+    driver: AgentDriver
+    provisioner: Provisioner
+    admin: Actor
+    owner: Actor
+    org_id: uuid.UUID
+    chat_id: uuid.UUID
+    tmp_path: Path
+    timings: ToolTimings = FAST
+    updates: list[Chat] = field(default_factory=lambda: list[Chat]())
+    _changed: asyncio.Event = field(default_factory=asyncio.Event)
+
+    @property
+    def owner_id(self) -> uuid.UUID:
+        assert self.owner.user_id is not None
+        return self.owner.user_id
+
+    @property
+    def admin_id(self) -> uuid.UUID:
+        assert self.admin.user_id is not None
+        return self.admin.user_id
+
+    # --- tools ------------------------------------------------------------------------
+
+    async def on_chat_updated(self, chat: Chat) -> None:
+        self.updates.append(chat)
+        self._changed.set()
+
+    def ctx(self, **changes: Any) -> ChatContext:
+        """The chat's tool context (chat-updated recorded in ``updates``), with changes."""
+        base = ChatContext(
+            db=self.db,
+            chat_id=self.chat_id,
+            organization_id=self.org_id,
+            owner_id=self.owner_id,
+            bus=self.bus,
+            on_chat_updated=self.on_chat_updated,
+            timings=self.timings,
+        )
+        return dataclasses.replace(base, **changes)
+
+    async def call(
+        self, tool: str, arguments: dict[str, Any] | None = None, **changes: Any
+    ) -> ToolResult:
+        with anyio.fail_after(WAIT):
+            return await call_tool(self.ctx(**changes), tool, arguments or {})
+
+    async def create(self, changes: Mapping[str, Any] | None = None, **arguments: Any) -> ToolResult:
+        return await self.call("create_workspace", arguments, **(changes or {}))
+
+    async def wait_updates(self, count: int) -> list[Chat]:
+        """Until chat-updated has fired ``count`` times."""
+        with anyio.fail_after(WAIT):
+            while len(self.updates) < count:
+                self._changed.clear()
+                await self._changed.wait()
+        return self.updates
+
+    # --- setup ------------------------------------------------------------------------
+
+    def service(self, actor: Actor | None = None) -> Ctx:
+        return Ctx(self.db, actor or self.owner, self.bus)
+
+    async def push(
+        self, yaml_text: str, *, organization: str | None = None, readme: str = ""
+    ) -> Pushed:
+        files = {"template.yaml": yaml_text}
+        if readme:
+            files["README.md"] = readme
+        return await push_template(self.service(self.admin), files, organization)
+
+    async def template(self, name: str = "dev", **kw: Any) -> Template:
+        return (await self.push(template_yaml(name, **kw))).template
+
+    async def new_chat(self, owner: Actor | None = None, organization_id: uuid.UUID | None = None) -> uuid.UUID:
+        actor = owner or self.owner
+        assert actor.user_id is not None
+        async with self.db.write() as raw:
+            chat = await AuthzStore(raw, actor).insert_chat(
+                owner_id=actor.user_id, organization_id=organization_id or self.org_id
+            )
+        return chat.id
+
+    async def start_workspace(
+        self, template: Template, name: str, **kw: Any
+    ) -> workspaces.Started:
+        """A workspace created through the service (as alice), its first build queued."""
+        return await workspaces.create_workspace(
+            self.service(), template=str(template.id), name=name, **kw
+        )
+
+    async def running_workspace(self, template: Template, name: str) -> workspaces.Started:
+        """A workspace whose first build succeeded, bound to the chat."""
+        started = await self.start_workspace(template, name)
+        await self.wait_job(started.job.id)
+        await self.bind(started.workspace.id, started.build.id)
+        return started
+
+    async def transition(self, workspace_id: uuid.UUID, transition: Transition) -> workspaces.Started:
+        return await workspaces.transition_workspace(
+            self.service(), str(workspace_id), transition
+        )
+
+    async def bind(self, workspace_id: uuid.UUID | None, build_id: uuid.UUID | None) -> None:
+        async with self.db.write() as raw:
+            await AuthzStore(raw, as_system()).update_chat_workspace_binding(
+                self.chat_id, workspace_id=workspace_id, build_id=build_id, agent_id=None
+            )
+
+    async def set_quota(self, allowance: int) -> None:
+        async with self.db.write() as raw:
+            store = AuthzStore(raw, self.admin)
+            everyone = await store.get_everyone_group(self.org_id)
+            assert everyone is not None
+            await store.update_group_quota_allowance(everyone.id, allowance)
+
+    async def set_site_config(self, key: str, value: str) -> None:
+        async with self.db.write() as raw:
+            await AuthzStore(raw, self.admin).upsert_site_config(key, value)
+
+    async def set_job_status(
+        self, job_id: uuid.UUID, status: str, *, error: str | None = None
+    ) -> None:
+        """Write a job's status directly (states the provisioner would not produce now)."""
+        async with self.db.connection() as conn:
+            await conn.execute(
+                sa.update(t.provisioner_jobs)
+                .where(t.provisioner_jobs.c.id == job_id)
+                .values(status=status, error=error)
+            )
+            await conn.commit()
+        await self.bus.publish(f"job:{job_id}", {"type": "status", "status": status})
+
+    async def finish_job(self, job_id: uuid.UUID, status: JobStatus, error: str | None = None) -> None:
+        async with self.db.write() as raw:
+            await AuthzStore(raw, as_provisioner()).complete_provisioner_job(
+                job_id, status=status.value, error=error
+            )
+        await self.bus.publish(f"job:{job_id}", {"type": "status", "status": status.value})
+
+    # --- reading ----------------------------------------------------------------------
+
+    async def chat(self, chat_id: uuid.UUID | None = None) -> Chat:
+        async with self.db.read() as raw:
+            chat = await AuthzStore(raw, as_system()).get_chat_by_id(chat_id or self.chat_id)
+        assert chat is not None
+        return chat
+
+    async def workspaces(self) -> list[Workspace]:
+        """Alice's live workspaces, by name."""
+        async with self.db.read() as raw:
+            return await AuthzStore(raw, as_system()).list_workspaces(owner_id=self.owner_id)
+
+    async def workspace(self, workspace_id: uuid.UUID) -> Workspace:
+        async with self.db.read() as raw:
+            workspace = await AuthzStore(raw, as_system()).get_workspace_by_id(workspace_id)
+        assert workspace is not None
+        return workspace
+
+    async def build(self, build_id: uuid.UUID) -> WorkspaceBuild:
+        async with self.db.read() as raw:
+            build = await AuthzStore(raw, as_system()).get_workspace_build_by_id(build_id)
+        assert build is not None
+        return build
+
+    async def builds(self, workspace_id: uuid.UUID) -> list[WorkspaceBuild]:
+        async with self.db.read() as raw:
+            return await AuthzStore(raw, as_system()).list_workspace_builds(workspace_id)
+
+    async def job(self, job_id: uuid.UUID) -> ProvisionerJob:
+        async with self.db.read() as raw:
+            job = await AuthzStore(raw, as_system()).get_provisioner_job_by_id(job_id)
+        assert job is not None
+        return job
+
+    async def build_parameters(self, build_id: uuid.UUID) -> dict[str, str]:
+        async with self.db.read() as raw:
+            rows = await AuthzStore(raw, as_system()).list_workspace_build_parameters(build_id)
+        return {p.name: p.value for p in rows}
+
+    async def agents(self, job_id: uuid.UUID) -> list[WorkspaceAgent]:
+        async with self.db.read() as raw:
+            return await AuthzStore(raw, as_system()).list_workspace_agents_by_job(job_id)
+
+    async def agent(self, agent_id: uuid.UUID) -> WorkspaceAgent:
+        async with self.db.read() as raw:
+            agent = await AuthzStore(raw, as_system()).get_workspace_agent_by_id(agent_id)
+        assert agent is not None
+        return agent
+
+    async def wait_job(self, job_id: uuid.UUID) -> ProvisionerJob:
+        """Until the job is terminal (woken by its events, re-checked every 50 ms)."""
+        with anyio.fail_after(WAIT):
+            async with self.bus.subscribe(f"job:{job_id}") as events:
+                while True:
+                    job = await self.job(job_id)
+                    if JobStatus(job.status).is_terminal:
+                        return job
+                    await events.get(timeout=0.05)
+
+    async def wait_hanging(self) -> None:
+        """Until an apply hangs on a gate of the fake backend."""
+        with anyio.fail_after(WAIT):
+            await self.fake.hang_started.wait()
+        self.fake.hang_started.clear()
+
+    async def next_agent(self) -> AgentSpec:
+        """The next agent the stand-in backend started."""
+        with anyio.fail_after(WAIT):
+            return await self.sim.started.get()
+
+
+@contextlib.asynccontextmanager
+async def open_world(
+    db: Database, clock: FakeClock, tmp_path: Path, *, run_provisioner: bool = True
+) -> AsyncGenerator[World]:
+    """Bootstrap ``db``, add alice and her chat, and run the provisioner (unless told not to)."""
+    bus = InProcessBus()
+    await bus.start()
+    await bootstrap(db, install_examples=False)
+    async with db.read() as raw:
+        system = AuthzStore(raw, as_system())
+        admin_user = await system.get_user_by_username("admin")
+        assert admin_user is not None
+        admin = await actor_for_user(system, admin_user)
+    alice_user, orgs = await create_user(
+        Ctx(db, admin, bus), username="alice", email="alice@example.com", name="Alice"
+    )
+    async with db.read() as raw:
+        owner = await actor_for_user(AuthzStore(raw, as_system()), alice_user)
+    async with db.write() as raw:
+        chat = await AuthzStore(raw, owner).insert_chat(
+            owner_id=alice_user.id, organization_id=orgs[0], title="tests"
+        )
+    fake = FakeBackend()
+    driver = AgentDriver(db, bus)
+    sim = SimBackend(fake, driver)
+    state_dir = tmp_path / "state"
+    state_dir.mkdir(exist_ok=True)
+    provisioner = Provisioner(
+        db,
+        bus,
+        {"fake": sim},
+        server_url="http://127.0.0.1:9",
+        state_dir=state_dir,
+        agent_zipapp=lambda: tmp_path / "none.pyz",
+        workers=1,
+        timing=WORKER_TIMING,
+    )
+    world = World(
+        db=db,
+        clock=clock,
+        bus=bus,
+        fake=fake,
+        sim=sim,
+        driver=driver,
+        provisioner=provisioner,
+        admin=admin,
+        owner=owner,
+        org_id=orgs[0],
+        chat_id=chat.id,
+        tmp_path=tmp_path,
+    )
+    if run_provisioner:
+        provisioner.start()
+    try:
+        yield world
+    finally:
+        await provisioner.stop()
+        await bus.close()
+
+
+async def run_job(world: World) -> None:
+    """Run one queued job to its end with the provisioner's own worker (manual mode)."""
+    with anyio.fail_after(WAIT):
+        assert await world.provisioner.workers[0].run_once(), "no job was queued"
+
+
+def result_of(result: ToolResult) -> dict[str, Any]:
+    """The JSON object of a successful (non-error) result, checked against its text."""
+    assert not result.is_error, result.text
+    assert result.structured is not None, result.text
+    assert json.loads(result.text) == result.structured
+    assert result.text == json.dumps(result.structured, sort_keys=True, ensure_ascii=False)
+    return result.structured
+
+
+def error_of(result: ToolResult) -> str:
+    """The text of a text-error result."""
+    assert result.is_error, result.text
+    assert result.structured is None
+    return result.text
+
+
+@contextlib.asynccontextmanager
+async def background(coro: Any) -> AsyncGenerator[asyncio.Task[Any]]:
+    """Run ``coro`` as a task for the block; cancel it if the block leaves it running."""
+    task: asyncio.Task[Any] = asyncio.ensure_future(coro)
+    try:
+        yield task
+    finally:
+        if not task.done():
+            task.cancel()
+        with contextlib.suppress(BaseException):
+            await task
+
+
+async def finished(task: asyncio.Task[Any]) -> Any:
+    """The task's result, within :data:`WAIT`."""
+    with anyio.fail_after(WAIT):
+        return await task
