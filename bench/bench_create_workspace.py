@@ -73,8 +73,8 @@ async def one_create(
     ):
         started = time.perf_counter()
         result = await mcp.call_tool("create_workspace", {"template_id": template_id})
-        total = time.perf_counter() - started
         returned_at = dt.datetime.now(dt.UTC)
+        total = time.perf_counter() - started
     assert not result.is_error, result.content
     structured = result.structured_content or {}
     assert structured.get("created") is True and "startup_scripts" not in structured, structured

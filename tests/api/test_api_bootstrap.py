@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import socket
+import re
 import stat
 import threading
 from collections.abc import Generator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from api_support import API, Connect, json_list, ok
 
 import berth
@@ -69,54 +66,28 @@ class Started:
     message: str
 
 
-@dataclass
-class _Run:
-    """What the thread running :func:`serve` exposes to the test."""
-
-    servers: list[uvicorn.Server] = field(default_factory=list[uvicorn.Server])
-    binds: list[tuple[str, int]] = field(default_factory=list[tuple[str, int]])
-    messages: list[str] = field(default_factory=list[str])
-    started: threading.Event = field(default_factory=threading.Event)
-
-
 @contextlib.contextmanager
-def running(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Generator[Started]:
-    """Run the real :func:`serve` in a thread until the block ends.
-
-    ``serve`` ends in ``uvicorn.run``, which gives no handle to stop it from another
-    thread; the stand-in below does exactly what ``uvicorn.run`` does (a Config and a
-    Server around the same app) on a socket bound here, and keeps the Server so the test
-    can stop it. Everything else — lifespan, bootstrap, token file, message — is real.
-    """
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(128)
-    port: int = sock.getsockname()[1]
-    settings = settings.model_copy(update={"address": f"127.0.0.1:{port}"})
-    run = _Run()
-
-    def uvicorn_run(app: Any, *, host: str, port: int, **options: Any) -> None:
-        run.binds.append((host, port))
-        server = uvicorn.Server(uvicorn.Config(app, **options))
-        run.servers.append(server)
-        asyncio.run(server.serve(sockets=[sock]))
+def running(settings: Settings) -> Generator[Started]:
+    """Run the real :func:`serve` (bootstrap, token file, message) in a thread."""
+    settings = settings.model_copy(update={"address": "127.0.0.1:0"})
+    messages: list[str] = []
+    started, stop = threading.Event(), threading.Event()
 
     def echo(text: str) -> None:
-        run.messages.append(text)
-        run.started.set()
+        messages.append(text)
+        started.set()
 
-    monkeypatch.setattr(uvicorn, "run", uvicorn_run)
-    thread = threading.Thread(target=serve, args=(settings,), kwargs={"echo": echo}, daemon=True)
+    thread = threading.Thread(
+        target=serve, args=(settings,), kwargs={"echo": echo, "stop": stop}, daemon=True
+    )
     thread.start()
     try:
-        assert run.started.wait(WAIT), f"the server did not start within {WAIT} s"
-        assert run.binds == [("127.0.0.1", port)]
-        yield Started(url=f"http://127.0.0.1:{port}", message=run.messages[0])
+        assert started.wait(WAIT), f"the server did not start within {WAIT} s"
+        (url,) = re.findall(r"berth is running at (\S+)", messages[0])
+        yield Started(url=url, message=messages[0])
     finally:
-        for server in run.servers:
-            server.should_exit = True
+        stop.set()
         thread.join(WAIT)
-        sock.close()
     assert not thread.is_alive(), f"the server did not stop within {WAIT} s"
 
 
@@ -125,14 +96,12 @@ def _me(url: str, token: str) -> httpx.Response:
         return client.get("/users/me", headers={"Authorization": f"Bearer {token}"})
 
 
-def test_first_start_writes_the_admin_token_once(
-    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_first_start_writes_the_admin_token_once(database_url: str, tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
     settings = Settings(data_dir=data_dir, database_url=database_url)
     token_file = data_dir / ADMIN_TOKEN_FILE
 
-    with running(settings, monkeypatch) as first:
+    with running(settings) as first:
         assert stat.S_IMODE(token_file.stat().st_mode) == 0o600
         text = token_file.read_text()
         token = text.strip()
@@ -153,7 +122,7 @@ def test_first_start_writes_the_admin_token_once(
         assert stat.S_IMODE(data_dir.stat().st_mode) == 0o700
 
     # A second start on the same database creates nobody and leaves the file alone.
-    with running(settings, monkeypatch) as second:
+    with running(settings) as second:
         assert "Created the first user" not in second.message
         assert token_file.read_text() == text
         assert stat.S_IMODE(token_file.stat().st_mode) == 0o600

@@ -31,7 +31,7 @@ MCP_PATH = "/api/v1/chats/{chat_id}/mcp"
 
 def session_manager() -> StreamableHTTPSessionManager:
     return StreamableHTTPSessionManager(
-        app=build_server(chat_from_scope), stateless=True, json_response=True
+        app=build_server(chat_from_scope), stateless=True, json_response=False
     )
 
 

@@ -35,6 +35,25 @@ def write_secret(path: Path, secret: str) -> None:
         fh.write(secret + "\n")
 
 
+def bind_socket(host: str, port: int) -> socket.socket:
+    """A listening TCP socket with ``TCP_NODELAY``.
+
+    Without it, a response written in two parts (headers, then body) waits for the
+    client's delayed ACK: ~40 ms on every keep-alive request.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.bind((host, port))
+        sock.listen(512)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
 class StartupError(Exception):
     """The server cannot start; the message says why, in one line."""
 
@@ -75,26 +94,48 @@ async def _prepare(settings: Settings) -> StartupReport:
         await db.dispose()
 
 
-def serve(settings: Settings, *, echo: Callable[[str], None] = print) -> None:
-    """Run until interrupted (Ctrl-C stops cleanly).
+def serve(
+    settings: Settings,
+    *,
+    echo: Callable[[str], None] = print,
+    stop: threading.Event | None = None,
+) -> None:
+    """Run until interrupted (Ctrl-C stops cleanly), or until ``stop`` is set.
 
     The database is migrated and bootstrapped before the HTTP server starts, so a
     database that cannot be reached is one clear :class:`StartupError`, not a
-    traceback from inside the ASGI lifespan.
+    traceback from inside the ASGI lifespan. Port 0 picks a free port; the printed URL
+    is the real one.
     """
     host, port = split_address(settings.address)
     try:
-        first = asyncio.run(_prepare(settings))
-    except (OSError, SQLAlchemyError, BerthError) as exc:
-        raise StartupError(f"cannot open the database: {_reason(exc)}") from exc
-    if first.bootstrapped is not None:
-        write_secret(settings.data_dir / ADMIN_TOKEN_FILE, first.bootstrapped.token)
+        sock = bind_socket(host, port)
+    except OSError as exc:
+        raise StartupError(f"cannot listen on {settings.address}: {exc.strerror or exc}") from exc
+    with sock:
+        bound = sock.getsockname()[1]
+        if settings.access_url is None and port == 0:
+            settings = settings.model_copy(update={"access_url": f"http://{host}:{bound}"})
+        try:
+            first = asyncio.run(_prepare(settings))
+        except (OSError, SQLAlchemyError, BerthError) as exc:
+            raise StartupError(f"cannot open the database: {_reason(exc)}") from exc
+        if first.bootstrapped is not None:
+            write_secret(settings.data_dir / ADMIN_TOKEN_FILE, first.bootstrapped.token)
 
-    def on_started(runtime: Runtime, _: StartupReport) -> None:
-        echo(startup_message(runtime, first))
+        def on_started(runtime: Runtime, _: StartupReport) -> None:
+            echo(startup_message(runtime, first))
 
-    app = create_app(settings, on_started=on_started)
-    uvicorn.run(app, host=host, port=port, log_level="warning", lifespan="on")
+        app = create_app(settings, on_started=on_started)
+        server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+        if stop is not None:
+            threading.Thread(target=_stop_when_set, args=(stop, server), daemon=True).start()
+        server.run(sockets=[sock])
+
+
+def _stop_when_set(stop: threading.Event, server: uvicorn.Server) -> None:
+    stop.wait()
+    server.should_exit = True
 
 
 @dataclass
@@ -121,10 +162,11 @@ def running_server(settings: Settings, *, start_timeout: float = 60.0) -> Genera
         started.set()
 
     host, _ = split_address(settings.address)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind((host, 0))
-    sock.listen(512)
+    sock = bind_socket(host, 0)
     port = sock.getsockname()[1]
+    url = f"http://{host}:{port}"
+    if settings.access_url is None:  # agents must dial the port actually bound, not ":0"
+        settings = settings.model_copy(update={"access_url": url})
     server = uvicorn.Server(
         uvicorn.Config(create_app(settings, on_started=on_started), log_level="warning")
     )
@@ -138,7 +180,7 @@ def running_server(settings: Settings, *, start_timeout: float = 60.0) -> Genera
         runtime, report = state["runtime"], state["report"]
         assert isinstance(runtime, Runtime)
         assert isinstance(report, StartupReport)
-        yield RunningServer(f"http://{host}:{port}", runtime, report)
+        yield RunningServer(url, runtime, report)
     finally:
         server.should_exit = True
         thread.join(timeout=30)

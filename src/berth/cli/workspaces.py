@@ -57,7 +57,7 @@ app = new_app("Workspaces: create from a template, list, start, stop, delete, fo
 WorkspaceArg = Annotated[
     str,
     typer.Argument(
-        metavar="WORKSPACE", help="Workspace name (yours), OWNER/NAME or id.", show_default=False
+        metavar="WORKSPACE", help="Workspace name (yours) or id.", show_default=False
     ),
 ]
 NoWaitOption = Annotated[
@@ -133,7 +133,7 @@ def create(
                 organization=organization,
             )
         if not no_wait:
-            workspace = _wait(client, workspace.id, output, expect="running")
+            workspace = _wait(client, workspace.name, output, expect="running")
     _print_result(workspace, output)
 
 
@@ -256,6 +256,7 @@ def logs(
     """
     with connect(url, token) as client, check_found(workspace):
         if follow:
+            client.get_workspace(workspace)  # a clear 404 before streaming
             _follow(client, workspace, _log_writer(output))
             return
         entries = client.workspace_logs(workspace)
@@ -362,8 +363,8 @@ def _preset_id(client: Client, template: str, preset: str, organization: str | N
 
 
 def format_log(entry: LogEntry) -> str:
-    """A build log line as a person reads it."""
-    level = "" if entry.level in ("", "info") else f"{entry.level.upper()}: "
+    """A build log line as a person reads it: ``[stage] LEVEL: output``."""
+    level = "" if entry.level in ("", "info", entry.stage) else f"{entry.level.upper()}: "
     stage = f"[{entry.stage}] " if entry.stage else ""
     return f"{stage}{level}{entry.output}"
 

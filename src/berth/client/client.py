@@ -372,9 +372,15 @@ class Client:
         few seconds. Close the iterator (or leave the loop) to stop early.
         """
         path = f"/workspaces/{_segment(workspace)}/watch"
+        opened = False
         try:
+            # Connection: close: a stream the server broke off must not go back to the pool.
             with httpx_sse.connect_sse(
-                self._http, "GET", path, params={"after": str(after)}
+                self._http,
+                "GET",
+                path,
+                params={"after": str(after)},
+                headers={"Connection": "close"},
             ) as source:
                 response = source.response
                 if not response.is_success:
@@ -383,6 +389,7 @@ class Client:
                 for sse in source.iter_sse():
                     event = _watch_event(sse, response)
                     if event is not None:
+                        opened = opened or event.workspace is not None
                         yield event
         except httpx_sse.SSEError as exc:
             raise InvalidResponse(f"{_what_path(path)} did not answer with events: {exc}") from None
@@ -390,6 +397,10 @@ class Client:
             raise ConnectionFailed(self.url, _reason(exc), timed_out=True) from None
         except httpx.TransportError as exc:
             raise ConnectionFailed(self.url, _reason(exc)) from None
+        if not opened:
+            # A stream always starts with the workspace; one that ended without it was
+            # refused after it began (a workspace that does not exist): say why.
+            self.get_workspace(workspace)
 
     def exec(
         self,

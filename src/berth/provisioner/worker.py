@@ -86,7 +86,11 @@ class Worker:
         try:
             await task
         except asyncio.CancelledError:
-            if not task.cancelled():
+            # The heartbeat cancels ``task`` when the job is canceled: that ends this
+            # job, not the worker. A cancellation of the worker itself (shutdown) also
+            # cancels the awaited ``task``, so tell the two apart by our own state.
+            current = asyncio.current_task()
+            if not task.cancelled() or (current is not None and current.cancelling()):
                 raise
         finally:
             beat.cancel()

@@ -119,8 +119,10 @@ def supervise(specs: list[dict[str, Any]]) -> int:
         stopping.append(True)
         for agent in agents:
             if agent.proc is not None:
+                # Not Popen.send_signal: it polls, and would reap an agent that already
+                # died behind _reap's back, leaving it "running" forever.
                 with contextlib.suppress(OSError):
-                    agent.proc.send_signal(signum)
+                    os.kill(agent.proc.pid, signum)
 
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(sig, on_stop)
