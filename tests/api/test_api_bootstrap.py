@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-import pytest
 from api_support import API, Connect, json_list, ok
 
 import berth
