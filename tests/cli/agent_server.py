@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Generator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,7 +34,7 @@ class AgentServer:
 
 
 @contextmanager
-def serving_agents(database_url: str, data_dir: Path) -> Iterator[AgentServer]:
+def serving_agents(database_url: str, data_dir: Path) -> Generator[AgentServer]:
     """A berth server on a free loopback port that agents can reach."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))

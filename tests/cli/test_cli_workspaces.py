@@ -190,6 +190,21 @@ def test_create_with_a_preset_and_ttl_json_and_no_wait(live_server: Server) -> N
     followed = ok(berth(live_server, "workspaces", "logs", other, "--follow"))
     assert "sandbox up" in followed.stdout
 
+    stopping = json_of(berth(live_server, "workspaces", "stop", other, "--no-wait", "-o", "json"))
+    assert stopping["latest_build"]["transition"] == "stop"
+    ok(berth(live_server, "workspaces", "logs", other, "--follow"))
+    starting = ok(berth(live_server, "workspaces", "start", other, "--no-wait"))
+    assert "#3 start" in starting.stdout
+    assert starting.stderr == ""  # no progress without waiting
+    ok(berth(live_server, "workspaces", "logs", other, "--follow"))
+    build = json_of(berth(live_server, "workspaces", "delete", other, "-y", "-o", "json"))
+    assert (build["transition"], build["build_number"]) == ("delete", 4)
+    assert other not in {
+        w["name"] for w in json_of(berth(live_server, "workspaces", "list", "-o", "json"))
+    }
+    queued_delete = ok(berth(live_server, "workspaces", "delete", name, "-y", "--no-wait"))
+    assert queued_delete.stdout == f"Deleting workspace {name} (build 2).\n"
+
     stderr = failed(
         berth(live_server, "workspaces", "create", unique("ws"), "-t", template, "--preset", "tiny")
     )
@@ -199,7 +214,8 @@ def test_create_with_a_preset_and_ttl_json_and_no_wait(live_server: Server) -> N
 def test_a_failed_build_is_an_error_with_the_job_error(live_server: Server) -> None:
     template = push(
         live_server,
-        "backend: {type: fake, fake: {fail: no capacity left, code: NO_CAPACITY, logs: [trying]}}\n",
+        "backend:\n  type: fake\n"
+        "  fake: {fail: no capacity left, code: NO_CAPACITY, logs: [trying]}\n",
     )
     name = unique("ws")
     stderr = failed(berth(live_server, "workspaces", "create", name, "-t", template))

@@ -17,7 +17,7 @@ from berth.agentconn import AgentGateway
 from berth.api.deps import Runtime
 from berth.api.errors import install_error_handlers
 from berth.api.mcp_endpoint import MCP_PATH, ChatMCPEndpoint, session_manager
-from berth.api.routes import agents, chats, system, templates, users, workspaces
+from berth.api.routes import agents, chats, quotas, system, templates, users, workspaces
 from berth.db.engine import Database, create_engine
 from berth.db.migrate import migrate
 from berth.events import bus_for_url
@@ -114,7 +114,7 @@ def create_app(
         Route(MCP_PATH, endpoint=ChatMCPEndpoint(mcp_manager), methods=["GET", "POST", "DELETE"])
     )
     api = APIRouter(prefix=API_PREFIX)
-    for module in (system, users, templates, workspaces, chats, agents):
+    for module in (system, users, quotas, templates, workspaces, chats, agents):
         api.include_router(module.router)
     app.include_router(api)
     return app

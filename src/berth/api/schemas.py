@@ -447,3 +447,32 @@ class ChatOut(BaseModel):
             created_at=c.created_at,
             updated_at=c.updated_at,
         )
+
+
+# --- quotas ---------------------------------------------------------------------------
+
+
+class QuotaOut(BaseModel):
+    credits_consumed: int
+    budget: int | None
+    """``None``: no allowance anywhere, so no limit."""
+
+
+class GroupOut(BaseModel):
+    id: uuid.UUID
+    organization_id: uuid.UUID
+    name: str
+    quota_allowance: int
+
+    @classmethod
+    def of(cls, g: records.Group) -> GroupOut:
+        return cls(
+            id=g.id,
+            organization_id=g.organization_id,
+            name=g.name,
+            quota_allowance=g.quota_allowance,
+        )
+
+
+class GroupUpdateRequest(Request):
+    quota_allowance: int

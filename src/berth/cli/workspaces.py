@@ -56,9 +56,7 @@ app = new_app("Workspaces: create from a template, list, start, stop, delete, fo
 
 WorkspaceArg = Annotated[
     str,
-    typer.Argument(
-        metavar="WORKSPACE", help="Workspace name (yours) or id.", show_default=False
-    ),
+    typer.Argument(metavar="WORKSPACE", help="Workspace name (yours) or id.", show_default=False),
 ]
 NoWaitOption = Annotated[
     bool,

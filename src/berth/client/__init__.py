@@ -12,6 +12,13 @@
         except ApiError as exc:
             print(exc)          # message, detail, then "  field: detail" lines
 
+        berth.create_workspace("w1", "python", ttl="8h")
+        for event in berth.watch_workspace("w1"):   # ends when the build and agents are done
+            if event.log:
+                print(event.log.output)
+        result = berth.exec("w1", "python3 --version", timeout="30s")
+        print(result.exit_code, result.stdout, result.stderr)
+
 Standalone on purpose: this package imports nothing else from berth (import-linter
 enforces it), so it can be used, and later shipped, without the server's dependencies.
 """

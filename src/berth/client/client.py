@@ -331,7 +331,7 @@ class Client:
         return self._get_list(Workspace, "/workspaces", params=params)
 
     def get_workspace(self, workspace: str) -> Workspace:
-        """A workspace by id, name (yours) or ``owner/name``."""
+        """A workspace by id or name (yours)."""
         return self._get(Workspace, f"/workspaces/{_segment(workspace)}")
 
     def start_workspace(self, workspace: str) -> Build:

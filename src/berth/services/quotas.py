@@ -1,0 +1,62 @@
+"""Quotas (DESIGN §10): group allowances and what a user has consumed.
+
+A user's budget in an organization is the sum of their groups' allowances; no
+allowance anywhere means unlimited (``budget`` is then ``None``). Consumption is the
+``daily_cost`` of their live workspaces whose latest build starts. The provisioner
+enforces it when a start build runs (``INSUFFICIENT_QUOTA``).
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from berth.db.authz import not_found
+from berth.db.policy import Kind
+from berth.db.records import Group
+from berth.errors import InvalidInput, Validation
+from berth.services.accounts import resolve_user
+from berth.services.base import Ctx, parse_uuid, resolve_organization
+
+MAX_ALLOWANCE = 1_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class Quota:
+    credits_consumed: int
+    budget: int | None
+
+
+async def get_quota(ctx: Ctx, user_ref: str, organization: str | None) -> Quota:
+    async with ctx.read() as store:
+        user = await resolve_user(store, user_ref)
+        org = await resolve_organization(store, organization)
+        budget = await store.get_quota_allowance(user.id, org.id)
+        consumed = await store.get_quota_consumed(user.id, org.id)
+    return Quota(credits_consumed=consumed, budget=budget)
+
+
+async def list_groups(ctx: Ctx, organization: str | None) -> list[Group]:
+    async with ctx.read() as store:
+        org = await resolve_organization(store, organization)
+        return await store.list_groups_by_organization(org.id)
+
+
+async def set_quota_allowance(
+    ctx: Ctx, group_ref: str, organization: str | None, allowance: int
+) -> Group:
+    if not 0 <= allowance <= MAX_ALLOWANCE:
+        raise InvalidInput(
+            "Invalid quota allowance.",
+            validations=[Validation("quota_allowance", f"must be between 0 and {MAX_ALLOWANCE}")],
+        )
+    async with ctx.write() as store:
+        org = await resolve_organization(store, organization)
+        group_id: uuid.UUID | None = parse_uuid(group_ref)
+        groups = await store.list_groups_by_organization(org.id)
+        group = next((g for g in groups if g.id == group_id or g.name == group_ref), None)
+        if group is None:
+            raise not_found(Kind.GROUP)
+        updated = await store.update_group_quota_allowance(group.id, allowance)
+        assert updated is not None
+        return updated
