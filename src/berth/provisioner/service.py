@@ -47,7 +47,12 @@ class Provisioner:
 
     @classmethod
     def stale_after(cls, seconds: float) -> WorkerTiming:
-        return WorkerTiming(stale_after=dt.timedelta(seconds=seconds))
+        """Timing for a given staleness: reap at least twice per window, at most every 10s."""
+        return WorkerTiming(
+            stale_after=dt.timedelta(seconds=seconds),
+            reap_interval=max(0.2, min(10.0, seconds / 2)),
+            heartbeat_interval=max(0.1, min(2.0, seconds / 4)),
+        )
 
     def start(self) -> None:
         for worker in self.workers:

@@ -1,0 +1,139 @@
+"""SIGKILL the server mid-build, start it again: no job stays running, no sandbox stays.
+
+A real ``berth server`` process builds a workspace whose ``prepare`` never ends; the
+server is killed with SIGKILL (no shutdown code runs), restarted on the same data dir,
+and its reaper must fail the job with a clear error. The prepare sandbox dies with its
+parent, and nothing of the workspace is left running.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Generator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+TEMPLATE = """\
+name: crash
+backend:
+  type: local
+  isolation: {isolation}
+prepare: |
+  echo preparing
+  sleep 600
+agents:
+  - name: main
+"""
+WAIT = 60.0
+BERTH = Path(sys.executable).with_name("berth")
+
+
+def start_server(data_dir: Path) -> tuple[subprocess.Popen[str], str]:
+    env = {**os.environ, "BERTH_JOB_STALE_AFTER_SECONDS": "1"}
+    proc = subprocess.Popen(
+        [str(BERTH), "server", "--data-dir", str(data_dir), "--address", "127.0.0.1:0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+    )
+    assert proc.stdout is not None
+    deadline = time.monotonic() + WAIT
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if match := re.search(r"berth is running at (\S+)", line):
+            return proc, match.group(1)
+        if not line and proc.poll() is not None:
+            break
+    proc.kill()
+    raise AssertionError("berth server did not start")
+
+
+@pytest.fixture
+def servers() -> Generator[list[subprocess.Popen[str]]]:
+    started: list[subprocess.Popen[str]] = []
+    yield started
+    for proc in started:
+        proc.kill()
+        proc.wait(timeout=30)
+        if proc.stdout is not None:
+            proc.stdout.close()
+
+
+def wait_for(check: Any, what: str) -> Any:
+    """Poll ``check`` (a cheap HTTP read) until it returns a truthy value, bounded."""
+    deadline = time.monotonic() + WAIT
+    while time.monotonic() < deadline:
+        if value := check():
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def processes_mentioning(text: str) -> list[int]:
+    found: list[int] = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if text.encode() in cmdline:
+            found.append(int(entry.name))
+    return found
+
+
+@pytest.mark.skipif(not BERTH.exists(), reason=f"the berth console script is not at {BERTH}")
+def test_sigkill_during_a_build_leaves_no_running_job_and_no_sandbox(
+    tmp_path: Path, servers: list[subprocess.Popen[str]]
+) -> None:
+    data_dir = tmp_path / "data"
+    first, url = start_server(data_dir)
+    servers.append(first)
+    token = (data_dir / "admin-token").read_text().strip()
+    headers = {"Authorization": f"Bearer {token}"}
+    api = httpx.Client(base_url=f"{url}/api/v1", headers=headers)
+    isolation = "bwrap" if shutil.which("bwrap") else "none"
+    pushed = api.post(
+        "/templates", json={"files": {"template.yaml": TEMPLATE.format(isolation=isolation)}}
+    )
+    assert pushed.status_code == 201, pushed.text
+    created = api.post("/workspaces", json={"template": "crash", "name": "doomed"})
+    assert created.status_code == 201, created.text
+    workspace_id = created.json()["id"]
+    wait_for(
+        lambda: any(
+            log["output"] == "preparing" for log in api.get("/workspaces/doomed/logs").json()
+        ),
+        "prepare to start",
+    )
+    assert processes_mentioning(workspace_id), "the prepare sandbox runs"
+
+    first.send_signal(signal.SIGKILL)
+    first.wait(timeout=WAIT)
+    api.close()
+    second, url = start_server(data_dir)
+    servers.append(second)
+    api = httpx.Client(base_url=f"{url}/api/v1", headers=headers)
+
+    job = wait_for(
+        lambda: (
+            (j := api.get("/workspaces/doomed").json()["latest_build"]["job"])["status"] == "failed"
+            and j
+        ),
+        "the reaper to fail the abandoned job",
+    )
+    assert "stopped responding" in job["error"]
+    assert api.get("/workspaces/doomed").json()["status"] == "failed"
+    wait_for(lambda: not processes_mentioning(workspace_id), "the sandbox to be gone")
+    api.close()
