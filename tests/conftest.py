@@ -10,6 +10,8 @@ on Postgres, so no test pays for migrations.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import os
 import shutil
 import uuid
@@ -25,6 +27,7 @@ from berth.api.server import running_server
 from berth.clock import FakeClock
 from berth.db.engine import Database, create_engine
 from berth.db.migrate import migrate
+from berth.provisioner.backends.local import LocalBackend
 from berth.settings import Settings
 
 PG_ENV = "BERTH_TEST_DATABASE_URL"
@@ -148,11 +151,26 @@ class LiveServer:
     runtime: Runtime
 
 
+def destroy_sandboxes(data_dir: Path) -> None:
+    """Stop every local sandbox a test server left behind.
+
+    Sandboxes outlive their server on purpose (agents reconnect after a restart), so a
+    test that ends with workspaces running must take them down itself.
+    """
+    backend = LocalBackend()
+    for state in sorted((data_dir / "workspaces" / "sandboxes").glob("*/sandbox.json")):
+        with contextlib.suppress(OSError, ValueError):
+            asyncio.run(backend.destroy(json.loads(state.read_text())))
+
+
 @pytest.fixture
 def live_server(database_url: str, tmp_path: Path) -> Generator[LiveServer]:
     data_dir = tmp_path / "data"
     settings = Settings(data_dir=data_dir, database_url=database_url, address="127.0.0.1:0")
-    with running_server(settings) as server:
-        bootstrapped = server.report.bootstrapped
-        assert bootstrapped is not None
-        yield LiveServer(server.url, bootstrapped.token, data_dir, server.runtime)
+    try:
+        with running_server(settings) as server:
+            bootstrapped = server.report.bootstrapped
+            assert bootstrapped is not None
+            yield LiveServer(server.url, bootstrapped.token, data_dir, server.runtime)
+    finally:
+        destroy_sandboxes(data_dir)

@@ -24,6 +24,7 @@ from mcp.client.streamable_http import streamable_http_client
 from berth.api.server import RunningServer, running_server
 from berth.settings import Settings
 from mcp import Client
+from tests.conftest import destroy_sandboxes
 
 pytestmark = pytest.mark.anyio
 
@@ -44,8 +45,12 @@ def two_replicas(
 ) -> Generator[tuple[RunningServer, RunningServer]]:
     first = Settings(data_dir=tmp_path / "a", database_url=database_url, address="127.0.0.1:0")
     second = Settings(data_dir=tmp_path / "b", database_url=database_url, address="127.0.0.1:0")
-    with running_server(first) as a, running_server(second) as b:
-        yield a, b
+    try:
+        with running_server(first) as a, running_server(second) as b:
+            yield a, b
+    finally:
+        for data_dir in (first.data_dir, second.data_dir):
+            destroy_sandboxes(data_dir)
 
 
 async def create_via(
