@@ -24,7 +24,7 @@ from berth.api.schemas import (
 )
 from berth.domain.durations import DurationError, format_duration, parse_duration
 from berth.domain.enums import Transition
-from berth.errors import InvalidInput, Validation
+from berth.errors import InvalidInput, NotFound, Validation
 from berth.services import execs, workspace_views, workspaces
 from berth.services.workspace_views import WorkspaceView
 
@@ -157,7 +157,10 @@ async def watch(
     async with runtime.bus.subscribe(channel, job_channel) as events:
         last = after
         while True:
-            view, logs = await workspace_views.build_logs(ctx, workspace, after_id=last)
+            try:
+                view, logs = await workspace_views.build_logs(ctx, workspace, after_id=last)
+            except NotFound:  # deleted while watched: the stream simply ends
+                return
             for entry in logs:
                 last = entry.id
                 yield ServerSentEvent(
