@@ -156,10 +156,13 @@ async def watch(
     job_channel = f"job:{view.build.job_id}" if view.build else channel
     async with runtime.bus.subscribe(channel, job_channel) as events:
         last = after
+        out = workspace_out(view)
         while True:
             try:
                 view, logs = await workspace_views.build_logs(ctx, workspace, after_id=last)
-            except NotFound:  # deleted while watched: the stream simply ends
+            except NotFound:  # deleted while watched: say so, then end the stream
+                gone = out.model_copy(update={"status": "deleted"})
+                yield ServerSentEvent(event="workspace", data=gone.model_dump(mode="json"))
                 return
             for entry in logs:
                 last = entry.id
