@@ -175,7 +175,8 @@ async def _(db: Database, w: World, clock_step: dt.timedelta = dt.timedelta(minu
         await denied(alice.update_provisioner_job_heartbeat(b.job.id, "w1"))
         await denied(alice.complete_provisioner_job(b.job.id, status="succeeded"))
         await denied(alice.list_stale_provisioner_jobs(db.clock.now()))
-        acquired = await prov.acquire_provisioner_job("w1")
+        assert await prov.acquire_provisioner_job("w1", organization_id=w.org_b.id) is None
+        acquired = await prov.acquire_provisioner_job("w1", organization_id=w.org_a.id)
         assert acquired is not None
         assert acquired.status == "running"
         assert await prov.update_provisioner_job_heartbeat(b.job.id, "w2") is None
@@ -299,3 +300,27 @@ async def _(db: Database, w: World) -> None:
         await gateway.insert_workspace_agent_logs(b.agent.id, [(None, "info", "hi")])
         assert await as_(s, w.bob).list_workspace_agent_logs(b.agent.id) == []
         assert [x.output for x in await alice.list_workspace_agent_logs(b.agent.id)] == ["hi"]
+
+
+@case(
+    "insert_provisioner_key",
+    "get_provisioner_key_by_id",
+    "list_provisioner_keys",
+    "delete_provisioner_key",
+)
+async def _(db: Database, w: World) -> None:
+    async with db.write() as s:
+        owner, alice, prov = as_(s, w.owner), as_(s, w.alice), as_(s, as_provisioner())
+        kw: dict[str, Any] = {"organization_id": w.org_a.id, "hashed_secret": b"p" * 32}
+        await denied(alice.insert_provisioner_key(key_id="pk1", name="x", **kw))
+        await denied(prov.insert_provisioner_key(key_id="pk1", name="x", **kw))
+        key = await owner.insert_provisioner_key(key_id="pk1", name="x", **kw)
+        assert await alice.get_provisioner_key_by_id("pk1") is None
+        assert await alice.list_provisioner_keys() == []
+        assert await prov.get_provisioner_key_by_id("pk1") == key
+        assert await owner.list_provisioner_keys(organization_id=w.org_a.id) == [key]
+        assert await owner.list_provisioner_keys(organization_id=w.org_b.id) == []
+        await denied(alice.delete_provisioner_key("pk1"))
+        await denied(prov.delete_provisioner_key("pk1"))
+        assert await owner.delete_provisioner_key("pk1") is True
+        assert await owner.delete_provisioner_key("pk1") is False

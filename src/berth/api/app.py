@@ -18,6 +18,7 @@ from berth.api.deps import Runtime
 from berth.api.errors import install_error_handlers
 from berth.api.mcp_endpoint import MCP_PATH, ChatMCPEndpoint, session_manager
 from berth.api.routes import agents, chats, quotas, system, templates, users, workspaces
+from berth.api.routes import provisioner as provisioner_routes
 from berth.db.engine import Database, create_engine
 from berth.db.migrate import migrate
 from berth.events import bus_for_url
@@ -116,5 +117,6 @@ def create_app(
     api = APIRouter(prefix=API_PREFIX)
     for module in (system, users, quotas, templates, workspaces, chats, agents):
         api.include_router(module.router)
+    api.include_router(provisioner_routes.router)
     app.include_router(api)
     return app

@@ -2,7 +2,8 @@
 
 A workspace is the owner's; its builds, parameters and agents are visible to whoever
 may see the workspace. Jobs are driven by the provisioner; users see a job through
-the workspace it builds. Agents report through the gateway actor only.
+the workspace it builds. Agents report through the gateway actor only. Provisioner
+keys are the site owner's to manage; the provisioner actor reads them to authenticate.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from berth.db.records import (
     BuildParameter,
     JobLog,
     ProvisionerJob,
+    ProvisionerKey,
     Workspace,
     WorkspaceAgent,
     WorkspaceBuild,
@@ -184,9 +186,11 @@ class WorkspaceAuthz(AuthzBase):
         job = await self._inner.get_provisioner_job_by_id(job_id)
         return job if job is not None and await self._can_read_job(job) else None
 
-    async def acquire_provisioner_job(self, worker_id: str) -> ProvisionerJob | None:
+    async def acquire_provisioner_job(
+        self, worker_id: str, *, organization_id: uuid.UUID | None = None
+    ) -> ProvisionerJob | None:
         self._require(Action.UPDATE, _JOBS)
-        return await self._inner.acquire_provisioner_job(worker_id)
+        return await self._inner.acquire_provisioner_job(worker_id, organization_id=organization_id)
 
     async def update_provisioner_job_heartbeat(
         self, job_id: uuid.UUID, worker_id: str
@@ -235,6 +239,37 @@ class WorkspaceAuthz(AuthzBase):
         if not await self._job_visible(job_id):
             return []
         return await self._inner.list_provisioner_job_logs(job_id, after_id=after_id)
+
+    # --- provisioner keys -------------------------------------------------------------
+
+    async def insert_provisioner_key(
+        self, *, key_id: str, organization_id: uuid.UUID, name: str, hashed_secret: bytes
+    ) -> ProvisionerKey:
+        self._require(Action.CREATE, Resource(Kind.PROVISIONER_KEY, organization_id))
+        return await self._inner.insert_provisioner_key(
+            key_id=key_id, organization_id=organization_id, name=name, hashed_secret=hashed_secret
+        )
+
+    async def get_provisioner_key_by_id(self, key_id: str) -> ProvisionerKey | None:
+        key = await self._inner.get_provisioner_key_by_id(key_id)
+        return self._visible(key, key and Resource(Kind.PROVISIONER_KEY, key.organization_id))
+
+    async def list_provisioner_keys(
+        self, *, organization_id: uuid.UUID | None = None
+    ) -> list[ProvisionerKey]:
+        keys = await self._inner.list_provisioner_keys(organization_id=organization_id)
+        return [
+            k
+            for k in keys
+            if self._can(Action.READ, Resource(Kind.PROVISIONER_KEY, k.organization_id))
+        ]
+
+    async def delete_provisioner_key(self, key_id: str) -> bool:
+        key = await self._inner.get_provisioner_key_by_id(key_id)
+        if key is None:
+            return False
+        self._require(Action.DELETE, Resource(Kind.PROVISIONER_KEY, key.organization_id))
+        return await self._inner.delete_provisioner_key(key_id)
 
     # --- resources and agents ---------------------------------------------------------
 

@@ -1,4 +1,4 @@
-"""Queries on provisioner jobs, their logs and the resources builds create."""
+"""Queries on provisioner jobs, their logs, the resources builds create and provisioner keys."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from berth.db import tables as t
-from berth.db.records import JobLog, ProvisionerJob, WorkspaceResource
+from berth.db.records import JobLog, ProvisionerJob, ProvisionerKey, WorkspaceResource
 from berth.db.store.base import StoreBase
 
 
@@ -43,16 +43,24 @@ class JobQueries(StoreBase):
         j = t.provisioner_jobs
         return await self._one(ProvisionerJob, j.select().where(j.c.id == job_id))
 
-    async def acquire_provisioner_job(self, worker_id: str) -> ProvisionerJob | None:
+    async def acquire_provisioner_job(
+        self, worker_id: str, *, organization_id: uuid.UUID | None = None
+    ) -> ProvisionerJob | None:
         """Claim the most urgent pending job: humans before prebuilds, oldest first.
+
+        ``organization_id`` limits the claim to that organization's jobs (a standalone
+        provisioner's key belongs to one organization).
 
         Postgres: ``FOR UPDATE SKIP LOCKED`` lets workers claim different jobs at once.
         SQLite: the write transaction's ``BEGIN IMMEDIATE`` makes the claim exclusive.
         """
         j = t.provisioner_jobs
+        pending = j.c.status == "pending"
+        if organization_id is not None:
+            pending = pending & (j.c.organization_id == organization_id)
         candidate = (
             sa.select(j.c.id)
-            .where(j.c.status == "pending")
+            .where(pending)
             .order_by(j.c.priority.desc(), j.c.created_at, j.c.id)
             .limit(1)
             .with_for_update(skip_locked=True)
@@ -207,3 +215,37 @@ class JobQueries(StoreBase):
         return await self._all(
             WorkspaceResource, r.select().where(r.c.job_id == job_id).order_by(r.c.created_at)
         )
+
+    # --- provisioner keys -------------------------------------------------------------
+
+    async def insert_provisioner_key(
+        self, *, key_id: str, organization_id: uuid.UUID, name: str, hashed_secret: bytes
+    ) -> ProvisionerKey:
+        return await self._insert(
+            ProvisionerKey,
+            t.provisioner_keys,
+            id=key_id,
+            organization_id=organization_id,
+            name=name,
+            hashed_secret=hashed_secret,
+            created_at=self._now(),
+        )
+
+    async def get_provisioner_key_by_id(self, key_id: str) -> ProvisionerKey | None:
+        k = t.provisioner_keys
+        return await self._one(ProvisionerKey, k.select().where(k.c.id == key_id))
+
+    async def list_provisioner_keys(
+        self, *, organization_id: uuid.UUID | None = None
+    ) -> list[ProvisionerKey]:
+        """Every provisioner key (of one organization), oldest first."""
+        k = t.provisioner_keys
+        stmt = k.select().order_by(k.c.created_at, k.c.id)
+        if organization_id is not None:
+            stmt = stmt.where(k.c.organization_id == organization_id)
+        return await self._all(ProvisionerKey, stmt)
+
+    async def delete_provisioner_key(self, key_id: str) -> bool:
+        k = t.provisioner_keys
+        result = await self._conn.execute(k.delete().where(k.c.id == key_id))
+        return result.rowcount > 0
