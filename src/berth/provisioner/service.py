@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import logging
 from collections.abc import Callable, Coroutine, Mapping
@@ -67,9 +66,9 @@ class Provisioner:
     async def stop(self) -> None:
         for task in self._tasks:
             task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        # gather, not ``await task`` under suppress(CancelledError): a cancellation of
+        # the caller must propagate, not be taken for one of the tasks ending.
+        await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
 
 

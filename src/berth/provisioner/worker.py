@@ -94,8 +94,11 @@ class Worker:
                 raise
         finally:
             beat.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await beat
+            # Not ``await beat`` under suppress(CancelledError): that would also swallow
+            # a cancellation of this worker arriving while the beat winds down.
+            await asyncio.wait([beat])
+            if not beat.cancelled() and (error := beat.exception()) is not None:
+                log.warning("the heartbeat of job %s failed", job.id, exc_info=error)
         return True
 
     async def _heartbeat(self, job_id: uuid.UUID, task: asyncio.Task[None]) -> None:
