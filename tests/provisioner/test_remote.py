@@ -25,13 +25,8 @@ from httpx_sse import aconnect_sse
 
 from berth.api.server import running_server
 from berth.provisioner.backends.fake import FakeBackend
-from berth.provisioner.remote import (
-    KeyRefused,
-    ProvisionerAPI,
-    RemoteProvisioner,
-    RemoteTiming,
-    RemoteWorker,
-)
+from berth.provisioner.remote import RemoteProvisioner, RemoteTiming, RemoteWorker
+from berth.provisioner.remote_client import KeyRefused, ProvisionerAPI
 from berth.settings import Settings
 
 pytestmark = pytest.mark.anyio

@@ -256,13 +256,8 @@ async def test_a_new_job_wakes_an_idle_worker_without_polling(world: World, tmp_
         )
         assert backend.running(started.workspace.id)
     finally:
-        stopper = asyncio.create_task(provisioner.stop())
-        done, _ = await asyncio.wait([stopper], timeout=2)
-        if not done:
-            for t in asyncio.all_tasks():
-                print("TASK", t.get_name(), t.cancelling())
-                t.print_stack(limit=30)
-        await stopper
+        with anyio.fail_after(WAIT):
+            await provisioner.stop()
 
 
 async def test_stopping_the_provisioner_mid_build_cancels_the_build(

@@ -14,7 +14,20 @@ from typing import Annotated
 import typer
 
 from berth import __version__
-from berth.cli import config, execute, login, server, templates, tokens, users, workspaces
+from berth.cli import (
+    agent,
+    chats,
+    config,
+    execute,
+    login,
+    mcp,
+    server,
+    templates,
+    tokens,
+    users,
+    workspaces,
+)
+from berth.cli import provisioner as provisioner_cli
 from berth.cli.common import new_app
 
 __all__ = ["app", "main"]
@@ -55,6 +68,10 @@ app.add_typer(tokens.app, name="tokens")
 app.add_typer(config.app, name="config")
 app.add_typer(workspaces.app, name="workspaces")
 app.command("exec")(execute.exec_command)
+app.add_typer(provisioner_cli.app, name="provisioner")
+app.add_typer(chats.app, name="chats")
+app.command("mcp")(mcp.mcp)
+app.command("agent")(agent.agent)
 
 
 def main() -> None:

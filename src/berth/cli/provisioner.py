@@ -121,7 +121,8 @@ def _server_url(url: str | None) -> str:
 async def _run(url: str, key: str, *, workers: int, data_dir: Path) -> None:
     # Imported here: the backends (the Docker SDK) load only when builds run.
     from berth.provisioner.backends.registry import make_backends
-    from berth.provisioner.remote import ProvisionerAPI, RemoteError, RemoteProvisioner
+    from berth.provisioner.remote import RemoteProvisioner
+    from berth.provisioner.remote_client import ProvisionerAPI, RemoteError
 
     main = asyncio.current_task()
     if main is not None:  # SIGTERM (a service manager's stop) ends it like Ctrl-C

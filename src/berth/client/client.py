@@ -38,6 +38,7 @@ from berth.client.errors import (
 from berth.client.files import read_template_folder
 from berth.client.models import (
     Build,
+    Chat,
     ConfigValue,
     ExecResult,
     Health,
@@ -436,6 +437,23 @@ class Client:
     def _build(self, workspace: str, transition: str) -> Build:
         path = f"/workspaces/{_segment(workspace)}/builds"
         return self._parse(Build, self._request("POST", path, json={"transition": transition}))
+
+    # --- chats ----------------------------------------------------------------
+
+    def create_chat(self, *, title: str = "", organization: str | None = None) -> Chat:
+        """A new chat; its MCP endpoint is ``<url><chat.mcp_path>``."""
+        body: dict[str, Any] = {"title": title}
+        if organization is not None:
+            body["organization"] = organization
+        return self._parse(Chat, self._request("POST", "/chats", json=body))
+
+    def list_chats(self) -> list[Chat]:
+        """Your chats, newest first."""
+        return self._get_list(Chat, "/chats")
+
+    def get_chat(self, chat: str) -> Chat:
+        """A chat by id."""
+        return self._get(Chat, f"/chats/{_segment(chat)}")
 
     # --- site configuration -------------------------------------------------
 

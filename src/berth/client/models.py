@@ -23,6 +23,7 @@ __all__ = [
     "Agent",
     "ApiModel",
     "Build",
+    "Chat",
     "ConfigValue",
     "ExecResult",
     "Health",
@@ -314,3 +315,18 @@ class WatchEvent:
     type: Literal["log", "workspace"]
     log: LogEntry | None = None
     workspace: Workspace | None = None
+
+
+class Chat(ApiModel):
+    """A chat: its own workspace binding and MCP endpoint (``mcp_path``)."""
+
+    id: str
+    owner_id: str
+    organization_id: str
+    title: str = ""
+    workspace_id: str | None = None
+    build_id: str | None = None
+    agent_id: str | None = None
+    mcp_path: str = ""
+    created_at: dt.datetime
+    updated_at: dt.datetime

@@ -7,6 +7,7 @@ serialization is a lease on the chat row, so it holds across server processes.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import uuid
 from collections.abc import Mapping
@@ -218,7 +219,8 @@ async def _chat_ttl_ms(store: AuthzStore) -> int | None:
             "invalid chat workspace TTL setting %r, using template default: %s", raw_value, exc
         )
         return None
-    return int(ttl.total_seconds() * 1000) if ttl.total_seconds() > 0 else None
+    # Exact, like Go's Duration.Milliseconds (float seconds * 1000 turns 1.001s into 1000).
+    return ttl // dt.timedelta(milliseconds=1) if ttl > dt.timedelta(0) else None
 
 
 async def _create(

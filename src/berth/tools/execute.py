@@ -135,6 +135,16 @@ def parse_timeout(name: str, value: str) -> dt.timedelta:
         raise ValueError(f"invalid {name} {_go_quote(value)}: {exc}") from None
 
 
+def foreground_timeout(value: str | None) -> dt.timedelta:
+    """[ex.timeout] Default 10s; a Go duration, positive; longer than 4h is clamped to 4h."""
+    if value is None:
+        return DEFAULT_TIMEOUT
+    parsed = parse_timeout("timeout", value)
+    if parsed <= dt.timedelta(0):
+        raise ValueError(f"timeout must be positive, got {_go_quote(value)}")
+    return min(parsed, MAX_TIMEOUT)
+
+
 def file_dump_note(command: str) -> str | None:
     """[ex.note] Advice for commands that dump whole files."""
     text = command.lstrip()
@@ -170,20 +180,15 @@ async def execute(
     run_in_background: bool | None = None,
 ) -> ToolResult:
     async def body(target: Target) -> ToolResult:
-        if not command.strip():  # [ex.command-required]
+        if not command.strip():  # [ex.validation]
             return ToolResult.error("command is required")
         text, background = split_background(command, bool(run_in_background))
         if not text:
             return ToolResult.error("command is required")
-        limit = DEFAULT_TIMEOUT
-        if timeout is not None and not background:  # [ex.timeout]
-            try:
-                limit = parse_timeout("timeout", timeout)
-            except ValueError as exc:
-                return ToolResult.error(str(exc))
-            if limit <= dt.timedelta(0):
-                return ToolResult.error(f"timeout must be positive, got {_go_quote(timeout)}")
-            limit = min(limit, MAX_TIMEOUT)
+        try:  # the timeout of a background command is ignored, even a bad one
+            limit = DEFAULT_TIMEOUT if background else foreground_timeout(timeout)
+        except ValueError as exc:
+            return ToolResult.error(str(exc))
         params: dict[str, Any] = {
             "command": text,
             "env": command_env(),

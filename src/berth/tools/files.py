@@ -54,7 +54,7 @@ async def read_file(
     ctx: ChatContext, *, path: str, offset: int | None = None, limit: int | None = None
 ) -> ToolResult:
     async def body(target: Target) -> ToolResult:
-        if not path.strip():  # [rf.path-required]
+        if not path.strip():  # [rf.file]
             return ToolResult.error("path is required")
         params: dict[str, Any] = {"path": path}
         if offset is not None:
@@ -68,7 +68,7 @@ async def read_file(
 
 async def write_file(ctx: ChatContext, *, path: str, content: str) -> ToolResult:
     async def body(target: Target) -> ToolResult:
-        if not path.strip():  # [wf.path-required]
+        if not path.strip():  # [wf.write]
             return ToolResult.error("path is required")
         await call_agent(ctx, target, "write_file", {"path": path, "content": content})
         return ToolResult.json({"ok": True})
@@ -78,7 +78,7 @@ async def write_file(ctx: ChatContext, *, path: str, content: str) -> ToolResult
 
 async def edit_files(ctx: ChatContext, *, edits: list[dict[str, Any]]) -> ToolResult:
     async def body(target: Target) -> ToolResult:
-        if not edits:  # [ef.empty]
+        if not edits:  # [ef.errors]
             return ToolResult.error(NO_EDITS)
         response = await call_agent(ctx, target, "edit_files", {"edits": edits})
         return ToolResult.json({"ok": True, "files": response.get("files", [])})

@@ -58,9 +58,14 @@ class ToolSpec:
 
 
 class CreateWorkspaceArgs(Args):
+    # Required in the schema, but a missing template_id reaches the tool, which answers
+    # with the spec's text error (as the reference does for an empty one).
+    model_config = ConfigDict(json_schema_extra={"required": ["template_id"]})
+
     template_id: str = Field(
+        default="",
         description="The UUIDv4 of the template to create the workspace from. Obtain this "
-        "from list_templates."
+        "from list_templates.",
     )
     name: str = Field(
         default="",

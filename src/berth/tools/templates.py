@@ -192,7 +192,7 @@ def recommend(
 
 
 def template_item(entry: Ranked, readme: str) -> dict[str, Any]:
-    """[lt.item] One listed template; empty or zero fields are left out."""
+    """[lt.items] One listed template; empty or zero fields are left out."""
     tpl, signals = entry.template, entry.signals
     item: dict[str, Any] = {"id": str(tpl.id), "name": tpl.name}
     if display := tpl.display_name.strip():
@@ -218,12 +218,12 @@ async def _allowed(ctx: ChatContext) -> frozenset[uuid.UUID]:
 
 
 async def list_templates(ctx: ChatContext, *, query: str = "", page: int = 1) -> ToolResult:
-    try:  # [lt.as-owner]
+    try:  # [lt.decl] as the owner
         actor = await owner_actor(ctx)
     except Exception as exc:
         return ToolResult.error(f"authorize list_templates owner: load user authorization: {exc}")
     allowlist = await _allowed(ctx)
-    async with ctx.db.read() as raw:  # [lt.filter]
+    async with ctx.db.read() as raw:  # [lt.query] the visible templates
         templates = [
             t
             for t in await AuthzStore(raw, actor).list_templates(

@@ -32,7 +32,9 @@ from berth.domain.actors import as_provisioner
 from berth.domain.enums import JobStatus
 from berth.errors import Conflict, Unauthenticated
 from berth.events import Subscription
-from berth.provisioner.remote import (
+from berth.provisioner.runner import BuildSteps
+from berth.provisioner.spec import BuildFailed, ResourceRecord
+from berth.provisioner.wire import (
     AcquiredJob,
     AcquireRequest,
     CompleteRequest,
@@ -41,8 +43,6 @@ from berth.provisioner.remote import (
     KeyOut,
     LogsRequest,
 )
-from berth.provisioner.runner import BuildSteps
-from berth.provisioner.spec import BuildFailed, ResourceRecord
 from berth.provisioner.worker import JOBS_CHANNEL
 from berth.services import provisioner_keys
 from berth.services.base import publish_quietly
