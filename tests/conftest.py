@@ -10,6 +10,7 @@ on Postgres, so no test pays for migrations.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import json
 import os
@@ -158,9 +159,16 @@ def destroy_sandboxes(data_dir: Path) -> None:
     test that ends with workspaces running must take them down itself.
     """
     backend = LocalBackend()
-    for state in sorted((data_dir / "workspaces" / "sandboxes").glob("*/sandbox.json")):
-        with contextlib.suppress(OSError, ValueError):
-            asyncio.run(backend.destroy(json.loads(state.read_text())))
+    states = sorted((data_dir / "workspaces" / "sandboxes").glob("*/sandbox.json"))
+
+    async def destroy_all() -> None:
+        for state in states:
+            with contextlib.suppress(OSError, ValueError):
+                await backend.destroy(json.loads(state.read_text()))
+
+    # In a thread of its own: the caller may be inside a running event loop.
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        pool.submit(asyncio.run, destroy_all()).result(timeout=120)
 
 
 @pytest.fixture

@@ -12,7 +12,9 @@ use it too).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import os
 import uuid
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass
@@ -142,6 +144,7 @@ async def open_world(db: Database, state_dir: Path) -> AsyncGenerator[World]:
     assert org is not None
     assert admin_user is not None
     backend = FakeBackend()
+    before = asyncio.all_tasks()
     async with InProcessBus() as bus:
         runner = BuildRunner(
             db,
@@ -153,15 +156,46 @@ async def open_world(db: Database, state_dir: Path) -> AsyncGenerator[World]:
                 agent_zipapp=lambda: state_dir / "berth-agent.pyz",
             ),
         )
-        yield World(
-            db=db,
-            bus=bus,
-            admin=Ctx(db, actor, bus),
-            admin_user=admin_user,
-            organization_id=org.id,
-            backend=backend,
-            runner=runner,
-        )
+        try:
+            yield World(
+                db=db,
+                bus=bus,
+                admin=Ctx(db, actor, bus),
+                admin_user=admin_user,
+                organization_id=org.id,
+                backend=backend,
+                runner=runner,
+            )
+        finally:
+            await settle_tasks(before)
+
+
+async def settle_tasks(before: set[asyncio.Task[Any]], within: float = WAIT) -> None:
+    """Let every task started since ``before`` end before the database is disposed.
+
+    A worker or heartbeat cancelled in the middle of a SQLite transaction leaves
+    SQLAlchemy closing that connection in a shielded background task. Disposing the
+    engine and closing the event loop while such a close is pending can hang the
+    loop's shutdown for good (a race between aiosqlite's ``close`` and ``stop``), so
+    the world waits for them; anything still running after ``within`` is cancelled.
+    """
+    me = asyncio.current_task()
+
+    def ours(task: asyncio.Task[Any]) -> bool:
+        """Not the pytest plugin's own tasks (one per test step, awaiting this one)."""
+        code = getattr(task.get_coro(), "cr_code", None)
+        return code is None or f"{os.sep}anyio{os.sep}" not in code.co_filename
+
+    def left() -> set[asyncio.Task[Any]]:
+        return {t for t in asyncio.all_tasks() - before if t is not me and not t.done() and ours(t)}
+
+    with anyio.move_on_after(within):
+        while pending := left():
+            await asyncio.wait(pending)
+    for task in left():
+        task.cancel()
+    if pending := left():
+        await asyncio.wait(pending, timeout=within)
 
 
 async def eventually(

@@ -161,10 +161,18 @@ async def test_timeout_leaves_the_command_running(ws: Live) -> None:
     }
 
 
-def test_timeout_is_capped_at_four_hours() -> None:
-    """[ex.timeout] Longer timeouts are clamped to 4h (as in the reference)."""
-    assert dt.timedelta(hours=4) == ex.MAX_TIMEOUT
-    assert ex.parse_timeout("timeout", "1.5h") == dt.timedelta(hours=1, minutes=30)
+@pytest.mark.spec("ex.timeout")
+def test_timeout_default_and_cap() -> None:
+    """[ex.timeout] Default 10s; Go syntax; longer than 4h is clamped to 4h (as in the
+    reference, which clamps rather than refuses)."""
+    assert ex.foreground_timeout(None) == dt.timedelta(seconds=10)
+    assert ex.foreground_timeout("1.5h") == dt.timedelta(hours=1, minutes=30)
+    assert ex.foreground_timeout("250ms") == dt.timedelta(milliseconds=250)
+    assert ex.foreground_timeout("4h") == dt.timedelta(hours=4)
+    assert ex.foreground_timeout("4h0m1s") == dt.timedelta(hours=4)
+    assert ex.foreground_timeout("72h") == dt.timedelta(hours=4)
+    with pytest.raises(ValueError, match=r'^timeout must be positive, got "-5s"$'):
+        ex.foreground_timeout("-5s")
 
 
 @pytest.mark.spec("ex.background", "ex.process")

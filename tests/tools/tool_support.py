@@ -79,7 +79,7 @@ FAST = ToolTimings(
 
 WORKER_TIMING = WorkerTiming(
     poll_interval=0.05,
-    heartbeat_interval=0.05,
+    heartbeat_interval=5.0,  # cancellation is noticed through the job's events anyway
     stale_after=dt.timedelta(days=365),  # the fake clock moves in some tests: never reap
     reap_interval=3600.0,
 )
@@ -87,7 +87,9 @@ WORKER_TIMING = WorkerTiming(
 HEX4 = r"[0-9a-f]{4}"
 
 
-def template_yaml(name: str = "dev", *, fake: Mapping[str, Any] | None = None, **fields: Any) -> str:
+def template_yaml(
+    name: str = "dev", *, fake: Mapping[str, Any] | None = None, **fields: Any
+) -> str:
     """A template for the fake backend; JSON is YAML. One agent ``main`` unless given."""
     backend: dict[str, Any] = {"type": "fake"}
     if fake is not None:
@@ -252,7 +254,9 @@ class World:
         with anyio.fail_after(WAIT):
             return await call_tool(self.ctx(**changes), tool, arguments or {})
 
-    async def create(self, changes: Mapping[str, Any] | None = None, **arguments: Any) -> ToolResult:
+    async def create(
+        self, changes: Mapping[str, Any] | None = None, **arguments: Any
+    ) -> ToolResult:
         return await self.call("create_workspace", arguments, **(changes or {}))
 
     async def wait_updates(self, count: int) -> list[Chat]:
@@ -279,7 +283,9 @@ class World:
     async def template(self, name: str = "dev", **kw: Any) -> Template:
         return (await self.push(template_yaml(name, **kw))).template
 
-    async def new_chat(self, owner: Actor | None = None, organization_id: uuid.UUID | None = None) -> uuid.UUID:
+    async def new_chat(
+        self, owner: Actor | None = None, organization_id: uuid.UUID | None = None
+    ) -> uuid.UUID:
         actor = owner or self.owner
         assert actor.user_id is not None
         async with self.db.write() as raw:
@@ -288,9 +294,7 @@ class World:
             )
         return chat.id
 
-    async def start_workspace(
-        self, template: Template, name: str, **kw: Any
-    ) -> workspaces.Started:
+    async def start_workspace(self, template: Template, name: str, **kw: Any) -> workspaces.Started:
         """A workspace created through the service (as alice), its first build queued."""
         return await workspaces.create_workspace(
             self.service(), template=str(template.id), name=name, **kw
@@ -303,10 +307,10 @@ class World:
         await self.bind(started.workspace.id, started.build.id)
         return started
 
-    async def transition(self, workspace_id: uuid.UUID, transition: Transition) -> workspaces.Started:
-        return await workspaces.transition_workspace(
-            self.service(), str(workspace_id), transition
-        )
+    async def transition(
+        self, workspace_id: uuid.UUID, transition: Transition
+    ) -> workspaces.Started:
+        return await workspaces.transition_workspace(self.service(), str(workspace_id), transition)
 
     async def bind(self, workspace_id: uuid.UUID | None, build_id: uuid.UUID | None) -> None:
         async with self.db.write() as raw:
@@ -338,12 +342,34 @@ class World:
             await conn.commit()
         await self.bus.publish(f"job:{job_id}", {"type": "status", "status": status})
 
-    async def finish_job(self, job_id: uuid.UUID, status: JobStatus, error: str | None = None) -> None:
+    async def finish_job(
+        self, job_id: uuid.UUID, status: JobStatus, error: str | None = None
+    ) -> None:
         async with self.db.write() as raw:
             await AuthzStore(raw, as_provisioner()).complete_provisioner_job(
                 job_id, status=status.value, error=error
             )
         await self.bus.publish(f"job:{job_id}", {"type": "status", "status": status.value})
+
+    async def insert_agent(
+        self, resource_id: uuid.UUID, name: str, *, chat: bool = False
+    ) -> WorkspaceAgent:
+        """An agent row added to a build's resource directly, as the provisioner writes them.
+
+        For states a template cannot describe (the validator allows one ``chat`` agent).
+        """
+        async with self.db.write() as raw:
+            return await AuthzStore(raw, as_provisioner()).insert_workspace_agent(
+                resource_id=resource_id,
+                name=name,
+                display_order=0,
+                chat=chat,
+                external=False,
+                directory="",
+                env={},
+                auth_token_hash=uuid.uuid4().bytes * 2,
+                connection_timeout_seconds=0,
+            )
 
     # --- reading ----------------------------------------------------------------------
 
@@ -474,7 +500,30 @@ async def open_world(
         yield world
     finally:
         await provisioner.stop()
+        await _settle()
         await bus.close()
+
+
+_PROVISIONER_COROUTINES = frozenset({"Worker._heartbeat", "BuildRunner.run"})
+
+
+async def _settle() -> None:
+    """Wait for provisioner tasks that outlive ``Provisioner.stop``.
+
+    A worker cancelled while it waits for its job's heartbeat to wind down leaves that
+    heartbeat task running (reported as a provisioner bug). If the database were
+    disposed under it, its connection cleanup would never finish and the event loop
+    would hang at exit; so let it finish first.
+    """
+    current = asyncio.current_task()
+    leftovers = [
+        task
+        for task in asyncio.all_tasks()
+        if task is not current
+        and getattr(task.get_coro(), "__qualname__", "") in _PROVISIONER_COROUTINES
+    ]
+    if leftovers:
+        await asyncio.wait(leftovers, timeout=WAIT)
 
 
 async def run_job(world: World) -> None:
