@@ -58,10 +58,9 @@ class Provisioner:
             self._tasks.append(
                 asyncio.create_task(_forever(worker.run_forever), name=worker.worker_id)
             )
-        if self.workers:
-            self._tasks.append(
-                asyncio.create_task(_forever(self.reaper.run_forever), name="reaper")
-            )
+        # The reaper runs even without built-in workers: standalone provisioners
+        # (berth provisioner) can die mid-build too, and only the server reaps.
+        self._tasks.append(asyncio.create_task(_forever(self.reaper.run_forever), name="reaper"))
 
     async def stop(self) -> None:
         for task in self._tasks:
