@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import itertools
 import logging
 import uuid
@@ -25,6 +24,7 @@ from berth.db.authz import AuthzStore
 from berth.db.engine import Database
 from berth.db.records import WorkspaceAgent
 from berth.domain.actors import as_agent_gateway, as_authenticator
+from berth.domain.credentials import hash_secret
 from berth.events import EventBus
 
 log = logging.getLogger("berth.agents")
@@ -49,10 +49,6 @@ class Socket(Protocol):
     async def send_text(self, data: str) -> None: ...
 
     async def receive_text(self) -> str: ...
-
-
-def hash_token(token: str) -> bytes:
-    return hashlib.sha256(token.encode()).digest()
 
 
 @dataclass
@@ -89,7 +85,7 @@ class AgentGateway:
         """The agent a token belongs to, or ``None``."""
         async with self._db.read() as raw:
             return await AuthzStore(raw, as_authenticator()).get_workspace_agent_by_token_hash(
-                hash_token(token)
+                hash_secret(token)
             )
 
     async def serve(self, agent: WorkspaceAgent, socket: Socket) -> None:

@@ -30,10 +30,10 @@ import yaml
 from websockets.asyncio.client import connect as ws_connect
 
 from berth.agent.protocol import CONNECT_PATH
-from berth.agentconn import hash_token
 from berth.db.authz import AuthzStore
 from berth.db.engine import Database, create_engine
 from berth.domain.actors import as_provisioner, as_system
+from berth.domain.credentials import hash_secret as hash_token
 from berth.provisioner.backends import _proc as proc
 
 pytestmark = pytest.mark.anyio

@@ -20,9 +20,7 @@ server runs the database steps for it, see :mod:`berth.provisioner.remote`):
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import logging
-import secrets
 import uuid
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
@@ -33,6 +31,7 @@ from berth.db.authz import AuthzStore
 from berth.db.engine import Database
 from berth.db.records import ProvisionerJob, Workspace, WorkspaceBuild
 from berth.domain.actors import as_provisioner
+from berth.domain.credentials import hash_secret, new_agent_token
 from berth.domain.enums import JobStatus, Transition
 from berth.domain.template import TemplateDoc, validate_template_data
 from berth.events import EventBus
@@ -42,10 +41,6 @@ log = logging.getLogger("berth.provisioner")
 
 INSUFFICIENT_QUOTA = "INSUFFICIENT_QUOTA"
 SANDBOX_RESOURCE = "sandbox"
-
-
-def hash_agent_token(token: str) -> bytes:
-    return hashlib.sha256(token.encode()).digest()
 
 
 @dataclass(frozen=True, slots=True)
@@ -350,7 +345,7 @@ async def _insert_agents(
 ) -> list[AgentSpec]:
     specs: list[AgentSpec] = []
     for agent_doc in doc.agents:
-        token = secrets.token_urlsafe(32)
+        token = new_agent_token()
         agent = await store.insert_workspace_agent(
             resource_id=resource_id,
             name=agent_doc.name,
@@ -359,7 +354,7 @@ async def _insert_agents(
             external=agent_doc.external,
             directory=agent_doc.directory,
             env=dict(agent_doc.env),
-            auth_token_hash=hash_agent_token(token),
+            auth_token_hash=hash_secret(token),
             connection_timeout_seconds=int(agent_doc.connection_timeout.total_seconds()),
         )
         await store.insert_workspace_agent_scripts(

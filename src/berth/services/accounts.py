@@ -8,9 +8,6 @@ in constant time. The full token is shown once, when it is created.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import hmac
-import secrets
 import uuid
 from dataclasses import dataclass
 
@@ -19,6 +16,7 @@ from berth.db.dialects import is_unique_violation
 from berth.db.engine import Database
 from berth.db.policy import Kind
 from berth.db.records import ApiKey, Organization, User
+from berth.domain import credentials
 from berth.domain.actors import Actor, as_authenticator
 from berth.domain.durations import DurationError, parse_duration
 from berth.domain.enums import Role
@@ -38,18 +36,6 @@ class NewToken:
     token: str
 
 
-def _hash(secret: str) -> bytes:
-    return hashlib.sha256(secret.encode()).digest()
-
-
-def _split_token(token: str) -> tuple[str, str] | None:
-    prefix, _, rest = token.partition("_")
-    key_id, _, secret = rest.partition("_")
-    if prefix != TOKEN_PREFIX or not key_id or not secret:
-        return None
-    return key_id, secret
-
-
 async def actor_for_user(store: AuthzStore, user: User) -> Actor:
     """The actor of a user: site roles plus organization memberships."""
     members = await store.list_organization_members_by_user(user.id)
@@ -63,14 +49,14 @@ async def actor_for_user(store: AuthzStore, user: User) -> Actor:
 
 async def authenticate(db: Database, token: str) -> Actor:
     """The actor a bearer token stands for; :class:`Unauthenticated` otherwise."""
-    parts = _split_token(token.strip())
+    parts = credentials.split(token, TOKEN_PREFIX)
     if parts is None:
         raise Unauthenticated("Invalid API token.", detail="The token is malformed.")
     key_id, secret = parts
     async with db.write() as raw:
         store = AuthzStore(raw, as_authenticator())
         key = await store.get_api_key_by_id(key_id)
-        if key is None or not hmac.compare_digest(key.hashed_secret, _hash(secret)):
+        if key is None or not credentials.secret_matches(key.hashed_secret, secret):
             raise Unauthenticated("Invalid API token.")
         now = db.clock.now()
         if key.expires_at is not None and key.expires_at <= now:
@@ -87,14 +73,13 @@ async def issue_token(
     store: AuthzStore, user_id: uuid.UUID, name: str, *, expires_at: dt.datetime | None
 ) -> NewToken:
     """Create an API key for ``user_id`` inside the caller's transaction."""
-    key_id = secrets.token_hex(5)
-    secret = secrets.token_urlsafe(24)
+    minted = credentials.mint(TOKEN_PREFIX)
     try:
         key = await store.insert_api_key(
-            key_id=key_id,
+            key_id=minted.id,
             user_id=user_id,
             name=name,
-            hashed_secret=_hash(secret),
+            hashed_secret=minted.hashed,
             scopes=["all"],
             expires_at=expires_at,
         )
@@ -105,7 +90,7 @@ async def issue_token(
                 validations=[Validation("name", "already exists")],
             ) from exc
         raise
-    return NewToken(key=key, token=f"{TOKEN_PREFIX}_{key_id}_{secret}")
+    return NewToken(key=key, token=minted.value)
 
 
 async def resolve_user(store: AuthzStore, ref: str) -> User:

@@ -13,9 +13,6 @@ differ, so neither ever parses as the other).
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import secrets
 from dataclasses import dataclass
 
 from berth.db.authz import AuthzStore, not_found
@@ -23,6 +20,7 @@ from berth.db.dialects import is_unique_violation
 from berth.db.engine import Database
 from berth.db.policy import Kind
 from berth.db.records import ProvisionerKey
+from berth.domain import credentials
 from berth.domain.actors import as_provisioner
 from berth.domain.names import name_error
 from berth.errors import Conflict, InvalidInput, Unauthenticated, Validation
@@ -39,21 +37,9 @@ class NewProvisionerKey:
     key: str
 
 
-def _hash(secret: str) -> bytes:
-    return hashlib.sha256(secret.encode()).digest()
-
-
-def _split_key(key: str) -> tuple[str, str] | None:
-    prefix, _, rest = key.partition("_")
-    key_id, _, secret = rest.partition("_")
-    if prefix != KEY_PREFIX or not key_id or not secret:
-        return None
-    return key_id, secret
-
-
 async def authenticate_key(db: Database, key: str) -> ProvisionerKey:
     """The provisioner key a bearer credential is; :class:`Unauthenticated` otherwise."""
-    parts = _split_key(key.strip())
+    parts = credentials.split(key, KEY_PREFIX)
     if parts is None:
         raise Unauthenticated(
             "Invalid provisioner key.",
@@ -62,7 +48,7 @@ async def authenticate_key(db: Database, key: str) -> ProvisionerKey:
     key_id, secret = parts
     async with db.read() as raw:
         record = await AuthzStore(raw, as_provisioner()).get_provisioner_key_by_id(key_id)
-    if record is None or not hmac.compare_digest(record.hashed_secret, _hash(secret)):
+    if record is None or not credentials.secret_matches(record.hashed_secret, secret):
         raise Unauthenticated("Invalid provisioner key.")
     return record
 
@@ -73,13 +59,12 @@ async def create_key(ctx: Ctx, name: str, organization: str | None = None) -> Ne
         raise InvalidInput(
             "Invalid provisioner key name.", validations=[Validation("name", problem)]
         )
-    key_id = secrets.token_hex(5)
-    secret = secrets.token_urlsafe(24)
+    minted = credentials.mint(KEY_PREFIX)
     async with ctx.write() as store:
         org = await resolve_organization(store, organization)
         try:
             record = await store.insert_provisioner_key(
-                key_id=key_id, organization_id=org.id, name=name, hashed_secret=_hash(secret)
+                key_id=minted.id, organization_id=org.id, name=name, hashed_secret=minted.hashed
             )
         except Exception as exc:
             if is_unique_violation(exc):
@@ -88,7 +73,7 @@ async def create_key(ctx: Ctx, name: str, organization: str | None = None) -> Ne
                     validations=[Validation("name", "already exists")],
                 ) from exc
             raise
-    return NewProvisionerKey(record=record, key=f"{KEY_PREFIX}_{key_id}_{secret}")
+    return NewProvisionerKey(record=record, key=minted.value)
 
 
 async def list_keys(ctx: Ctx, organization: str | None = None) -> list[ProvisionerKey]:
