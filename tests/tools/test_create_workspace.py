@@ -618,6 +618,7 @@ async def test_binding_is_published_while_the_build_runs(world: World) -> None:
         background(world.create(template_id=str(template.id), name="slow")) as call,
     ):
         await world.wait_hanging()
+        await world.wait_updates(1)  # the binding is written concurrently with the build
         [workspace] = await world.workspaces()
         [build] = await world.builds(workspace.id)
         chat = await world.chat()

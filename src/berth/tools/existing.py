@@ -7,7 +7,6 @@ with a running workspace gets it back whatever ``template_id`` it passed.
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import uuid
 from dataclasses import dataclass, field
@@ -16,12 +15,12 @@ from typing import Any
 from berth.db.authz import AuthzStore
 from berth.db.records import WorkspaceAgent
 from berth.domain.actors import as_chat_tools
-from berth.domain.agents import AgentSelectionError, agent_status, select_chat_agent
+from berth.domain.agents import AgentSelectionError, select_chat_agent
 from berth.domain.enums import AgentStatus, JobStatus, Transition
 from berth.tools.chats import bind_workspace
 from berth.tools.context import ChatContext
 from berth.tools.responses import BuildAction
-from berth.tools.waits import BuildError, wait_for_agent_ready, wait_for_build
+from berth.tools.waits import BuildError, status_of, wait_for_agent_ready, wait_for_build
 
 log = logging.getLogger("berth.tools")
 
@@ -45,19 +44,6 @@ def pick_agent(agents: list[WorkspaceAgent]) -> WorkspaceAgent:
     except AgentSelectionError as exc:
         log.debug("agent selection failed, falling back to the first agent: %s", exc)
         return agents[0]
-
-
-def status_of(ctx: ChatContext, agent: WorkspaceAgent) -> AgentStatus:
-    """[agent.status] The agent's connection status now."""
-    return agent_status(
-        created_at=agent.created_at,
-        first_connected_at=agent.first_connected_at,
-        last_connected_at=agent.last_connected_at,
-        disconnected_at=agent.disconnected_at,
-        connection_timeout=dt.timedelta(seconds=agent.connection_timeout_seconds),
-        now=ctx.clock.now(),
-        inactive_timeout=ctx.inactive_disconnect_timeout,
-    )
 
 
 async def check_existing(ctx: ChatContext) -> Existing:

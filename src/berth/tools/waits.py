@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import uuid
 from collections.abc import AsyncGenerator
 from typing import Any
@@ -18,8 +19,8 @@ from berth.agentconn import AgentCallError, AgentUnavailable
 from berth.db.authz import AuthzStore
 from berth.db.records import WorkspaceAgent
 from berth.domain.actors import as_chat_tools
-from berth.domain.agents import AgentSelectionError, select_chat_agent
-from berth.domain.enums import AgentLifecycle, JobStatus
+from berth.domain.agents import AgentSelectionError, agent_status, select_chat_agent
+from berth.domain.enums import AgentLifecycle, AgentStatus, JobStatus
 from berth.events import Subscription
 from berth.tools.context import ChatContext
 
@@ -138,6 +139,10 @@ async def _connect_phase(
     while True:
         attempt_started = loop.time()
         try:
+            if not ctx.gateway.is_connected(agent.id) and await _held_by_another_replica(
+                ctx, agent
+            ):
+                return True
             await ctx.gateway.call(
                 agent.id, "ping", {}, within=timings.agent_attempt_timeout.total_seconds()
             )
@@ -155,6 +160,32 @@ async def _connect_phase(
         # arrives first (then retry at once).
         gap = timings.agent_retry_interval.total_seconds() - (loop.time() - attempt_started)
         await _pause(events, max(0.0, min(gap, remaining)))
+
+
+def status_of(ctx: ChatContext, agent: WorkspaceAgent) -> AgentStatus:
+    """[agent.status] The agent's connection status now."""
+    return agent_status(
+        created_at=agent.created_at,
+        first_connected_at=agent.first_connected_at,
+        last_connected_at=agent.last_connected_at,
+        disconnected_at=agent.disconnected_at,
+        connection_timeout=dt.timedelta(seconds=agent.connection_timeout_seconds),
+        now=ctx.clock.now(),
+        inactive_timeout=ctx.inactive_disconnect_timeout,
+    )
+
+
+async def _held_by_another_replica(ctx: ChatContext, agent: WorkspaceAgent) -> bool:
+    """Whether the agent is connected, live, to another server replica.
+
+    Its WebSocket then ends on that replica; this one cannot ping it (RPC relay between
+    replicas is not built yet), but the connection is real, and recent, per the row
+    that replica keeps current with the agent's heartbeats.
+    """
+    assert ctx.gateway is not None
+    fresh = await _reload(ctx, agent)
+    other = fresh.last_connected_replica_id not in (None, ctx.gateway.replica_id)
+    return other and status_of(ctx, fresh) is AgentStatus.CONNECTED
 
 
 async def _reload(ctx: ChatContext, agent: WorkspaceAgent) -> WorkspaceAgent:
