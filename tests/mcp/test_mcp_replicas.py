@@ -53,13 +53,12 @@ def two_replicas(
             destroy_sandboxes(data_dir)
 
 
-async def create_via(
-    server: RunningServer, token: str, chat_id: str, template_id: str
-) -> dict[str, Any]:
-    url = f"{server.url}/api/v1/chats/{chat_id}/mcp"
+async def create_via_url(url: str, token: str, chat_id: str, template_id: str) -> dict[str, Any]:
+    """One create_workspace call through its own MCP session to the server at ``url``."""
+    endpoint = f"{url}/api/v1/chats/{chat_id}/mcp"
     async with (
         httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}"}, timeout=120) as http,
-        Client(streamable_http_client(url, http_client=http)) as client,
+        Client(streamable_http_client(endpoint, http_client=http)) as client,
     ):
         result = await client.call_tool("create_workspace", {"template_id": template_id})
     assert not result.is_error, result.content
@@ -87,7 +86,10 @@ async def test_parallel_creates_across_two_replicas_make_one_workspace(
             chat_id = (await api.post("/chats", json={})).json()["id"]
             results = await asyncio.wait_for(
                 asyncio.gather(
-                    *(create_via(a if i % 2 else b, token, chat_id, template_id) for i in range(20))
+                    *(
+                        create_via_url((a if i % 2 else b).url, token, chat_id, template_id)
+                        for i in range(20)
+                    )
                 ),
                 timeout=120,
             )
