@@ -15,9 +15,9 @@ from typing import Any, cast
 import httpx
 import httpx2
 import pytest
+from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
-from mcp import Client
 from tests.conftest import LiveServer
 
 pytestmark = pytest.mark.anyio

@@ -19,11 +19,11 @@ from typing import Any, cast
 import httpx
 import httpx2
 import pytest
+from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
 from berth.api.server import RunningServer, running_server
 from berth.settings import Settings
-from mcp import Client
 from tests.conftest import destroy_sandboxes
 
 pytestmark = pytest.mark.anyio

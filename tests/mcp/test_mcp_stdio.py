@@ -11,10 +11,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from mcp import Client, StdioServerParameters
 from typer.testing import CliRunner
 
 from berth.cli.app import app
-from mcp import Client, StdioServerParameters
 from tests.conftest import LiveServer
 
 pytestmark = pytest.mark.anyio
