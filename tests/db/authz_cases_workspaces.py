@@ -324,3 +324,15 @@ async def _(db: Database, w: World) -> None:
         await denied(prov.delete_provisioner_key("pk1"))
         assert await owner.delete_provisioner_key("pk1") is True
         assert await owner.delete_provisioner_key("pk1") is False
+
+
+@case("update_workspace_agent_token")
+async def _(db: Database, w: World) -> None:
+    b = await alice_workspace(db, w)
+    async with db.write() as s:
+        await denied(as_(s, w.bob).update_workspace_agent_token(b.agent.id, b"n" * 32))
+        with pytest.raises(Forbidden):
+            await as_(s, as_chat_tools()).update_workspace_agent_token(b.agent.id, b"n" * 32)
+        updated = await as_(s, w.alice).update_workspace_agent_token(b.agent.id, b"n" * 32)
+        assert updated is not None
+        assert updated.auth_token_hash == b"n" * 32

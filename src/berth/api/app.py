@@ -43,7 +43,7 @@ def agent_zipapp(data_dir: Path) -> Path:
     """Build the agent zipapp into the data dir (content-addressed, so rebuilt on upgrade)."""
     from berth.agent.build import build_zipapp
 
-    return build_zipapp(data_dir / "agent")
+    return build_zipapp(data_dir / "agent" / "berth-agent.pyz")
 
 
 async def prepare(db: Database, settings: Settings) -> StartupReport:

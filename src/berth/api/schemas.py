@@ -476,3 +476,11 @@ class GroupOut(BaseModel):
 
 class GroupUpdateRequest(Request):
     quota_allowance: int
+
+
+class AgentTokenOut(BaseModel):
+    agent_id: uuid.UUID
+    agent_name: str
+    token: str
+    """Shown once; run the agent with ``berth agent --url URL --token TOKEN``."""
+    command: str

@@ -326,6 +326,16 @@ class WorkspaceAuthz(AuthzBase):
         self._require(Action.UPDATE, _AGENTS)
         return await self._inner.update_workspace_agent_connection(agent_id, **kw)
 
+    async def update_workspace_agent_token(
+        self, agent_id: uuid.UUID, token_hash: bytes
+    ) -> WorkspaceAgent | None:
+        """The workspace's owner may replace an agent's token (external agents)."""
+        workspace_id = await self._inner.get_workspace_id_by_agent_id(agent_id)
+        if workspace_id is None:
+            raise not_found(Kind.AGENT)
+        self._require(Action.UPDATE, workspace_resource(await self._workspace(workspace_id)))
+        return await self._inner.update_workspace_agent_token(agent_id, token_hash)
+
     async def update_workspace_agent_lifecycle(
         self, agent_id: uuid.UUID, state: str
     ) -> WorkspaceAgent | None:

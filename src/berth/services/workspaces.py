@@ -24,6 +24,7 @@ from berth.db.records import (
     Workspace,
     WorkspaceBuild,
 )
+from berth.domain import credentials
 from berth.domain.enums import BuildReason, JobStatus, JobType, Transition
 from berth.domain.names import name_error
 from berth.domain.parameters import preset_then_explicit, validate_parameter_values
@@ -321,3 +322,32 @@ async def update_ttl(ctx: Ctx, ref: str, ttl_ms: int | None) -> Workspace:
         )
         assert updated is not None
         return updated
+
+
+@dataclass(frozen=True, slots=True)
+class AgentToken:
+    agent_id: uuid.UUID
+    agent_name: str
+    token: str
+
+
+async def issue_external_agent_token(ctx: Ctx, ref: str, agent_name: str) -> AgentToken:
+    """A fresh token for an external agent of the workspace's latest build.
+
+    External agents run on hosts the user manages (``berth agent --url … --token …``),
+    so the owner needs their token; berth keeps only its hash, hence a new one each time.
+    """
+    async with ctx.write() as store:
+        workspace = await resolve_workspace(store, ref)
+        latest = await store.get_latest_workspace_build_by_workspace_id(workspace.id)
+        agents = await store.list_workspace_agents_by_job(latest.job_id) if latest else []
+        agent = next((a for a in agents if a.name == agent_name), None)
+        if agent is None:
+            raise not_found(Kind.AGENT)
+        if not agent.external:
+            raise Conflict(
+                f"Agent {agent_name!r} is started by berth; only external agents take a token."
+            )
+        token = credentials.new_agent_token()
+        await store.update_workspace_agent_token(agent.id, credentials.hash_secret(token))
+    return AgentToken(agent_id=agent.id, agent_name=agent.name, token=token)

@@ -12,6 +12,7 @@ from fastapi.sse import EventSourceResponse, ServerSentEvent
 from berth.api.deps import CtxDep, RuntimeDep
 from berth.api.schemas import (
     AgentOut,
+    AgentTokenOut,
     BuildOut,
     BuildRequest,
     CreateWorkspaceRequest,
@@ -204,4 +205,19 @@ async def exec_command(
         timed_out=result.timed_out,
         truncated=result.truncated,
         wall_duration_ms=result.wall_duration_ms,
+    )
+
+
+@router.post("/workspaces/{workspace}/agents/{agent}/token")
+async def external_agent_token(
+    workspace: str, agent: str, ctx: CtxDep, runtime: RuntimeDep
+) -> AgentTokenOut:
+    """A new token for an external agent (the previous one stops working)."""
+    issued = await workspaces.issue_external_agent_token(ctx, workspace, agent)
+    url = runtime.settings.resolved_access_url()
+    return AgentTokenOut(
+        agent_id=issued.agent_id,
+        agent_name=issued.agent_name,
+        token=issued.token,
+        command=f"berth agent --url {url} --token {issued.token}",
     )

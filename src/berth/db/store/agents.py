@@ -112,6 +112,19 @@ class AgentQueries(StoreBase):
             values["last_connected_replica_id"] = replica_id
         return await self._update_one(WorkspaceAgent, a, a.c.id == agent_id, **values)
 
+    async def update_workspace_agent_token(
+        self, agent_id: uuid.UUID, token_hash: bytes
+    ) -> WorkspaceAgent | None:
+        """Replace the agent's token (the old one stops working at once)."""
+        a = t.workspace_agents
+        return await self._update_one(
+            WorkspaceAgent,
+            a,
+            a.c.id == agent_id,
+            auth_token_hash=token_hash,
+            updated_at=self._now(),
+        )
+
     async def update_workspace_agent_lifecycle(
         self, agent_id: uuid.UUID, state: str
     ) -> WorkspaceAgent | None:

@@ -1,0 +1,71 @@
+"""External agents: the owner gets a token and runs ``berth agent`` on their own host."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+import httpx
+from tests.conftest import LiveServer
+
+TEMPLATE = """\
+name: byo
+backend:
+  type: fake
+agents:
+  - name: laptop
+    chat: true
+    external: true
+"""
+WAIT = 60.0
+
+
+def wait_running(api: httpx.Client, name: str) -> None:
+    deadline = time.monotonic() + WAIT
+    while api.get(f"/workspaces/{name}").json()["status"] != "running":
+        assert time.monotonic() < deadline, "the build did not finish"
+        time.sleep(0.02)
+
+
+def test_an_external_agent_connects_with_the_issued_token(live_server: LiveServer) -> None:
+    headers = {"Authorization": f"Bearer {live_server.admin_token}"}
+    with httpx.Client(base_url=f"{live_server.url}/api/v1", headers=headers, timeout=30) as api:
+        assert (
+            api.post("/templates", json={"files": {"template.yaml": TEMPLATE}}).status_code == 201
+        )
+        assert api.post("/workspaces", json={"template": "byo", "name": "mine"}).status_code == 201
+        wait_running(api, "mine")
+        refused = api.post("/workspaces/mine/agents/nope/token")
+        assert refused.status_code == 404
+        issued = api.post("/workspaces/mine/agents/laptop/token").json()
+        assert issued["command"] == f"berth agent --url {live_server.url} --token {issued['token']}"
+        zipapp = live_server.data_dir / "agent" / "berth-agent.pyz"
+        agent = subprocess.Popen(
+            [sys.executable, str(zipapp), "--url", live_server.url, "--token", issued["token"]],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            deadline = time.monotonic() + WAIT
+            while True:
+                (laptop,) = api.get("/workspaces/mine").json()["agents"]
+                if laptop["status"] == "connected" and laptop["lifecycle_state"] == "ready":
+                    break
+                assert time.monotonic() < deadline, f"the external agent did not connect: {laptop}"
+                time.sleep(0.02)
+        finally:
+            agent.terminate()
+            agent.wait(timeout=30)
+
+
+def test_only_external_agents_take_a_token(live_server: LiveServer) -> None:
+    headers = {"Authorization": f"Bearer {live_server.admin_token}"}
+    template = TEMPLATE.replace("external: true", "external: false").replace("byo", "own")
+    with httpx.Client(base_url=f"{live_server.url}/api/v1", headers=headers, timeout=30) as api:
+        api.post("/templates", json={"files": {"template.yaml": template}})
+        api.post("/workspaces", json={"template": "own", "name": "ours"})
+        wait_running(api, "ours")
+        answer = api.post("/workspaces/ours/agents/laptop/token")
+    assert answer.status_code == 409
+    assert "only external agents take a token" in answer.json()["message"]
