@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
 
 import httpx
 from tests.conftest import LiveServer
+from typer.testing import CliRunner
+
+from berth.cli.app import app
 
 TEMPLATE = """\
 name: byo
@@ -69,3 +73,21 @@ def test_only_external_agents_take_a_token(live_server: LiveServer) -> None:
         answer = api.post("/workspaces/ours/agents/laptop/token")
     assert answer.status_code == 409
     assert "only external agents take a token" in answer.json()["message"]
+
+
+def test_the_cli_prints_how_to_run_the_external_agent(live_server: LiveServer) -> None:
+    headers = {"Authorization": f"Bearer {live_server.admin_token}"}
+    with httpx.Client(base_url=f"{live_server.url}/api/v1", headers=headers, timeout=30) as api:
+        api.post("/templates", json={"files": {"template.yaml": TEMPLATE}})
+        api.post("/workspaces", json={"template": "byo", "name": "cli"})
+        wait_running(api, "cli")
+    auth = ["--url", live_server.url, "--token", live_server.admin_token]
+    shown = CliRunner().invoke(app, ["workspaces", "agent-token", "cli", "laptop", *auth])
+    assert shown.exit_code == 0, shown.output
+    assert shown.stdout.startswith(f"berth agent --url {live_server.url} --token ")
+    as_json = CliRunner().invoke(
+        app, ["workspaces", "agent-token", "cli", "laptop", "-o", "json", *auth]
+    )
+    assert json.loads(as_json.stdout)["agent_name"] == "laptop"
+    missing = CliRunner().invoke(app, ["workspaces", "agent-token", "cli", "nope", *auth])
+    assert missing.exit_code == 1

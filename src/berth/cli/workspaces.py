@@ -281,6 +281,24 @@ def cancel(
     typer.echo(f"Canceled the build of workspace {workspace} (its job is {job.status}).")
 
 
+@app.command("agent-token")
+def agent_token(
+    workspace: WorkspaceArg,
+    agent: Annotated[str, typer.Argument(help="The external agent's name.", show_default=False)],
+    output: OutputOption = "table",
+    url: UrlOption = None,
+    token: TokenOption = None,
+) -> None:
+    """Issue a new token for an external agent and print how to run it."""
+    with connect(url, token) as client, check_found(workspace):
+        issued = client.external_agent_token(workspace, agent)
+    if output == JSON:
+        print_models_json(issued)
+        return
+    typer.echo(issued.command)
+    typer.echo("The token is shown once; the agent's previous token no longer works.", err=True)
+
+
 @app.command("ttl")
 def ttl(
     workspace: WorkspaceArg,

@@ -38,6 +38,7 @@ from berth.client.files import read_template_folder
 from berth.client.models import (
     BUILDING_STATUSES,
     Agent,
+    AgentToken,
     ApiModel,
     Build,
     Chat,
@@ -65,6 +66,7 @@ from berth.client.models import (
 __all__ = [
     "BUILDING_STATUSES",
     "Agent",
+    "AgentToken",
     "ApiError",
     "ApiModel",
     "Build",

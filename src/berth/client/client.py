@@ -37,6 +37,7 @@ from berth.client.errors import (
 )
 from berth.client.files import read_template_folder
 from berth.client.models import (
+    AgentToken,
     Build,
     Chat,
     ConfigValue,
@@ -354,6 +355,11 @@ class Client:
         the provisioner stops."""
         response = self._request("POST", f"/workspaces/{_segment(workspace)}/cancel")
         return self._parse(Job, response)
+
+    def external_agent_token(self, workspace: str, agent: str) -> AgentToken:
+        """A new token for an external agent of the workspace (the old one stops working)."""
+        path = f"/workspaces/{_segment(workspace)}/agents/{_segment(agent)}/token"
+        return self._parse(AgentToken, self._request("POST", path))
 
     def set_workspace_ttl(self, workspace: str, ttl: str | dt.timedelta | None) -> Workspace:
         """Set the autostop TTL (a Go duration or a timedelta); None or ``"0"``: never."""

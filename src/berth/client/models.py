@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, ModelWrapValidatorHandler, PrivateAt
 __all__ = [
     "BUILDING_STATUSES",
     "Agent",
+    "AgentToken",
     "ApiModel",
     "Build",
     "Chat",
@@ -330,3 +331,12 @@ class Chat(ApiModel):
     mcp_path: str = ""
     created_at: dt.datetime
     updated_at: dt.datetime
+
+
+class AgentToken(ApiModel):
+    """A fresh token for an external agent; ``command`` runs the agent with it."""
+
+    agent_id: str
+    agent_name: str
+    token: str
+    command: str
