@@ -11,12 +11,10 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Protocol
 
 import pytest
-from agent_server import AgentServer, serving_agents
 from typer.testing import CliRunner, Result
 
 from berth.api.routes import workspaces as workspace_routes
@@ -386,32 +384,26 @@ LOCAL = (
 )
 
 
-@pytest.fixture
-def agent_server(database_url: str, tmp_path: Path) -> Iterator[AgentServer]:
-    with serving_agents(database_url, tmp_path / "agent-data") as server:
-        yield server
-
-
-def test_exec_end_to_end(agent_server: AgentServer) -> None:
-    template = push(agent_server, LOCAL)
+def test_exec_end_to_end(live_server: Server) -> None:
+    template = push(live_server, LOCAL)
     name = unique("ws")
     created = json_of(
-        berth(agent_server, "workspaces", "create", name, "-t", template, "-o", "json")
+        berth(live_server, "workspaces", "create", name, "-t", template, "-o", "json")
     )
     assert [(a["name"], a["lifecycle_state"]) for a in created["agents"]] == [("main", "ready")]
 
-    printed = berth(agent_server, "exec", name, "--", "python3", "-c", "print(1)")
+    printed = berth(live_server, "exec", name, "--", "python3", "-c", "print(1)")
     assert (printed.exit_code, printed.stdout, printed.stderr) == (0, "1\n", "")
 
     script = "import sys; print('out'); print('err', file=sys.stderr); sys.exit(3)"
-    both = berth(agent_server, "exec", name, "--", "python3", "-c", script)
+    both = berth(live_server, "exec", name, "--", "python3", "-c", script)
     assert (both.exit_code, both.stdout, both.stderr) == (3, "out\n", "err\n")
 
-    exact = berth(agent_server, "exec", name, "--", "printf", "%s", "no newline \x1b[1mbold")
+    exact = berth(live_server, "exec", name, "--", "printf", "%s", "no newline \x1b[1mbold")
     assert (exact.exit_code, exact.stdout) == (0, "no newline \x1b[1mbold")
 
     env = berth(
-        agent_server,
+        live_server,
         "exec",
         name,
         "-e",
@@ -423,24 +415,24 @@ def test_exec_end_to_end(agent_server: AgentServer) -> None:
     )
     assert (env.exit_code, env.stdout) == (0, "hello world from sub\n")
 
-    slow = berth(agent_server, "exec", name, "--timeout", "200ms", "--", "echo started; sleep 30")
+    slow = berth(live_server, "exec", name, "--timeout", "200ms", "--", "echo started; sleep 30")
     assert (slow.exit_code, slow.stdout) == (124, "started\n")
     assert "ran out of time (200ms) and was killed" in slow.stderr
 
-    as_json = json_of(berth(agent_server, "exec", name, "-o", "json", "--", "exit 5"))
+    as_json = json_of(berth(live_server, "exec", name, "-o", "json", "--", "exit 5"))
     assert (as_json["exit_code"], as_json["timed_out"]) == (5, False)
 
-    ok(berth(agent_server, "workspaces", "delete", name, "-y"))
+    ok(berth(live_server, "workspaces", "delete", name, "-y"))
 
 
-def test_a_failing_start_script_says_start_error(agent_server: AgentServer) -> None:
-    template = push(agent_server, LOCAL.replace("'mkdir -p sub'", "'echo broken >&2; exit 7'"))
+def test_a_failing_start_script_says_start_error(live_server: Server) -> None:
+    template = push(live_server, LOCAL.replace("'mkdir -p sub'", "'echo broken >&2; exit 7'"))
     name = unique("ws")
-    stderr = failed(berth(agent_server, "workspaces", "create", name, "-t", template))
+    stderr = failed(berth(live_server, "workspaces", "create", name, "-t", template))
     assert (
         f"error: workspace {name} is running, but a start script of agent main failed (start_error)"
     ) in stderr
     assert f"berth workspaces logs {name}" in stderr
     assert f"berth exec {name} -- COMMAND" in stderr
-    ran = berth(agent_server, "exec", name, "--", "echo still reachable")  # the agent is up
+    ran = berth(live_server, "exec", name, "--", "echo still reachable")  # the agent is up
     assert (ran.exit_code, ran.stdout) == (0, "still reachable\n")
