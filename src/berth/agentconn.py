@@ -25,7 +25,7 @@ from berth.db.engine import Database
 from berth.db.records import WorkspaceAgent
 from berth.domain.actors import as_agent_gateway, as_authenticator
 from berth.domain.credentials import hash_secret
-from berth.events import EventBus
+from berth.events import EventBus, publish_quietly
 
 log = logging.getLogger("berth.agents")
 
@@ -209,13 +209,6 @@ class AgentGateway:
             session.pending.pop(request_id, None)
         return unwrap_response(response)
 
-    async def shutdown_agent(self, agent_id: uuid.UUID) -> None:
-        """Ask a connected agent to run its stop scripts."""
-        session = self._sessions.get(agent_id)
-        if session is not None:
-            with contextlib.suppress(Exception):
-                await session.send({"type": "shutdown"})
-
     async def _workspace_id(self, agent_id: uuid.UUID) -> uuid.UUID:
         async with self._db.read() as raw:
             workspace_id = await AuthzStore(raw, as_agent_gateway()).get_workspace_id_by_agent_id(
@@ -231,13 +224,9 @@ class AgentGateway:
             )
 
     async def _publish(self, session: Session, payload: Mapping[str, object]) -> None:
-        if self._bus is None:
-            return
+        message = {"agent_id": str(session.agent_id), **payload}
         for channel in (f"agent:{session.agent_id}", f"workspace:{session.workspace_id}"):
-            try:
-                await self._bus.publish(channel, {"agent_id": str(session.agent_id), **payload})
-            except Exception:
-                log.warning("could not publish on %s", channel, exc_info=True)
+            await publish_quietly(self._bus, channel, message)
 
 
 def unwrap_response(response: dict[str, Any]) -> dict[str, Any]:

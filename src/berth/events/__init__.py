@@ -35,6 +35,7 @@ from berth.events.core import (
     Subscription,
     SubscriptionClosed,
     encode_payload,
+    publish_quietly,
     validate_channel,
 )
 from berth.events.postgres import PostgresBus, asyncpg_dsn, is_postgres_url
@@ -54,6 +55,7 @@ __all__ = [
     "bus_for_url",
     "encode_payload",
     "is_postgres_url",
+    "publish_quietly",
     "validate_channel",
 ]
 

@@ -298,3 +298,19 @@ class InProcessBus(BusBase):
         text = encode_payload(payload)
         self._check_running()
         self._deliver(channel, text)
+
+
+async def publish_quietly(
+    bus: EventBus | None, channel: str, payload: Mapping[str, object]
+) -> None:
+    """Publish, logging instead of raising: events are hints, the database is the truth.
+
+    A lost event only delays a waiter until its next re-check, so a publisher that has
+    committed its change must not fail because the bus hiccupped.
+    """
+    if bus is None:
+        return
+    try:
+        await bus.publish(channel, payload)
+    except Exception:
+        logger.warning("could not publish on %s", channel, exc_info=True)

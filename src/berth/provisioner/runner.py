@@ -34,7 +34,7 @@ from berth.domain.actors import as_provisioner
 from berth.domain.credentials import hash_secret, new_agent_token
 from berth.domain.enums import JobStatus, Transition
 from berth.domain.template import TemplateDoc, validate_template_data
-from berth.events import EventBus
+from berth.events import EventBus, publish_quietly
 from berth.provisioner.spec import AgentSpec, Backend, BuildFailed, BuildSpec, ResourceRecord
 
 log = logging.getLogger("berth.provisioner")
@@ -75,17 +75,10 @@ class JobLog:
             logs = await AuthzStore(raw, as_provisioner()).insert_provisioner_job_logs(
                 self._job_id, rows
             )
-        if self._bus is not None and logs:
-            await _publish(
+        if logs:
+            await publish_quietly(
                 self._bus, f"job:{self._job_id}", {"type": "log", "last_id": logs[-1].id}
             )
-
-
-async def _publish(bus: EventBus, channel: str, payload: Mapping[str, object]) -> None:
-    try:
-        await bus.publish(channel, payload)
-    except Exception:
-        log.warning("could not publish on %s", channel, exc_info=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -265,10 +258,12 @@ class BuildSteps:
                 job_id, status=status.value, error=error, error_code=error_code
             )
             build = job and await store.get_workspace_build_by_job_id(job_id)
-        if self._bus is not None and job is not None:
-            await _publish(self._bus, f"job:{job_id}", {"type": "status", "status": job.status})
+        if job is not None:
+            await publish_quietly(
+                self._bus, f"job:{job_id}", {"type": "status", "status": job.status}
+            )
             if build:
-                await _publish(
+                await publish_quietly(
                     self._bus,
                     f"workspace:{build.workspace_id}",
                     {"type": "build", "build_id": str(build.id), "status": job.status},

@@ -22,7 +22,7 @@ from berth.db.engine import Database
 from berth.domain.actors import as_provisioner
 from berth.domain.enums import JobStatus, Transition
 from berth.domain.template import validate_template_data
-from berth.events import EventBus
+from berth.events import EventBus, publish_quietly
 from berth.provisioner.runner import BuildRunner, JobLog
 from berth.provisioner.spec import BuildFailed, BuildSpec
 
@@ -78,9 +78,7 @@ class Worker:
         if job is None:
             return False
         log.info("worker %s runs job %s", self.worker_id, job.id)
-        if self._bus is not None:
-            with contextlib.suppress(Exception):
-                await self._bus.publish(f"job:{job.id}", {"type": "status", "status": job.status})
+        await publish_quietly(self._bus, f"job:{job.id}", {"type": "status", "status": job.status})
         task = asyncio.create_task(self._runner.run(job))
         beat = asyncio.create_task(self._heartbeat(job.id, task))
         try:

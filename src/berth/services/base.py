@@ -13,7 +13,7 @@ from berth.db.engine import Database
 from berth.db.policy import Kind
 from berth.db.records import Organization
 from berth.domain.actors import Actor
-from berth.events import EventBus
+from berth.events import EventBus, publish_quietly
 
 log = logging.getLogger("berth.services")
 
@@ -31,13 +31,9 @@ class Ctx:
     bus: EventBus | None = None
     """``None`` in tests that do not observe events."""
 
-    def as_actor(self, actor: Actor) -> Ctx:
-        return Ctx(self.db, actor, self.bus)
-
     async def publish(self, channel: str, payload: Mapping[str, object]) -> None:
         """Publish after commit; a lost event only delays waiters until their re-check."""
-        if self.bus is not None:
-            await publish_quietly(self.bus, channel, payload)
+        await publish_quietly(self.bus, channel, payload)
 
     @contextlib.asynccontextmanager
     async def write(self) -> AsyncGenerator[AuthzStore]:
@@ -50,14 +46,6 @@ class Ctx:
         """A read-only transaction whose Store checks this context's actor."""
         async with self.db.read() as store:
             yield AuthzStore(store, self.actor)
-
-
-async def publish_quietly(bus: EventBus, channel: str, payload: Mapping[str, object]) -> None:
-    """Publish, logging instead of raising: events are hints, the database is the truth."""
-    try:
-        await bus.publish(channel, payload)
-    except Exception:
-        log.warning("could not publish on %s", channel, exc_info=True)
 
 
 def parse_uuid(value: str) -> uuid.UUID | None:

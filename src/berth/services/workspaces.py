@@ -31,11 +31,11 @@ from berth.domain.parameters import preset_then_explicit, validate_parameter_val
 from berth.domain.render import render_template
 from berth.domain.template import TemplateDoc, validate_template_data
 from berth.errors import Conflict, InvalidInput, Validation
+from berth.provisioner.worker import JOBS_CHANNEL
 from berth.services.accounts import resolve_user
 from berth.services.base import Ctx, parse_uuid
 from berth.services.templates import resolve_template
 
-JOBS_CHANNEL = "provisioner:jobs"
 PRIORITY_HUMAN = 1
 PRIORITY_PREBUILD = 0
 IN_PROGRESS = (JobStatus.PENDING.value, JobStatus.RUNNING.value, JobStatus.CANCELING.value)

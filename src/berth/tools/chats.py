@@ -17,6 +17,7 @@ from collections.abc import AsyncGenerator
 from berth.db.authz import AuthzStore
 from berth.db.records import Chat
 from berth.domain.actors import as_chat_tools
+from berth.events import publish_quietly
 from berth.tools.context import ChatContext
 
 log = logging.getLogger("berth.tools")
@@ -65,10 +66,10 @@ async def _release(ctx: ChatContext, holder: str, channel: str) -> None:
     try:
         async with ctx.db.write() as raw:
             await AuthzStore(raw, as_chat_tools()).release_chat_lock(ctx.chat_id, holder)
-        if ctx.bus is not None:
-            await ctx.bus.publish(channel, {"type": "released"})
     except Exception:
         log.warning("chat %s: could not release the workspace lease", ctx.chat_id, exc_info=True)
+        return
+    await publish_quietly(ctx.bus, channel, {"type": "released"})
 
 
 async def load_chat(ctx: ChatContext) -> Chat | None:
@@ -97,9 +98,7 @@ async def bind_workspace(
 
 async def chat_updated(ctx: ChatContext, chat: Chat) -> None:
     """Tell listeners (UIs streaming build logs) that the chat changed."""
-    if ctx.bus is not None:
-        with contextlib.suppress(Exception):
-            await ctx.bus.publish(f"chat:{chat.id}", {"type": "chat-updated"})
+    await publish_quietly(ctx.bus, f"chat:{chat.id}", {"type": "chat-updated"})
     if ctx.on_chat_updated is not None:
         await ctx.on_chat_updated(chat)
 

@@ -31,7 +31,7 @@ from berth.db.records import ProvisionerJob, ProvisionerKey
 from berth.domain.actors import as_provisioner
 from berth.domain.enums import JobStatus
 from berth.errors import Conflict, Unauthenticated
-from berth.events import Subscription
+from berth.events import Subscription, publish_quietly
 from berth.provisioner.runner import BuildSteps
 from berth.provisioner.spec import BuildFailed, ResourceRecord
 from berth.provisioner.wire import (
@@ -45,7 +45,6 @@ from berth.provisioner.wire import (
 )
 from berth.provisioner.worker import JOBS_CHANNEL
 from berth.services import provisioner_keys
-from berth.services.base import publish_quietly
 
 log = logging.getLogger("berth.api")
 
