@@ -31,8 +31,10 @@ from tool_support import (
 
 from berth.agentconn import AgentGateway
 from berth.clock import FakeClock
+from berth.db.authz import AuthzStore
 from berth.db.engine import Database
 from berth.db.records import WorkspaceAgent
+from berth.domain.actors import as_agent_gateway
 from berth.domain.enums import JobStatus, Transition
 from berth.provisioner.backends.fake import FakeOutcome
 from berth.services import workspaces
@@ -314,6 +316,47 @@ async def test_connect_phase_gives_up_with_the_last_error(world: World) -> None:
     assert result == {"agent_status": "not_ready", "agent_error": NOT_CONNECTED}
     assert 2 <= len(gateway.attempts) <= 4, gateway.attempts  # ≥ 200 ms apart in 500 ms
     assert set(gateway.attempts) == {1.5}
+
+
+async def connect_elsewhere(world: World, agent: WorkspaceAgent) -> None:
+    """The agent's row as another replica's gateway writes it: connected there, now."""
+    now = world.clock.now()
+    async with world.db.write() as raw:
+        await AuthzStore(raw, as_agent_gateway()).update_workspace_agent_connection(
+            agent.id, first_connected_at=now, last_connected_at=now, replica_id=uuid.uuid4()
+        )
+
+
+@pytest.mark.spec("wait.agent")
+async def test_an_agent_live_on_another_replica_ends_the_connect_phase(world: World) -> None:
+    """This replica cannot ping it (no relay), but the connection is real and recent."""
+    agent = await quiet_agent(world)
+    await connect_elsewhere(world, agent)
+    await world.driver.lifecycle(agent.id, "ready")
+    gateway = CountingGateway(world)
+    window = timings(agent_connect_timeout=500 * MS, agent_retry_interval=200 * MS)
+    with anyio.fail_after(WAIT):
+        result = await wait_for_agent_ready(
+            world.ctx(gateway=gateway, timings=window), agent, connect=True
+        )
+    assert result == {}
+    assert gateway.attempts == [], "no ping to an agent this replica does not hold"
+
+
+@pytest.mark.spec("wait.agent")
+async def test_a_stale_connection_on_another_replica_does_not_count(world: World) -> None:
+    agent = await quiet_agent(world)
+    await connect_elsewhere(world, agent)
+    await world.driver.lifecycle(agent.id, "ready")
+    world.clock.advance(dt.timedelta(minutes=5))  # past the 30 s inactive timeout
+    gateway = CountingGateway(world)
+    window = timings(agent_connect_timeout=300 * MS, agent_retry_interval=100 * MS)
+    with anyio.fail_after(WAIT):
+        result = await wait_for_agent_ready(
+            world.ctx(gateway=gateway, timings=window), agent, connect=True
+        )
+    assert result["agent_status"] == "not_ready"
+    assert gateway.attempts, "it fell back to pinging"
 
 
 @pytest.mark.spec("wait.agent")
