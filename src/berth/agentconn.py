@@ -22,10 +22,10 @@ from typing import Any, Protocol, cast
 from berth.agent import protocol
 from berth.db.authz import AuthzStore
 from berth.db.engine import Database
-from berth.db.records import WorkspaceAgent
 from berth.domain.actors import as_agent_gateway, as_authenticator
 from berth.domain.credentials import hash_secret
 from berth.events import EventBus, publish_quietly
+from berth.records import WorkspaceAgent
 
 log = logging.getLogger("berth.agents")
 

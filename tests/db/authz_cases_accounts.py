@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 
 from berth.db.engine import Database
-from berth.db.records import TemplateVersionParameter
 from berth.domain.actors import as_authenticator, as_chat_tools, as_system
 from berth.errors import Forbidden, NotFound
+from berth.records import TemplateVersionParameter
 from tests.db.authz_world import World, as_, case, denied, uid
 
 # --- organizations ----------------------------------------------------------------------

@@ -9,9 +9,9 @@ import pytest
 
 from berth.db.authz import AuthzStore
 from berth.db.engine import Database
-from berth.db.store.affinity import TemplateRankingSignals
 from berth.domain.actors import as_chat_tools
 from berth.errors import Forbidden, NotFound
+from berth.records import TemplateRankingSignals
 from tests.db.authz_cases_workspaces import alice_workspace
 from tests.db.authz_world import World, as_, case, denied, uid
 

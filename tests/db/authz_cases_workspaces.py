@@ -10,7 +10,6 @@ from typing import Any
 import pytest
 
 from berth.db.engine import Database
-from berth.db.records import ProvisionerJob, Workspace, WorkspaceAgent, WorkspaceBuild
 from berth.domain.actors import (
     as_agent_gateway,
     as_authenticator,
@@ -18,6 +17,7 @@ from berth.domain.actors import (
     as_provisioner,
 )
 from berth.errors import Forbidden, NotFound
+from berth.records import ProvisionerJob, Workspace, WorkspaceAgent, WorkspaceBuild
 from tests.db.authz_world import World, as_, case, denied, uid
 
 

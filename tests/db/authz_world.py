@@ -18,11 +18,11 @@ import pytest
 
 from berth.db.authz import AuthzStore
 from berth.db.engine import Database
-from berth.db.records import Chat, Organization, Template, User
 from berth.db.store import Store
 from berth.domain.actors import Actor
 from berth.domain.enums import Role
 from berth.errors import Forbidden, NotFound
+from berth.records import Chat, Organization, Template, User
 
 
 @dataclass

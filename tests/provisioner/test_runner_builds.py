@@ -17,11 +17,11 @@ from tests.services.workspace_support import WAIT, World, fake_template, open_wo
 
 from berth.db.authz import AuthzStore
 from berth.db.engine import Database
-from berth.db.records import JobLog
 from berth.domain.actors import as_system
 from berth.domain.enums import JobStatus, Transition
 from berth.provisioner.backends.fake import FakeOutcome
 from berth.provisioner.runner import INSUFFICIENT_QUOTA
+from berth.records import JobLog
 from berth.services import workspace_views, workspaces
 from berth.services.workspaces import Started
 

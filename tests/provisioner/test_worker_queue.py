@@ -19,12 +19,12 @@ from tests.services.workspace_support import WAIT, World, eventually, fake_templ
 from berth.clock import FakeClock
 from berth.db.authz import AuthzStore
 from berth.db.engine import Database, create_engine
-from berth.db.records import ProvisionerJob
 from berth.domain.actors import as_provisioner, as_system
 from berth.domain.enums import JobStatus, Transition
 from berth.provisioner.backends.fake import FakeBackend
 from berth.provisioner.service import Provisioner
 from berth.provisioner.worker import Reaper, WorkerTiming
+from berth.records import ProvisionerJob
 from berth.services import workspace_views, workspaces
 
 pytestmark = pytest.mark.anyio

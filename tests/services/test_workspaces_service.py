@@ -28,10 +28,10 @@ from berth.agentconn import AgentGateway
 from berth.clock import FakeClock
 from berth.db.authz import AuthzStore
 from berth.db.engine import Database
-from berth.db.records import WorkspaceBuild
 from berth.domain.actors import as_system
 from berth.domain.enums import JobStatus, Transition
 from berth.errors import BerthError, Conflict, InvalidInput, NotFound, Unavailable
+from berth.records import WorkspaceBuild
 from berth.services import accounts, execs, templates, workspace_views, workspaces
 from berth.services.base import Ctx
 from berth.services.workspace_views import workspace_status

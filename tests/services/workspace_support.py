@@ -27,12 +27,12 @@ import yaml
 
 from berth.db.authz import AuthzStore
 from berth.db.engine import Database
-from berth.db.records import ProvisionerJob, User, Workspace, WorkspaceBuild
 from berth.domain.actors import Actor, as_system
 from berth.events import InProcessBus
 from berth.provisioner.backends.fake import FakeBackend
 from berth.provisioner.runner import BuildRunner, RunnerConfig
 from berth.provisioner.worker import Worker, WorkerTiming
+from berth.records import ProvisionerJob, User, Workspace, WorkspaceBuild
 from berth.services import accounts, templates
 from berth.services.accounts import actor_for_user
 from berth.services.base import Ctx

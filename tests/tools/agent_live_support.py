@@ -36,9 +36,9 @@ from berth.agent.build import build_zipapp
 from berth.api.app import StartupReport, create_app
 from berth.api.deps import Runtime
 from berth.db.authz import AuthzStore
-from berth.db.records import Workspace, WorkspaceAgent
 from berth.domain.actors import Actor, as_provisioner, as_system
 from berth.domain.credentials import hash_secret as hash_token
+from berth.records import Workspace, WorkspaceAgent
 from berth.services.accounts import actor_for_user, add_user, authenticate
 from berth.services.base import Ctx
 from berth.services.chats import create_chat

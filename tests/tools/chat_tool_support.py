@@ -15,7 +15,9 @@ from typing import Any
 from berth.clock import FakeClock
 from berth.db.authz import AuthzStore
 from berth.db.engine import Database
-from berth.db.records import (
+from berth.db.store import Store
+from berth.domain.actors import as_system
+from berth.records import (
     Chat,
     Template,
     TemplateVersionParameter,
@@ -23,8 +25,6 @@ from berth.db.records import (
     Workspace,
     WorkspaceAgent,
 )
-from berth.db.store import Store
-from berth.domain.actors import as_system
 from berth.services.accounts import add_user
 from berth.tools.context import ChatContext
 from berth.tools.result import ToolResult

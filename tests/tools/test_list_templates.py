@@ -16,8 +16,7 @@ from chat_tool_support import Org, add_template, add_workspace, error_text, make
 
 from berth.clock import FakeClock
 from berth.db.engine import Database
-from berth.db.records import Template
-from berth.db.store.affinity import TemplateRankingSignals
+from berth.records import Template, TemplateRankingSignals
 from berth.tools import templates as lt
 from berth.tools.context import ChatContext
 from berth.tools.registry import ListTemplatesArgs, call_tool, tool_by_name

@@ -33,10 +33,10 @@ from berth.agentconn import AgentGateway
 from berth.clock import FakeClock
 from berth.db.authz import AuthzStore
 from berth.db.engine import Database
-from berth.db.records import WorkspaceAgent
 from berth.domain.actors import as_agent_gateway
 from berth.domain.enums import JobStatus, Transition
 from berth.provisioner.backends.fake import FakeOutcome
+from berth.records import WorkspaceAgent
 from berth.services import workspaces
 from berth.tools.context import ToolTimings
 from berth.tools.waits import (

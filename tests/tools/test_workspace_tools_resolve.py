@@ -24,7 +24,7 @@ from chat_tool_support import (
 from berth.agentconn import AgentGateway
 from berth.clock import FakeClock
 from berth.db.engine import Database
-from berth.db.records import Workspace, WorkspaceAgent
+from berth.records import Workspace, WorkspaceAgent
 from berth.tools.registry import call_tool
 from berth.tools.workspace_tools import NO_WORKSPACE, WORKSPACE_DELETED
 

@@ -35,14 +35,6 @@ from berth.clock import FakeClock
 from berth.db import tables as t
 from berth.db.authz import AuthzStore
 from berth.db.engine import Database
-from berth.db.records import (
-    Chat,
-    ProvisionerJob,
-    Template,
-    Workspace,
-    WorkspaceAgent,
-    WorkspaceBuild,
-)
 from berth.domain.actors import Actor, as_agent_gateway, as_provisioner, as_system
 from berth.domain.enums import JobStatus, Transition
 from berth.events import EventBus, InProcessBus
@@ -50,6 +42,14 @@ from berth.provisioner.backends.fake import FakeBackend
 from berth.provisioner.service import Provisioner
 from berth.provisioner.spec import AgentSpec, BuildSpec, LogSink, ResourceRecord, ResourceState
 from berth.provisioner.worker import WorkerTiming
+from berth.records import (
+    Chat,
+    ProvisionerJob,
+    Template,
+    Workspace,
+    WorkspaceAgent,
+    WorkspaceBuild,
+)
 from berth.services import workspaces
 from berth.services.accounts import actor_for_user, create_user
 from berth.services.base import Ctx

@@ -12,7 +12,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from berth.db import records
+from berth import records
 from berth.domain.durations import format_duration
 
 

@@ -26,7 +26,9 @@ from berth.db.authz_base import (
 )
 from berth.db.authz_workspaces import WorkspaceAuthz
 from berth.db.policy import Action, Kind, Resource
-from berth.db.records import (
+from berth.db.store import Store
+from berth.errors import Forbidden
+from berth.records import (
     ApiKey,
     Chat,
     Group,
@@ -39,8 +41,6 @@ from berth.db.records import (
     TemplateVersionPreset,
     User,
 )
-from berth.db.store import Store
-from berth.errors import Forbidden
 
 __all__ = ["AuthzStore", "Forbidden", "not_found", "unwrapped_store_methods"]
 

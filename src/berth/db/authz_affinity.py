@@ -14,8 +14,7 @@ from collections.abc import Sequence
 
 from berth.db.authz_base import AuthzBase, not_found, template_resource
 from berth.db.policy import Action, Kind, Resource
-from berth.db.records import Workspace
-from berth.db.store.affinity import TemplateRankingSignals
+from berth.records import TemplateRankingSignals, Workspace
 
 
 class AffinityAuthz(AuthzBase):

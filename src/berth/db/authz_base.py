@@ -6,10 +6,10 @@ import uuid
 from typing import TypeVar
 
 from berth.db.policy import Action, Kind, Resource, is_allowed
-from berth.db.records import Chat, Template, User
 from berth.db.store import Store
 from berth.domain.actors import Actor
 from berth.errors import Forbidden, NotFound
+from berth.records import Chat, Template, User
 
 R = TypeVar("R")
 

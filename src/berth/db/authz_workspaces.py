@@ -15,7 +15,7 @@ from typing import Any
 
 from berth.db.authz_base import AuthzBase, not_found
 from berth.db.policy import Action, Kind, Resource
-from berth.db.records import (
+from berth.records import (
     AgentLog,
     AgentScript,
     BuildParameter,

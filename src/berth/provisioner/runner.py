@@ -29,13 +29,13 @@ from pathlib import Path
 from berth.clock import Clock
 from berth.db.authz import AuthzStore
 from berth.db.engine import Database
-from berth.db.records import ProvisionerJob, Workspace, WorkspaceBuild
 from berth.domain.actors import as_provisioner
 from berth.domain.credentials import hash_secret, new_agent_token
 from berth.domain.enums import JobStatus, Transition
 from berth.domain.template import TemplateDoc, validate_template_data
 from berth.events import EventBus, publish_quietly
 from berth.provisioner.spec import AgentSpec, Backend, BuildFailed, BuildSpec, ResourceRecord
+from berth.records import ProvisionerJob, Workspace, WorkspaceBuild
 
 log = logging.getLogger("berth.provisioner")
 

@@ -15,13 +15,13 @@ from berth.db.authz import AuthzStore, not_found
 from berth.db.dialects import is_unique_violation
 from berth.db.engine import Database
 from berth.db.policy import Kind
-from berth.db.records import ApiKey, Organization, User
 from berth.domain import credentials
 from berth.domain.actors import Actor, as_authenticator
 from berth.domain.durations import DurationError, parse_duration
 from berth.domain.enums import Role
 from berth.domain.names import name_error
 from berth.errors import Conflict, InvalidInput, Unauthenticated, Validation
+from berth.records import ApiKey, Organization, User
 from berth.services.base import Ctx, parse_uuid, resolve_organization
 
 TOKEN_PREFIX = "berth"  # noqa: S105 - a public prefix, not a secret

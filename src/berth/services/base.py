@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from berth.db.authz import AuthzStore, not_found
 from berth.db.engine import Database
 from berth.db.policy import Kind
-from berth.db.records import Organization
 from berth.domain.actors import Actor
 from berth.events import EventBus, publish_quietly
+from berth.records import Organization
 
 log = logging.getLogger("berth.services")
 

@@ -6,8 +6,8 @@ import uuid
 
 from berth.db.authz import not_found
 from berth.db.policy import Kind
-from berth.db.records import Chat
 from berth.errors import InvalidInput, Validation
+from berth.records import Chat
 from berth.services.base import Ctx, parse_uuid, resolve_organization
 
 MAX_TITLE = 256

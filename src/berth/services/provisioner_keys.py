@@ -19,11 +19,11 @@ from berth.db.authz import AuthzStore, not_found
 from berth.db.dialects import is_unique_violation
 from berth.db.engine import Database
 from berth.db.policy import Kind
-from berth.db.records import ProvisionerKey
 from berth.domain import credentials
 from berth.domain.actors import as_provisioner
 from berth.domain.names import name_error
 from berth.errors import Conflict, InvalidInput, Unauthenticated, Validation
+from berth.records import ProvisionerKey
 from berth.services.base import Ctx, resolve_organization
 
 KEY_PREFIX = "berthprov"

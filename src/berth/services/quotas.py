@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 from berth.db.authz import not_found
 from berth.db.policy import Kind
-from berth.db.records import Group
 from berth.errors import InvalidInput, Validation
+from berth.records import Group
 from berth.services.accounts import resolve_user
 from berth.services.base import Ctx, parse_uuid, resolve_organization
 

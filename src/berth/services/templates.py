@@ -15,15 +15,15 @@ from pathlib import Path
 from berth.db.authz import AuthzStore, not_found
 from berth.db.dialects import is_unique_violation
 from berth.db.policy import Kind
-from berth.db.records import (
+from berth.domain.template import TemplateDoc, load_template_dir, parse_template
+from berth.errors import Conflict, InvalidInput, Validation
+from berth.records import (
     PresetParameter,
     Template,
     TemplateVersion,
     TemplateVersionParameter,
     TemplateVersionPreset,
 )
-from berth.domain.template import TemplateDoc, load_template_dir, parse_template
-from berth.errors import Conflict, InvalidInput, Validation
 from berth.services.base import Ctx, parse_uuid, resolve_organization
 
 TEMPLATE_FILES = ("template.yaml", "template.yml")

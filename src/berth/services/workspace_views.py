@@ -6,7 +6,9 @@ import datetime as dt
 from dataclasses import dataclass
 
 from berth.db.authz import AuthzStore
-from berth.db.records import (
+from berth.domain.agents import DEFAULT_INACTIVE_DISCONNECT_TIMEOUT, agent_status
+from berth.domain.enums import AgentStatus, JobStatus
+from berth.records import (
     JobLog,
     ProvisionerJob,
     Template,
@@ -14,8 +16,6 @@ from berth.db.records import (
     WorkspaceAgent,
     WorkspaceBuild,
 )
-from berth.domain.agents import DEFAULT_INACTIVE_DISCONNECT_TIMEOUT, agent_status
-from berth.domain.enums import AgentStatus, JobStatus
 from berth.services.base import Ctx
 from berth.services.workspaces import resolve_workspace
 

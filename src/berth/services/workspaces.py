@@ -16,14 +16,6 @@ from dataclasses import dataclass
 from berth.db.authz import AuthzStore, not_found
 from berth.db.dialects import is_unique_violation
 from berth.db.policy import Kind
-from berth.db.records import (
-    ProvisionerJob,
-    Template,
-    TemplateVersion,
-    User,
-    Workspace,
-    WorkspaceBuild,
-)
 from berth.domain import credentials
 from berth.domain.enums import BuildReason, JobStatus, JobType, Transition
 from berth.domain.names import name_error
@@ -32,6 +24,14 @@ from berth.domain.render import render_template
 from berth.domain.template import TemplateDoc, validate_template_data
 from berth.errors import Conflict, InvalidInput, Validation
 from berth.provisioner.worker import JOBS_CHANNEL
+from berth.records import (
+    ProvisionerJob,
+    Template,
+    TemplateVersion,
+    User,
+    Workspace,
+    WorkspaceBuild,
+)
 from berth.services.accounts import resolve_user
 from berth.services.base import Ctx, parse_uuid
 from berth.services.templates import resolve_template

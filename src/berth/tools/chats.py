@@ -15,9 +15,9 @@ import uuid
 from collections.abc import AsyncGenerator
 
 from berth.db.authz import AuthzStore
-from berth.db.records import Chat
 from berth.domain.actors import as_chat_tools
 from berth.events import publish_quietly
+from berth.records import Chat
 from berth.tools.context import ChatContext
 
 log = logging.getLogger("berth.tools")

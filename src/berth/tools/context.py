@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from berth.agentconn import AgentGateway
 from berth.clock import Clock
 from berth.db.engine import Database
-from berth.db.records import Chat
 from berth.events import EventBus
+from berth.records import Chat
 
 
 @dataclass(frozen=True, slots=True)

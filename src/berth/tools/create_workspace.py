@@ -14,11 +14,11 @@ from collections.abc import Mapping
 from typing import Any
 
 from berth.db.authz import AuthzStore
-from berth.db.records import Template
 from berth.domain.actors import Actor
 from berth.domain.durations import parse_chat_workspace_ttl
 from berth.domain.names import generate_name, name_error
 from berth.errors import BerthError, Conflict, NotFound
+from berth.records import Template
 from berth.services import workspaces
 from berth.services.base import Ctx
 from berth.services.siteconfig import CHAT_WORKSPACE_TTL, KEYS

@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from berth.db.authz import AuthzStore
-from berth.db.records import WorkspaceAgent
 from berth.domain.actors import as_chat_tools
 from berth.domain.agents import AgentSelectionError, select_chat_agent
 from berth.domain.enums import AgentStatus, JobStatus, Transition
+from berth.records import WorkspaceAgent
 from berth.tools.chats import bind_workspace
 from berth.tools.context import ChatContext
 from berth.tools.responses import BuildAction

@@ -7,10 +7,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from berth.db.authz import AuthzStore
-from berth.db.records import ProvisionerJob, Workspace, WorkspaceBuild
 from berth.domain.actors import Actor, as_chat_tools
 from berth.domain.enums import JobStatus, Transition
 from berth.errors import BerthError, NotFound
+from berth.records import ProvisionerJob, Workspace, WorkspaceBuild
 from berth.services import workspaces
 from berth.services.base import Ctx
 from berth.tools.chats import bind_workspace, chat_lock, refire_chat_updated

@@ -16,13 +16,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from berth.db.authz import AuthzStore
-from berth.db.records import (
+from berth.domain.actors import Actor
+from berth.records import (
     Template,
+    TemplateRankingSignals,
     TemplateVersionParameter,
     TemplateVersionPreset,
 )
-from berth.db.store.affinity import TemplateRankingSignals
-from berth.domain.actors import Actor
 from berth.tools.context import ChatContext
 from berth.tools.create_workspace import parse_uuid_arg
 from berth.tools.owner import owner_actor

@@ -17,11 +17,11 @@ from typing import Any
 
 from berth.agentconn import AgentCallError, AgentUnavailable
 from berth.db.authz import AuthzStore
-from berth.db.records import WorkspaceAgent
 from berth.domain.actors import as_chat_tools
 from berth.domain.agents import AgentSelectionError, agent_status, select_chat_agent
 from berth.domain.enums import AgentLifecycle, AgentStatus, JobStatus
 from berth.events import Subscription
+from berth.records import WorkspaceAgent
 from berth.tools.context import ChatContext
 
 EXTERNAL_NOT_CONNECTED = (

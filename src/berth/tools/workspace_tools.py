@@ -19,10 +19,10 @@ from typing import Any
 
 from berth.agentconn import AgentCallError, AgentUnavailable
 from berth.db.authz import AuthzStore
-from berth.db.records import Workspace, WorkspaceAgent
 from berth.domain.actors import as_chat_tools
 from berth.domain.agents import AgentSelectionError, select_chat_agent
 from berth.domain.enums import AgentStatus, JobStatus, Transition
+from berth.records import Workspace, WorkspaceAgent
 from berth.tools.context import ChatContext
 from berth.tools.existing import status_of
 from berth.tools.owner import owner_actor

@@ -27,7 +27,6 @@ from pydantic import BaseModel, ConfigDict, Field
 from berth.api.deps import CtxDep, Runtime, RuntimeDep
 from berth.db.authz import AuthzStore, not_found
 from berth.db.policy import Kind
-from berth.db.records import ProvisionerJob, ProvisionerKey
 from berth.domain.actors import as_provisioner
 from berth.domain.enums import JobStatus
 from berth.errors import Conflict, Unauthenticated
@@ -44,6 +43,7 @@ from berth.provisioner.wire import (
     LogsRequest,
 )
 from berth.provisioner.worker import JOBS_CHANNEL
+from berth.records import ProvisionerJob, ProvisionerKey
 from berth.services import provisioner_keys
 
 log = logging.getLogger("berth.api")

@@ -1,6 +1,6 @@
 """The Store: one named async method per query, composed from one mixin per area.
 
-Store methods take plain values, return frozen records (:mod:`berth.db.records`) or
+Store methods take plain values, return frozen records (:mod:`berth.records`) or
 ``None`` for a missing row, and never commit: the service that opened the transaction
 (:class:`berth.db.engine.Database`) owns it. Authorization is not here; it wraps the
 Store once, in :mod:`berth.db.authz`.

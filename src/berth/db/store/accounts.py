@@ -8,8 +8,8 @@ import uuid
 import sqlalchemy as sa
 
 from berth.db import tables as t
-from berth.db.records import ApiKey, Group, Organization, OrganizationMember, User
 from berth.db.store.base import StoreBase
+from berth.records import ApiKey, Group, Organization, OrganizationMember, User
 
 
 class AccountQueries(StoreBase):

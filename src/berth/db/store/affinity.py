@@ -10,32 +10,16 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import sqlalchemy as sa
 
 from berth.db import tables as t
-from berth.db.records import Workspace, from_row
-from berth.db.store.base import StoreBase
+from berth.db.store.base import StoreBase, from_row
+from berth.records import TemplateRankingSignals, Workspace
 
 # A workspace counts as active when its latest build is a start that succeeded or is
 # still on its way (a failed or canceled start left nothing running).
 ACTIVE_JOB_STATUSES = ("pending", "running", "succeeded")
-
-
-@dataclass(frozen=True, slots=True)
-class TemplateRankingSignals:
-    """What ranks one template for one owner (zeros when there is nothing to count)."""
-
-    template_id: uuid.UUID
-    active_count: int = 0
-    """The owner's live workspaces of the template whose latest build starts it."""
-    deleted_recent_count: int = 0
-    """The owner's workspaces of the template deleted since the lookback cutoff."""
-    last_used_at: dt.datetime | None = None
-    """The owner's latest use of any workspace of the template since the cutoff."""
-    org_developers: int = 0
-    """Distinct (non-system) owners of live workspaces of the template in the org."""
 
 
 class AffinityQueries(StoreBase):

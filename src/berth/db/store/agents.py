@@ -10,8 +10,8 @@ from typing import Any
 import sqlalchemy as sa
 
 from berth.db import tables as t
-from berth.db.records import AgentLog, AgentScript, WorkspaceAgent
 from berth.db.store.base import StoreBase
+from berth.records import AgentLog, AgentScript, WorkspaceAgent
 
 
 class AgentQueries(StoreBase):

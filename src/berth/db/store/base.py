@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import fields
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from berth.clock import Clock
-from berth.db.records import from_row
 
 R = TypeVar("R")
+
+
+def from_row(cls: type[R], row: sa.Row[Any]) -> R:
+    """Build record ``cls`` from a row whose columns include all of its fields."""
+    mapping = row._mapping  # pyright: ignore[reportPrivateUsage]
+    return cls(**{f.name: mapping[f.name] for f in fields(cls)})  # type: ignore[arg-type]
 
 
 class StoreBase:

@@ -9,8 +9,8 @@ import sqlalchemy as sa
 
 from berth.db import tables as t
 from berth.db.dialects import BOOTSTRAP_LOCK_KEY, take_transaction_lock, upsert
-from berth.db.records import Chat
 from berth.db.store.base import StoreBase
+from berth.records import Chat
 
 
 class SiteQueries(StoreBase):

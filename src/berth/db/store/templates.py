@@ -9,14 +9,14 @@ from typing import Any
 import sqlalchemy as sa
 
 from berth.db import tables as t
-from berth.db.records import (
+from berth.db.store.base import StoreBase
+from berth.records import (
     PresetParameter,
     Template,
     TemplateVersion,
     TemplateVersionParameter,
     TemplateVersionPreset,
 )
-from berth.db.store.base import StoreBase
 
 
 class TemplateQueries(StoreBase):

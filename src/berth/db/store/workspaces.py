@@ -9,8 +9,8 @@ from typing import Any
 import sqlalchemy as sa
 
 from berth.db import tables as t
-from berth.db.records import BuildParameter, Workspace, WorkspaceBuild
 from berth.db.store.base import StoreBase
+from berth.records import BuildParameter, Workspace, WorkspaceBuild
 
 
 def _latest_build_ids() -> sa.Subquery:

@@ -1,25 +1,16 @@
-"""Rows as the Store returns them: frozen dataclasses, one per table.
+"""Rows as the Store returns them: frozen dataclasses, one per table (and a few read models).
 
-Field names equal column names, so :func:`from_row` builds any record from a
-SQLAlchemy row. Callers never see SQLAlchemy objects.
+Field names equal column names, so the Store builds any record from a SQLAlchemy row
+(:func:`berth.db.store.base.from_row`). Plain data with no database code, so every layer
+may hold them, including the ones that may not import :mod:`berth.db` (tools, api, mcp).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import uuid
-from dataclasses import dataclass, fields
-from typing import Any, TypeVar
-
-from sqlalchemy import Row
-
-R = TypeVar("R")
-
-
-def from_row(cls: type[R], row: Row[Any]) -> R:
-    """Build record ``cls`` from a row whose columns include all of its fields."""
-    mapping = row._mapping  # pyright: ignore[reportPrivateUsage]
-    return cls(**{f.name: mapping[f.name] for f in fields(cls)})  # type: ignore[arg-type]
+from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True, slots=True)
@@ -297,3 +288,18 @@ class AgentLog:
     created_at: dt.datetime
     level: str
     output: str
+
+
+@dataclass(frozen=True, slots=True)
+class TemplateRankingSignals:
+    """What ranks one template for one owner (zeros when there is nothing to count)."""
+
+    template_id: uuid.UUID
+    active_count: int = 0
+    """The owner's live workspaces of the template whose latest build starts it."""
+    deleted_recent_count: int = 0
+    """The owner's workspaces of the template deleted since the lookback cutoff."""
+    last_used_at: dt.datetime | None = None
+    """The owner's latest use of any workspace of the template since the cutoff."""
+    org_developers: int = 0
+    """Distinct (non-system) owners of live workspaces of the template in the org."""
