@@ -2,31 +2,28 @@
 
 The agent runs as a subprocess of the system Python (``/usr/bin/python3``, outside the
 venv, with a minimal environment), and of a Python 3.9 when the machine has one, from
-the ``berth-agent.pyz`` built into the test's temp directory. The peer is a tiny
-server on the venv's own websockets that speaks the protocol of
-:mod:`berth.agent.protocol`.
+the zipapp written into the test's temp directory. The peer is a tiny server on the
+venv's websockets library that speaks the protocol of :mod:`berth.agent.protocol`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import glob
 import json
 import os
-import shutil
 import subprocess
-import sys
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from http import HTTPStatus
 from pathlib import Path
 from typing import Any, cast
 
 import pytest
+from agent_support import SYSTEM_PYTHON, python39
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.http11 import Request, Response
 
-from berth.agent.build import build_zipapp
+from berth.agent.build import ensure_zipapp
 from berth.agent.protocol import CONNECT_PATH, PROTOCOL_VERSION
 
 Frame = dict[str, Any]
@@ -36,23 +33,11 @@ TOKEN = "agent-token"
 pytestmark = pytest.mark.anyio
 
 
-def _python39() -> str | None:
-    """A working Python 3.9, if this machine has one."""
-    candidates = [os.environ.get("BERTH_TEST_PYTHON39", ""), shutil.which("python3.9") or ""]
-    candidates += sorted(glob.glob(os.path.expanduser("~/.pyenv/versions/3.9*/bin/python3")))
-    check = "import sys; sys.exit(sys.version_info[:2] != (3, 9))"
-    for candidate in filter(None, candidates):
-        probe = subprocess.run([candidate, "-c", check], capture_output=True, check=False)
-        if probe.returncode == 0:
-            return candidate
-    return None
-
-
 @pytest.fixture(params=["system", "python3.9"])
 def interpreter(request: pytest.FixtureRequest) -> str:
     if request.param == "system":
-        return "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
-    found = _python39()
+        return SYSTEM_PYTHON
+    found = python39()
     if found is None:
         pytest.skip("no Python 3.9 on this machine (set BERTH_TEST_PYTHON39 to one)")
     return found
@@ -60,7 +45,7 @@ def interpreter(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture
 def zipapp(tmp_path: Path) -> Path:
-    return build_zipapp(tmp_path / "dist")
+    return ensure_zipapp(tmp_path / "dist")
 
 
 class Peer:
@@ -115,6 +100,7 @@ class FakeServer:
     def __init__(self) -> None:
         self.peers: asyncio.Queue[Peer] = asyncio.Queue()
         self.port = 0
+        self.close_code: int | None = None  # accept, then close with it after the hello
 
     def process_request(self, connection: ServerConnection, request: Request) -> Response | None:
         if request.path != CONNECT_PATH:
@@ -124,6 +110,10 @@ class FakeServer:
         return None
 
     async def handler(self, ws: ServerConnection) -> None:
+        if self.close_code is not None:
+            await ws.recv()
+            await ws.close(self.close_code, "invalid agent token")
+            return
         await self.peers.put(Peer(ws))
         await ws.wait_closed()
 
@@ -262,3 +252,14 @@ async def test_rejected_token_exits_with_code_2(
     assert code == 2
     log = (tmp_path / "agent.log").read_text()
     assert "rejected the agent token (HTTP 401)" in log
+
+
+async def test_a_token_refused_after_the_accept_exits_with_code_2(
+    interpreter: str, zipapp: Path, server: FakeServer, tmp_path: Path
+) -> None:
+    server.close_code = 4401
+    async with run_agent(interpreter, zipapp, server, tmp_path) as proc:
+        code = await asyncio.to_thread(proc.wait, WAIT)
+    assert code == 2
+    log = (tmp_path / "agent.log").read_text()
+    assert "rejected the agent token (close code 4401)" in log

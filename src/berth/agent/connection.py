@@ -4,12 +4,14 @@ The agent dials out (no inbound port in the workspace), so it is the agent's job
 stay connected: any failure — refused, reset, a 5xx from a restarting server — is
 retried with exponential backoff and jitter, forever, while the agent's own state
 (running scripts, background processes, queued logs) carries on untouched. Only a
-401/403 at the handshake stops it: the token is wrong and retrying cannot fix that.
+refused token stops it — 401/403 at the handshake, or close code 4401/4403 from a
+server that accepted first: retrying cannot fix that.
 
-The sync client of the vendored websockets runs a reader thread per connection; the
-main thread waits on ``recv`` with a timeout that doubles as the heartbeat clock. Each
-heartbeat also sends a WebSocket ping; three unanswered ones mean the server is gone
-even if TCP has not noticed, and the agent reconnects.
+The WebSocket is the agent's own small client (:mod:`.wsclient`). The main thread is
+its one reader: it waits on ``recv`` with a timeout that doubles as the heartbeat clock,
+and answers the server's pings as it reads; every other thread sends through
+:class:`Link`. Each heartbeat also sends a WebSocket ping; three unanswered ones mean
+the server is gone even if TCP has not noticed, and the agent reconnects.
 """
 
 from __future__ import annotations
@@ -24,8 +26,6 @@ import time
 from typing import Any, Callable
 
 from . import rpc
-from ._vendor.websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
-from ._vendor.websockets.sync.client import ClientConnection, connect
 from .context import AgentContext
 from .lifecycle import Lifecycle
 from .logs import LogShipper
@@ -39,16 +39,19 @@ from .protocol import (
     decode,
     encode,
 )
+from .wsclient import ConnectionClosed, HandshakeError, WebSocket, connect
 
 log = logging.getLogger("berth.agent")
 
 MAX_FRAME_BYTES = 64 * 1024 * 1024  # write_file content arrives in one frame
 MISSED_PONGS = 3
+REFUSED_STATUSES = (401, 403)
+REFUSED_CLOSE_CODES = (4401, 4403)  # the same refusals, after the server accepted
 USER_AGENT = f"berth-agent/{PROTOCOL_VERSION} Python/{platform.python_version()}"
 
 
 class AuthRejected(Exception):
-    """The server refused the token (401/403)."""
+    """The server refused the token (HTTP 401/403, or close code 4401/4403)."""
 
 
 def connect_url(base: str) -> str:
@@ -90,13 +93,13 @@ class Link:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._ws: ClientConnection | None = None
+        self._ws: WebSocket | None = None
 
-    def attach(self, ws: ClientConnection) -> None:
+    def attach(self, ws: WebSocket) -> None:
         with self._lock:
             self._ws = ws
 
-    def detach(self, ws: ClientConnection) -> None:
+    def detach(self, ws: WebSocket) -> None:
         with self._lock:
             if self._ws is ws:
                 self._ws = None
@@ -110,7 +113,7 @@ class Link:
                 return False
             try:
                 ws.send(text)
-            except (ConnectionClosed, OSError, RuntimeError) as err:
+            except (ConnectionClosed, OSError) as err:
                 log.debug("send failed: %s", err)
                 return False
         return True
@@ -128,7 +131,7 @@ class Agent:
         self.link = Link()
         self.logs = LogShipper(self.link.send)
         self.lifecycle = Lifecycle(self.ctx, self.logs, self.link.send)
-        self._ws: ClientConnection | None = None
+        self._ws: WebSocket | None = None
 
     def stop(self) -> None:
         """Ask :meth:`run` to return (thread-safe; not from a signal handler)."""
@@ -171,28 +174,29 @@ class Agent:
         try:
             ws = connect(
                 self.url,
-                additional_headers={"Authorization": f"Bearer {self._token}"},
-                user_agent_header=USER_AGENT,
+                headers={"Authorization": f"Bearer {self._token}"},
+                user_agent=USER_AGENT,
                 open_timeout=15,
                 close_timeout=2,
                 max_size=MAX_FRAME_BYTES,
             )
-        except InvalidStatus as err:
-            status = err.response.status_code
-            if status in (401, 403):
-                raise AuthRejected(
-                    f"the server rejected the agent token (HTTP {status}) at {self.url}; "
-                    "check BERTH_AGENT_TOKEN / --token"
-                ) from err
-            log.warning("cannot connect to %s: HTTP %d; retrying", self.url, status)
+        except HandshakeError as err:
+            if err.status in REFUSED_STATUSES:
+                raise self._rejected(f"HTTP {err.status}") from err
+            log.warning("cannot connect to %s: %s; retrying", self.url, err)
             return False
-        except (OSError, InvalidHandshake, TimeoutError) as err:
+        except OSError as err:  # refused, unreachable, TLS, timed out
             log.warning("cannot connect to %s: %s; retrying", self.url, err)
             return False
         self._ws = ws
         try:
             return self._session(ws)
-        except (ConnectionClosed, OSError) as err:
+        except ConnectionClosed as err:
+            if err.code in REFUSED_CLOSE_CODES:
+                raise self._rejected(f"close code {err.code}") from err
+            log.warning("connection lost: %s", err)
+            return False
+        except OSError as err:
             log.warning("connection lost: %s", err)
             return False
         finally:
@@ -200,7 +204,13 @@ class Agent:
             self._ws = None
             ws.close()
 
-    def _session(self, ws: ClientConnection) -> bool:
+    def _rejected(self, how: str) -> AuthRejected:
+        return AuthRejected(
+            f"the server rejected the agent token ({how}) at {self.url}; "
+            "check BERTH_AGENT_TOKEN / --token"
+        )
+
+    def _session(self, ws: WebSocket) -> bool:
         hello = {
             "type": "hello",
             "version": PROTOCOL_VERSION,
@@ -230,6 +240,8 @@ class Agent:
                 next_beat = max(next_beat + self._heartbeat, time.monotonic())
                 continue
             except ConnectionClosed as err:
+                if err.code in REFUSED_CLOSE_CODES:
+                    raise
                 log.warning("disconnected: %s", err)
                 return got_manifest
             if not isinstance(data, str):

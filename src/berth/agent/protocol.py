@@ -5,8 +5,9 @@ with ``Authorization: Bearer <agent token>``. Every frame is a JSON text message
 a ``type``. Stdlib only: this module is imported by the agent (Python ≥ 3.9), so it
 uses no ``match``, no ``X | Y`` at runtime and nothing outside the standard library.
 
-A handshake answered 401 or 403 means the token is wrong or revoked: the agent exits
-with code 2 instead of retrying. Any other failure (refused, 404, 5xx, a dropped
+A handshake answered 401 or 403 (or a connection the server closes with code 4401 or
+4403) means the token is wrong or revoked: the agent exits with code 2 instead of
+retrying. Any other failure (refused, 404, 5xx, a dropped
 socket) is retried forever with exponential backoff and jitter
 (:data:`BACKOFF_INITIAL_SECONDS` → :data:`BACKOFF_MAX_SECONDS`).
 
