@@ -1,10 +1,11 @@
-"""CLI behaviour that needs no server: credentials, errors, argument checks.
+"""CLI behaviour that needs no server: credentials, errors, argument checks, output.
 
 Every error is ``error: <message>`` on stderr with exit status 1, never a traceback.
 """
 
 from __future__ import annotations
 
+import json
 import socket
 from pathlib import Path
 
@@ -13,6 +14,8 @@ from typer.testing import CliRunner
 
 from berth import __version__
 from berth.cli.app import app
+from berth.cli.output import print_listing
+from berth.client import User
 
 runner = CliRunner()
 
@@ -156,3 +159,24 @@ def test_no_arguments_shows_help() -> None:
     result = runner.invoke(app, [])
     assert "templates" in result.output
     assert "login" in result.output
+
+
+def test_a_listing_is_the_servers_json_a_note_or_a_table(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "200")
+    users = [User.model_validate({"id": "u1", "username": "ann", "colour": "red"})]
+
+    def row(user: User) -> list[str]:
+        return [user.username, user.id]
+
+    print_listing(users, "json", ["USERNAME", "ID"], row, empty="No users.")
+    assert json.loads(capsys.readouterr().out) == [{"id": "u1", "username": "ann", "colour": "red"}]
+    print_listing([], "json", ["USERNAME", "ID"], row, empty="No users.")
+    assert json.loads(capsys.readouterr().out) == []
+    print_listing([], "table", ["USERNAME", "ID"], row, empty="No users.")
+    assert capsys.readouterr() == ("", "No users.\n")
+    print_listing([], "table", ["USERNAME", "ID"], row)  # no note: the empty table
+    assert capsys.readouterr().out.split()[:2] == ["USERNAME", "ID"]
+    print_listing(users, "table", ["USERNAME", "ID"], row, empty="No users.")
+    assert capsys.readouterr().out.split()[-2:] == ["ann", "u1"]

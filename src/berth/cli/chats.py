@@ -15,7 +15,7 @@ from berth.cli.common import (
     connect,
     new_app,
 )
-from berth.cli.output import fmt_time, print_fields, print_models_json, print_table
+from berth.cli.output import fmt_time, print_fields, print_listing, print_models_json
 from berth.client import Chat
 
 __all__ = ["app"]
@@ -58,16 +58,16 @@ def list_chats(
     """List your chats, newest first."""
     with connect(url, token) as client:
         chats = client.list_chats()
-    if output == JSON:
-        print_models_json(chats)
-        return
-    print_table(
-        ["ID", "TITLE", "WORKSPACE", "CREATED"],
-        [
-            [str(c.id), c.title or "-", str(c.workspace_id or "-"), fmt_time(c.created_at)]
-            for c in chats
-        ],
-    )
+    print_listing(chats, output, ["ID", "TITLE", "WORKSPACE", "CREATED"], _row)
+
+
+def _row(chat: Chat) -> list[str]:
+    return [
+        str(chat.id),
+        chat.title or "-",
+        str(chat.workspace_id or "-"),
+        fmt_time(chat.created_at),
+    ]
 
 
 @app.command("show")

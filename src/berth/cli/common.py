@@ -1,5 +1,5 @@
-"""What every command group shares: the app factory, error reporting, the common options
-and the connection to the server.
+"""What every command group shares: the app factory, error reporting, the common options,
+the connection to the server, and reading arguments.
 
 Errors: every command runs inside :class:`BerthGroup`, which turns the errors a user
 can cause (:class:`berth.client.ClientError`, :class:`CredentialsError`,
@@ -10,6 +10,7 @@ status 1, never a traceback. Anything else is a bug in berth and keeps its trace
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Generator
 from contextlib import contextmanager
 from typing import Annotated, Any
@@ -18,7 +19,7 @@ import typer
 from typer.core import TyperGroup
 
 from berth.cli.credentials import CredentialsError, resolve
-from berth.client import ApiError, Client, ClientError
+from berth.client import ApiError, Client, ClientError, InvalidArgument, parse_duration
 
 __all__ = [
     "JSON",
@@ -29,8 +30,11 @@ __all__ = [
     "OutputOption",
     "TokenOption",
     "UrlOption",
+    "check_duration",
+    "check_found",
     "connect",
     "new_app",
+    "parse_pairs",
     "report",
 ]
 
@@ -129,3 +133,42 @@ def connect(url: str | None, token: str | None) -> Generator[Client]:
     target = resolve(url, token)
     with Client(target.url, target.token) as client:
         yield client
+
+
+# --- arguments ------------------------------------------------------------------------
+
+
+def parse_pairs(values: list[str], option: str) -> dict[str, str]:
+    """``NAME=VALUE`` options as a mapping; a value may itself contain ``=``."""
+    pairs: dict[str, str] = {}
+    for value in values:
+        key, sep, rest = value.partition("=")
+        if not sep or not key:
+            raise CliError(f"{option} expects NAME=VALUE, got {value!r}")
+        if key in pairs:
+            raise CliError(f"{option} {key} is given twice")
+        pairs[key] = rest
+    return pairs
+
+
+def check_duration(value: str, what: str) -> dt.timedelta:
+    """A Go duration from the command line, >= 0."""
+    try:
+        duration = parse_duration(value)
+    except InvalidArgument as exc:
+        raise CliError(f"{what}: {exc}") from None
+    if duration < dt.timedelta(0):
+        raise CliError(f"{what}: the duration must not be negative, got {value!r}")
+    return duration
+
+
+@contextmanager
+def check_found(ref: str, kind: str = "workspace") -> Generator[None]:
+    """Turn the server's ``workspace not found`` (404) into one that names ``ref``."""
+    try:
+        yield
+    except ApiError as exc:
+        if exc.status_code != 404 or not exc.message.startswith(kind):
+            raise
+        listing = "berth workspaces list" if kind == "workspace" else "berth templates list"
+        raise CliError(f"{kind} {ref!r} not found ({listing} shows them)") from None

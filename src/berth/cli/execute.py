@@ -17,9 +17,19 @@ from typing import Annotated, TextIO
 
 import typer
 
-from berth.cli.common import JSON, CliError, OutputOption, TokenOption, UrlOption, connect
+from berth.cli.common import (
+    JSON,
+    CliError,
+    OutputOption,
+    TokenOption,
+    UrlOption,
+    check_duration,
+    check_found,
+    connect,
+    parse_pairs,
+)
 from berth.cli.output import note, print_models_json
-from berth.cli.workspaces import WorkspaceArg, check_duration, check_found, parse_pairs
+from berth.cli.workspaces import WorkspaceArg
 
 __all__ = ["TIMED_OUT_EXIT_CODE", "exec_command", "shell_command"]
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-from collections.abc import Iterable, Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, TypeVar
 
 import typer
 from rich import box
@@ -20,6 +20,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from berth.cli.common import JSON
 from berth.client import ApiModel
 
 __all__ = [
@@ -30,11 +31,13 @@ __all__ = [
     "note",
     "print_fields",
     "print_json",
+    "print_listing",
     "print_models_json",
     "print_table",
 ]
 
 _PIPE_WIDTH = 500
+_M = TypeVar("_M", bound=ApiModel)
 
 
 def print_json(data: Any) -> None:
@@ -47,6 +50,24 @@ def print_models_json(models: ApiModel | Sequence[ApiModel]) -> None:
         print_json(models.raw)
     else:
         print_json([model.raw for model in models])
+
+
+def print_listing(
+    models: Sequence[_M],
+    output: str,
+    columns: Sequence[str],
+    row: Callable[[_M], Sequence[str]],
+    *,
+    empty: str | None = None,
+) -> None:
+    """A list command's output: with -o json the server's JSON list; else a table of
+    ``row(model)`` for each, or, when there is none and ``empty`` is given, that note."""
+    if output == JSON:
+        print_models_json(models)
+    elif not models and empty is not None:
+        note(empty)
+    else:
+        print_table(columns, [row(model) for model in models])
 
 
 def note(message: str) -> None:

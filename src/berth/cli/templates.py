@@ -21,12 +21,19 @@ from berth.cli.output import (
     fmt_bool,
     fmt_time,
     fmt_value,
-    note,
     print_fields,
+    print_listing,
     print_models_json,
     print_table,
 )
-from berth.client import Parameter, Preset, Template, TemplateDetail, read_template_folder
+from berth.client import (
+    Parameter,
+    Preset,
+    Template,
+    TemplateDetail,
+    Version,
+    read_template_folder,
+)
 
 __all__ = ["app"]
 
@@ -78,15 +85,12 @@ def list_(
     """List templates."""
     with connect(url, token) as client:
         templates = client.list_templates(organization=organization)
-    if output == JSON:
-        print_models_json(templates)
-        return
-    if not templates:
-        note("No templates: push one with berth templates push DIR.")
-        return
-    print_table(
+    print_listing(
+        templates,
+        output,
         ["NAME", "DISPLAY NAME", "DEFAULT TTL", "DAILY COST", "UPDATED", "ID"],
-        [_template_row(template) for template in templates],
+        _template_row,
+        empty="No templates: push one with berth templates push DIR.",
     )
 
 
@@ -118,21 +122,8 @@ def versions(
     """List a template's versions."""
     with connect(url, token) as client:
         found = client.list_template_versions(template, organization=organization)
-    if output == JSON:
-        print_models_json(found)
-        return
-    print_table(
-        ["NAME", "CREATED", "CREATED BY", "EXTERNAL AGENT", "ID"],
-        [
-            [
-                v.name,
-                fmt_time(v.created_at),
-                v.created_by or "-",
-                fmt_bool(v.has_external_agent),
-                v.id,
-            ]
-            for v in found
-        ],
+    print_listing(
+        found, output, ["NAME", "CREATED", "CREATED BY", "EXTERNAL AGENT", "ID"], _version_row
     )
 
 
@@ -160,6 +151,16 @@ def _template_row(template: Template) -> list[str]:
         str(template.daily_cost),
         fmt_time(template.updated_at),
         template.id,
+    ]
+
+
+def _version_row(version: Version) -> list[str]:
+    return [
+        version.name,
+        fmt_time(version.created_at),
+        version.created_by or "-",
+        fmt_bool(version.has_external_agent),
+        version.id,
     ]
 
 

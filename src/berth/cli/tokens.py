@@ -7,7 +7,8 @@ from typing import Annotated
 import typer
 
 from berth.cli.common import JSON, OutputOption, TokenOption, UrlOption, connect, new_app
-from berth.cli.output import fmt_time, note, print_models_json, print_table
+from berth.cli.output import fmt_time, note, print_listing, print_models_json
+from berth.client import Token
 
 __all__ = ["app"]
 
@@ -62,25 +63,12 @@ def list_(
     """List tokens (never their secrets)."""
     with connect(url, token) as client:
         tokens = client.list_tokens(user=user)
-    if output == JSON:
-        print_models_json(tokens)
-        return
-    if not tokens:
-        note("No tokens.")
-        return
-    print_table(
+    print_listing(
+        tokens,
+        output,
         ["NAME", "EXPIRES", "LAST USED", "CREATED", "SCOPES", "ID"],
-        [
-            [
-                t.name,
-                fmt_time(t.expires_at, never="never"),
-                fmt_time(t.last_used_at, never="never"),
-                fmt_time(t.created_at),
-                ", ".join(t.scopes) or "-",
-                t.id,
-            ]
-            for t in tokens
-        ],
+        _row,
+        empty="No tokens.",
     )
 
 
@@ -95,3 +83,14 @@ def delete(
     with connect(url, token) as client:
         client.delete_token(name, user=user)
     typer.echo(f"Deleted token {name}.")
+
+
+def _row(token: Token) -> list[str]:
+    return [
+        token.name,
+        fmt_time(token.expires_at, never="never"),
+        fmt_time(token.last_used_at, never="never"),
+        fmt_time(token.created_at),
+        ", ".join(token.scopes) or "-",
+        token.id,
+    ]

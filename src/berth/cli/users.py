@@ -15,7 +15,7 @@ from berth.cli.common import (
     connect,
     new_app,
 )
-from berth.cli.output import fmt_time, note, print_fields, print_models_json, print_table
+from berth.cli.output import fmt_time, print_fields, print_listing, print_models_json
 from berth.client import User
 
 __all__ = ["app"]
@@ -66,27 +66,25 @@ def list_(
     """List users."""
     with connect(url, token) as client:
         users = client.list_users()
-    if output == JSON:
-        print_models_json(users)
-        return
-    if not users:
-        note("No users.")
-        return
-    print_table(
+    print_listing(
+        users,
+        output,
         ["USERNAME", "NAME", "EMAIL", "ROLES", "STATUS", "CREATED", "ID"],
-        [
-            [
-                u.username,
-                u.name,
-                u.email,
-                ", ".join(u.roles) or "-",
-                u.status,
-                fmt_time(u.created_at),
-                u.id,
-            ]
-            for u in users
-        ],
+        _row,
+        empty="No users.",
     )
+
+
+def _row(user: User) -> list[str]:
+    return [
+        user.username,
+        user.name,
+        user.email,
+        ", ".join(user.roles) or "-",
+        user.status,
+        fmt_time(user.created_at),
+        user.id,
+    ]
 
 
 def _fields(user: User) -> list[tuple[str, str]]:

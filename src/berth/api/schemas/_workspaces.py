@@ -1,0 +1,132 @@
+"""Workspaces, their builds, jobs, agents and logs, and commands run in them."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from berth import records
+from berth.api.schemas._base import Out, RecordOut, Request
+
+__all__ = [
+    "AgentOut",
+    "AgentTokenOut",
+    "BuildOut",
+    "BuildRequest",
+    "CreateWorkspaceRequest",
+    "ExecOut",
+    "ExecRequest",
+    "JobOut",
+    "LogOut",
+    "TTLRequest",
+    "WorkspaceOut",
+]
+
+
+class CreateWorkspaceRequest(Request):
+    template: str = Field(min_length=1, max_length=128)
+    name: str = Field(min_length=1, max_length=64)
+    parameters: dict[str, str] = Field(default_factory=dict[str, str])
+    preset_id: str | None = None
+    ttl: str | None = None
+    """Go duration; ``0`` = never autostop; omitted = the template's default."""
+    organization: str | None = None
+    owner: str = "me"
+
+
+class BuildRequest(Request):
+    transition: Literal["start", "stop", "delete"]
+
+
+class TTLRequest(Request):
+    ttl: str
+
+
+class ExecRequest(Request):
+    command: str = Field(min_length=1, max_length=1 << 20)
+    timeout: str = "60s"
+    workdir: str | None = None
+    env: dict[str, str] = Field(default_factory=dict[str, str])
+
+
+class ExecOut(BaseModel):
+    exit_code: int
+    stdout: str
+    stderr: str
+    timed_out: bool
+    truncated: bool
+    wall_duration_ms: int
+
+
+class JobOut(RecordOut):
+    id: uuid.UUID
+    status: str
+    error: str | None
+    error_code: str | None
+    created_at: dt.datetime
+    started_at: dt.datetime | None
+    completed_at: dt.datetime | None
+
+
+class BuildOut(Out):
+    id: uuid.UUID
+    build_number: int
+    transition: str
+    reason: str
+    template_version_id: uuid.UUID
+    daily_cost: int
+    job: JobOut | None
+    created_at: dt.datetime
+
+    @classmethod
+    def of(cls, b: records.WorkspaceBuild, job: records.ProvisionerJob | None) -> BuildOut:
+        return cls.read(b, job=job)
+
+
+class AgentOut(BaseModel):
+    id: uuid.UUID
+    name: str
+    status: str
+    lifecycle_state: str
+    chat: bool
+    external: bool
+    directory: str
+    first_connected_at: dt.datetime | None
+    last_connected_at: dt.datetime | None
+    ready_at: dt.datetime | None
+
+
+class WorkspaceOut(BaseModel):
+    id: uuid.UUID
+    name: str
+    owner_id: uuid.UUID
+    owner_name: str
+    organization_id: uuid.UUID
+    template_id: uuid.UUID
+    template_name: str
+    status: str
+    ttl: str | None
+    deadline: dt.datetime | None
+    last_used_at: dt.datetime | None
+    created_at: dt.datetime
+    latest_build: BuildOut | None
+    agents: list[AgentOut]
+
+
+class LogOut(RecordOut):
+    id: int
+    created_at: dt.datetime
+    stage: str
+    level: str
+    output: str
+
+
+class AgentTokenOut(BaseModel):
+    agent_id: uuid.UUID
+    agent_name: str
+    token: str
+    """Shown once; run the agent with ``berth agent --url URL --token TOKEN``."""
+    command: str

@@ -1,0 +1,127 @@
+"""How workspaces and build logs look: table rows, the ``show`` view, log lines."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+
+import typer
+
+from berth.cli.common import JSON
+from berth.cli.output import fmt_time, note, print_fields, print_json, print_table
+from berth.client import LogEntry, Workspace
+
+__all__ = [
+    "LIST_COLUMNS",
+    "format_log",
+    "log_printer",
+    "log_writer",
+    "print_json_line",
+    "print_result",
+    "print_workspace",
+    "row",
+]
+
+LIST_COLUMNS = ["NAME", "OWNER", "TEMPLATE", "STATUS", "AGENTS", "TTL", "LAST BUILD", "ID"]
+
+
+# --- build logs -----------------------------------------------------------------------
+
+
+def format_log(entry: LogEntry) -> str:
+    """A build log line as a person reads it: ``[stage] LEVEL: output``."""
+    level = "" if entry.level in ("", "info", entry.stage) else f"{entry.level.upper()}: "
+    stage = f"[{entry.stage}] " if entry.stage else ""
+    return f"{stage}{level}{entry.output}"
+
+
+def log_printer(output: str) -> Callable[[LogEntry], None] | None:
+    """Progress for a person: log lines on stderr (not with -o json)."""
+    if output == JSON:
+        return None
+    return lambda entry: note(format_log(entry))
+
+
+def log_writer(output: str) -> Callable[[LogEntry], None]:
+    """``logs --follow``: the lines are the output, on stdout."""
+    if output == JSON:
+        return lambda entry: print_json_line(entry.raw)
+    return lambda entry: typer.echo(format_log(entry))
+
+
+def print_json_line(data: object) -> None:
+    typer.echo(json.dumps(data, ensure_ascii=False, separators=(",", ":")))
+
+
+# --- workspaces -----------------------------------------------------------------------
+
+
+def print_result(workspace: Workspace, output: str) -> None:
+    if output == JSON:
+        print_json(workspace.raw)
+        return
+    print_workspace(workspace)
+
+
+def _agents_summary(workspace: Workspace) -> str:
+    return ", ".join(f"{a.name}: {a.lifecycle_state}" for a in workspace.agents) or "-"
+
+
+def _last_build(workspace: Workspace) -> str:
+    build = workspace.latest_build
+    if build is None:
+        return "-"
+    job = build.job
+    return f"#{build.build_number} {build.transition}" + (f" ({job.status})" if job else "")
+
+
+def row(workspace: Workspace) -> list[str]:
+    """A workspace in ``workspaces list``: the values of :data:`LIST_COLUMNS`."""
+    return [
+        workspace.name,
+        workspace.owner_name or "-",
+        workspace.template_name or "-",
+        workspace.status,
+        _agents_summary(workspace),
+        workspace.ttl or "never",
+        _last_build(workspace),
+        workspace.id,
+    ]
+
+
+def print_workspace(workspace: Workspace) -> None:
+    """A workspace's fields, then its agents."""
+    job = workspace.job
+    fields = [
+        ("Status", workspace.status),
+        ("Owner", workspace.owner_name or workspace.owner_id or "-"),
+        ("Template", workspace.template_name or workspace.template_id or "-"),
+        ("Latest build", _last_build(workspace)),
+    ]
+    if job is not None and job.error:
+        fields.append(("Error", job.error + (f" [{job.error_code}]" if job.error_code else "")))
+    fields += [
+        ("TTL", workspace.ttl or "never stops by itself"),
+        ("Deadline", fmt_time(workspace.deadline)),
+        ("Last used", fmt_time(workspace.last_used_at)),
+        ("Created", fmt_time(workspace.created_at)),
+        ("ID", workspace.id),
+    ]
+    print_fields(fields, title=workspace.name)
+    if workspace.agents:
+        typer.echo()
+        print_table(
+            ["AGENT", "STATUS", "LIFECYCLE", "CHAT", "DIRECTORY", "READY"],
+            [
+                [
+                    a.name + (" (external)" if a.external else ""),
+                    a.status,
+                    a.lifecycle_state,
+                    "yes" if a.chat else "no",
+                    a.directory or "~",
+                    fmt_time(a.ready_at),
+                ]
+                for a in workspace.agents
+            ],
+            title="Agents",
+        )
