@@ -23,12 +23,12 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from berth.api.deps import Runtime
 from berth.api.server import running_server
 from berth.clock import FakeClock
 from berth.db.engine import Database, create_engine
 from berth.db.migrate import migrate
 from berth.provisioner.backends.local import LocalBackend
+from berth.services.runtime import Runtime
 from berth.settings import Settings
 
 PG_ENV = "BERTH_TEST_DATABASE_URL"
@@ -174,10 +174,12 @@ def destroy_sandboxes(data_dir: Path) -> None:
 @pytest.fixture
 def live_server(database_url: str, tmp_path: Path) -> Generator[LiveServer]:
     data_dir = tmp_path / "data"
-    settings = Settings(data_dir=data_dir, database_url=database_url, address="127.0.0.1:0")
+    settings = Settings(
+        data_dir=data_dir, database_url=database_url, address="127.0.0.1:0", fake_backend=True
+    )
     try:
         with running_server(settings) as server:
-            bootstrapped = server.report.bootstrapped
+            bootstrapped = server.runtime.bootstrapped
             assert bootstrapped is not None
             yield LiveServer(server.url, bootstrapped.token, data_dir, server.runtime)
     finally:

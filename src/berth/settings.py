@@ -52,6 +52,8 @@ class Settings(BaseSettings):
     """Built-in provisioner workers (0: builds run only in ``berth provisioner``)."""
     job_stale_after_seconds: float = Field(default=30.0, gt=0)
     """A running job whose worker has not heart-beaten for this long is failed."""
+    fake_backend: bool = False
+    """Offer the ``fake`` backend, which starts nothing (tests only; ``BERTH_FAKE_BACKEND``)."""
 
     def resolved_database_url(self) -> str:
         """The database URL to connect to, with the async driver filled in."""

@@ -127,8 +127,9 @@ async def test_a_token_expires_at_the_end_of_its_lifetime(db: Database, clock: F
     assert first is not None
     admin = await authenticate(db, first.token)
     ctx = Ctx(db, admin)
+    assert admin.user_id is not None
     issued_at = clock.now()
-    new = await create_token(ctx, "me", "short", "1m")
+    new = await create_token(ctx, admin.user_id, "short", "1m")
     assert new.key.expires_at == issued_at + dt.timedelta(minutes=1)
 
     clock.advance(dt.timedelta(seconds=59))
@@ -150,11 +151,13 @@ async def test_a_token_expires_at_the_end_of_its_lifetime(db: Database, clock: F
 async def test_a_bad_lifetime_creates_no_token(db: Database) -> None:
     first = await bootstrap(db, install_examples=False)
     assert first is not None
-    ctx = Ctx(db, await authenticate(db, first.token))
+    admin = await authenticate(db, first.token)
+    assert admin.user_id is not None
+    ctx = Ctx(db, admin)
     for lifetime in ["0.5x", "-1m", "366d", "8761h"]:
         with pytest.raises(InvalidInput):
-            await create_token(ctx, "me", "bad", lifetime)
+            await create_token(ctx, admin.user_id, "bad", lifetime)
     # "0", "" and None mean no expiry.
     for name, lifetime in [("zero", "0"), ("empty", ""), ("none", None)]:
-        new = await create_token(ctx, "me", name, lifetime)
+        new = await create_token(ctx, admin.user_id, name, lifetime)
         assert new.key.expires_at is None

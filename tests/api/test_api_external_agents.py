@@ -44,7 +44,7 @@ def test_an_external_agent_connects_with_the_issued_token(live_server: LiveServe
         assert refused.status_code == 404
         issued = api.post("/workspaces/mine/agents/laptop/token").json()
         assert issued["command"] == f"berth agent --url {live_server.url} --token {issued['token']}"
-        zipapp = live_server.data_dir / "agent" / "berth-agent.pyz"
+        zipapp = live_server.runtime.agent_zipapp
         agent = subprocess.Popen(
             [sys.executable, str(zipapp), "--url", live_server.url, "--token", issued["token"]],
             stdout=subprocess.DEVNULL,

@@ -19,14 +19,14 @@ from tests.db.authz_world import World, as_, case, denied, uid
 
 @case("insert_organization")
 async def _(db: Database, w: World) -> None:
-    async with db.write() as s:
+    async with db.write(as_system()) as s:
         await denied(as_(s, w.alice).insert_organization(name="c"))
         assert (await as_(s, w.owner).insert_organization(name="c")).name == "c"
 
 
 @case("get_organization_by_id", "get_organization_by_name", "list_organizations")
 async def _(db: Database, w: World) -> None:
-    async with db.read() as s:
+    async with db.read(as_system()) as s:
         bob = as_(s, w.bob)
         assert await bob.get_organization_by_id(w.org_a.id) is None
         assert await bob.get_organization_by_name("a") is None
@@ -37,7 +37,7 @@ async def _(db: Database, w: World) -> None:
 
 @case("get_default_organization")
 async def _(db: Database, w: World) -> None:
-    async with db.read() as s:
+    async with db.read(as_system()) as s:
         assert await as_(s, w.bob).get_default_organization() is None
         assert await as_(s, w.alice).get_default_organization() == w.org_a
 
@@ -47,7 +47,7 @@ async def _(db: Database, w: World) -> None:
 
 @case("insert_user", "insert_organization_member")
 async def _(db: Database, w: World) -> None:
-    async with db.write() as s:
+    async with db.write(as_system()) as s:
         await denied(as_(s, w.alice).insert_user(username="eve"))
         await denied(
             as_(s, w.alice).insert_organization_member(
@@ -60,7 +60,7 @@ async def _(db: Database, w: World) -> None:
 
 @case("get_user_by_id", "get_user_by_username", "list_users")
 async def _(db: Database, w: World) -> None:
-    async with db.read() as s:
+    async with db.read(as_system()) as s:
         alice = as_(s, w.alice)
         assert await alice.get_user_by_id(w.bob_user.id) is None
         assert await alice.get_user_by_username("bob") is None
@@ -71,14 +71,14 @@ async def _(db: Database, w: World) -> None:
 
 @case("count_human_users")
 async def _(db: Database, w: World) -> None:
-    async with db.read() as s:
+    async with db.read(as_system()) as s:
         await denied(as_(s, w.bob).count_human_users())
         assert await as_(s, as_system()).count_human_users() == 4
 
 
 @case("list_organization_members_by_user")
 async def _(db: Database, w: World) -> None:
-    async with db.read() as s:
+    async with db.read(as_system()) as s:
         await denied(as_(s, w.alice).list_organization_members_by_user(w.bob_user.id))
         members = await as_(s, as_authenticator()).list_organization_members_by_user(w.bob_user.id)
         assert [m.organization_id for m in members] == [w.org_b.id]
@@ -89,7 +89,7 @@ async def _(db: Database, w: World) -> None:
 
 @case("insert_group", "insert_group_member", "update_group_quota_allowance")
 async def _(db: Database, w: World) -> None:
-    async with db.write() as s:
+    async with db.write(as_system()) as s:
         alice = as_(s, w.alice)
         await denied(alice.insert_group(organization_id=w.org_a.id, name="devs"))
         group = await as_(s, w.owner).insert_group(organization_id=w.org_a.id, name="devs")
@@ -103,7 +103,7 @@ async def _(db: Database, w: World) -> None:
 
 @case("get_everyone_group", "list_groups_by_organization")
 async def _(db: Database, w: World) -> None:
-    async with db.read() as s:
+    async with db.read(as_system()) as s:
         bob = as_(s, w.bob)
         assert await bob.get_everyone_group(w.org_a.id) is None
         assert await bob.list_groups_by_organization(w.org_a.id) == []
@@ -116,7 +116,7 @@ async def _(db: Database, w: World) -> None:
 
 @case("insert_api_key")
 async def _(db: Database, w: World) -> None:
-    async with db.write() as s:
+    async with db.write(as_system()) as s:
         kw: dict[str, Any] = {"name": "x", "hashed_secret": b"y" * 32, "scopes": ["all"]}
         await denied(as_(s, w.bob).insert_api_key(key_id="k2", user_id=w.alice_user.id, **kw))
         await as_(s, w.alice).insert_api_key(key_id="k2", user_id=w.alice_user.id, **kw)
@@ -124,7 +124,7 @@ async def _(db: Database, w: World) -> None:
 
 @case("get_api_key_by_id", "list_api_keys_by_user")
 async def _(db: Database, w: World) -> None:
-    async with db.read() as s:
+    async with db.read(as_system()) as s:
         assert await as_(s, w.bob).get_api_key_by_id(w.key_id) is None
         assert await as_(s, w.bob).list_api_keys_by_user(w.alice_user.id) == []
         assert (await as_(s, w.alice).get_api_key_by_id(w.key_id)) is not None
@@ -134,7 +134,7 @@ async def _(db: Database, w: World) -> None:
 
 @case("delete_api_key", "update_api_key_last_used")
 async def _(db: Database, w: World) -> None:
-    async with db.write() as s:
+    async with db.write(as_system()) as s:
         await denied(as_(s, w.bob).delete_api_key(w.key_id))
         await denied(as_(s, w.bob).update_api_key_last_used(w.key_id))
         await as_(s, as_authenticator()).update_api_key_last_used(w.key_id)
@@ -146,7 +146,7 @@ async def _(db: Database, w: World) -> None:
 
 @case("insert_template")
 async def _(db: Database, w: World) -> None:
-    async with db.write() as s:
+    async with db.write(as_system()) as s:
         await denied(
             as_(s, w.alice).insert_template(
                 organization_id=w.org_a.id, name="t", created_by=uid(w.alice)
@@ -164,7 +164,7 @@ async def _(db: Database, w: World) -> None:
 
 @case("get_template_by_id", "get_template_by_organization_and_name", "list_templates")
 async def _(db: Database, w: World) -> None:
-    async with db.read() as s:
+    async with db.read(as_system()) as s:
         bob = as_(s, w.bob)
         assert await bob.get_template_by_id(w.template.id) is None
         assert await bob.get_template_by_organization_and_name(w.org_a.id, "py") is None
@@ -175,7 +175,7 @@ async def _(db: Database, w: World) -> None:
 
 @case("update_template", "mark_template_deleted")
 async def _(db: Database, w: World) -> None:
-    async with db.write() as s:
+    async with db.write(as_system()) as s:
         with pytest.raises(Forbidden):
             await as_(s, w.alice).update_template(w.template.id, description="x")
         with pytest.raises(NotFound):
@@ -188,7 +188,7 @@ async def _(db: Database, w: World) -> None:
 
 @case("insert_template_version", "count_template_versions", "list_template_versions")
 async def _(db: Database, w: World) -> None:
-    async with db.write() as s:
+    async with db.write(as_system()) as s:
         kw: dict[str, Any] = {
             "name": "v2",
             "document": {},
@@ -212,7 +212,7 @@ async def _(db: Database, w: World) -> None:
 
 @case("get_template_version_by_id")
 async def _(db: Database, w: World) -> None:
-    async with db.read() as s:
+    async with db.read(as_system()) as s:
         assert await as_(s, w.bob).get_template_version_by_id(w.version_id) is None
         assert (await as_(s, w.alice).get_template_version_by_id(w.version_id)) is not None
 
@@ -226,7 +226,7 @@ async def _(db: Database, w: World) -> None:
         ephemeral=False, options=[], validation_regex="", validation_error="",
         validation_min=None, validation_max=None, validation_monotonic="",
     )  # fmt: skip
-    async with db.write() as s:
+    async with db.write(as_system()) as s:
         await denied(as_(s, w.alice).insert_template_version_parameters([row]))
         await as_(s, w.tadmin).insert_template_version_parameters([row])
         assert await as_(s, w.bob).list_template_version_parameters(w.version_id) == []
@@ -245,7 +245,7 @@ async def _(db: Database, w: World) -> None:
         "desired_prebuild_instances": 1,
         "parameters": {},
     }
-    async with db.write() as s:
+    async with db.write(as_system()) as s:
         await denied(
             as_(s, w.alice).insert_template_version_preset(template_version_id=w.version_id, **kw)
         )
@@ -258,7 +258,7 @@ async def _(db: Database, w: World) -> None:
     "get_template_version_preset_by_id", "list_template_version_presets", "list_preset_parameters"
 )
 async def _(db: Database, w: World) -> None:
-    async with db.read() as s:
+    async with db.read(as_system()) as s:
         bob, alice = as_(s, w.bob), as_(s, w.alice)
         assert await bob.get_template_version_preset_by_id(w.preset_id) is None
         assert await bob.list_template_version_presets(w.version_id) == []
@@ -275,7 +275,7 @@ async def _(db: Database, w: World) -> None:
 
 @case("get_site_config", "upsert_site_config", "delete_site_config")
 async def _(db: Database, w: World) -> None:
-    async with db.write() as s:
+    async with db.write(as_system()) as s:
         with pytest.raises(Forbidden):
             await as_(s, w.alice).upsert_site_config("k", "v")
         with pytest.raises(Forbidden):
@@ -291,14 +291,14 @@ async def _(db: Database, w: World) -> None:
 
 @case("take_bootstrap_lock")
 async def _(db: Database, w: World) -> None:
-    async with db.write() as s:
+    async with db.write(as_system()) as s:
         await denied(as_(s, w.owner.__class__(w.alice.user_id, "alice")).take_bootstrap_lock())
         await as_(s, as_system()).take_bootstrap_lock()
 
 
 @case("count_live_workspaces_by_template")
 async def _(db: Database, w: World) -> None:
-    async with db.read() as s:
+    async with db.read(as_system()) as s:
         await denied(as_(s, w.bob).count_live_workspaces_by_template(w.template.id))
         assert await as_(s, w.alice).count_live_workspaces_by_template(w.template.id) == 0
 
@@ -308,7 +308,7 @@ async def _(db: Database, w: World) -> None:
 
 @case("insert_chat", "list_chats_by_owner")
 async def _(db: Database, w: World) -> None:
-    async with db.write() as s:
+    async with db.write(as_system()) as s:
         assert w.alice.user_id is not None
         assert w.bob.user_id is not None
         await denied(
@@ -322,7 +322,7 @@ async def _(db: Database, w: World) -> None:
 
 @case("get_chat_by_id", "try_lock_chat", "release_chat_lock", "update_chat_workspace_binding")
 async def _(db: Database, w: World) -> None:
-    async with db.write() as s:
+    async with db.write(as_system()) as s:
         bob = as_(s, w.bob)
         assert await bob.get_chat_by_id(w.chat.id) is None
         later = db.clock.now() + dt.timedelta(seconds=30)

@@ -9,7 +9,7 @@ import pytest
 
 from berth.db.authz import AuthzStore
 from berth.db.engine import Database
-from berth.domain.actors import as_chat_tools
+from berth.domain.actors import as_chat_tools, as_system
 from berth.errors import Forbidden, NotFound
 from berth.records import TemplateRankingSignals
 from tests.db.authz_cases_workspaces import alice_workspace
@@ -31,7 +31,7 @@ async def _signals(
 async def _(db: Database, w: World) -> None:
     await alice_workspace(db, w)
     alice_id, bob_id, org_a, org_b = uid(w.alice), uid(w.bob), w.org_a.id, w.org_b.id
-    async with db.read() as s:
+    async with db.read(as_system()) as s:
         # Another user's usage is not theirs to read, in or out of the organization.
         await denied(_signals(as_(s, w.bob), w, alice_id, org_a))
         await denied(_signals(as_(s, w.tadmin), w, alice_id, org_a))
@@ -49,7 +49,7 @@ async def _(db: Database, w: World) -> None:
 async def _(db: Database, w: World) -> None:
     b = await alice_workspace(db, w)
     later = db.clock.now() + dt.timedelta(hours=1)
-    async with db.write() as s:
+    async with db.write(as_system()) as s:
         with pytest.raises(NotFound):
             await as_(s, w.bob).touch_workspace(b.workspace.id, later)
         # The chat-tools actor may read the workspace but not change it.

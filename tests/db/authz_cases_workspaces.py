@@ -15,6 +15,7 @@ from berth.domain.actors import (
     as_authenticator,
     as_chat_tools,
     as_provisioner,
+    as_system,
 )
 from berth.errors import Forbidden, NotFound
 from berth.records import ProvisionerJob, Workspace, WorkspaceAgent, WorkspaceBuild
@@ -32,7 +33,7 @@ class Built:
 
 async def alice_workspace(db: Database, w: World) -> Built:
     """Alice's workspace in org A with one build, its job, a sandbox and an agent."""
-    async with db.write() as s:
+    async with db.write(as_system()) as s:
         ws = await s.insert_workspace(
             owner_id=uid(w.alice), organization_id=w.org_a.id, template_id=w.template.id,
             name="dev", ttl_ms=None,
@@ -58,7 +59,7 @@ async def alice_workspace(db: Database, w: World) -> Built:
 
 @case("insert_workspace", "list_workspaces")
 async def _(db: Database, w: World) -> None:
-    async with db.write() as s:
+    async with db.write(as_system()) as s:
         kw: dict[str, Any] = {"template_id": w.template.id, "name": "x", "ttl_ms": None}
         await denied(
             as_(s, w.bob).insert_workspace(owner_id=uid(w.alice), organization_id=w.org_a.id, **kw)
@@ -76,7 +77,7 @@ async def _(db: Database, w: World) -> None:
 @case("get_workspace_by_id", "get_workspace_by_owner_and_name", "update_workspace")
 async def _(db: Database, w: World) -> None:
     b = await alice_workspace(db, w)
-    async with db.write() as s:
+    async with db.write(as_system()) as s:
         bob = as_(s, w.bob)
         assert await bob.get_workspace_by_id(b.workspace.id) is None
         assert await bob.get_workspace_by_owner_and_name(uid(w.alice), "dev") is None
@@ -99,7 +100,7 @@ async def _(db: Database, w: World) -> None:
 )
 async def _(db: Database, w: World) -> None:
     b = await alice_workspace(db, w)
-    async with db.write() as s:
+    async with db.write(as_system()) as s:
         bob, alice = as_(s, w.bob), as_(s, w.alice)
         assert await bob.get_workspace_build_by_id(b.build.id) is None
         assert await bob.get_workspace_build_by_job_id(b.job.id) is None
@@ -121,7 +122,7 @@ async def _(db: Database, w: World) -> None:
 @case("insert_workspace_build_parameters", "list_workspace_build_parameters")
 async def _(db: Database, w: World) -> None:
     b = await alice_workspace(db, w)
-    async with db.write() as s:
+    async with db.write(as_system()) as s:
         await denied(as_(s, w.bob).insert_workspace_build_parameters(b.build.id, {"a": "1"}))
         await as_(s, w.alice).insert_workspace_build_parameters(b.build.id, {"a": "1"})
         assert await as_(s, w.bob).list_workspace_build_parameters(b.build.id) == []
@@ -134,7 +135,7 @@ async def _(db: Database, w: World) -> None:
 @case("get_quota_allowance", "get_quota_consumed")
 async def _(db: Database, w: World) -> None:
     await alice_workspace(db, w)
-    async with db.read() as s:
+    async with db.read(as_system()) as s:
         await denied(as_(s, w.bob).get_quota_allowance(uid(w.alice), w.org_a.id))
         await denied(as_(s, w.bob).get_quota_consumed(uid(w.alice), w.org_a.id))
         assert await as_(s, w.alice).get_quota_allowance(uid(w.alice), w.org_a.id) is None
@@ -144,7 +145,7 @@ async def _(db: Database, w: World) -> None:
 @case("insert_provisioner_job", "get_provisioner_job_by_id")
 async def _(db: Database, w: World) -> None:
     b = await alice_workspace(db, w)
-    async with db.write() as s:
+    async with db.write(as_system()) as s:
         kw: dict[str, Any] = {"type": "workspace_build", "input": {}, "priority": 1}
         await denied(
             as_(s, w.bob).insert_provisioner_job(
@@ -169,7 +170,7 @@ async def _(db: Database, w: World) -> None:
 )
 async def _(db: Database, w: World, clock_step: dt.timedelta = dt.timedelta(minutes=5)) -> None:
     b = await alice_workspace(db, w)
-    async with db.write() as s:
+    async with db.write(as_system()) as s:
         alice, prov = as_(s, w.alice), as_(s, as_provisioner())
         await denied(alice.acquire_provisioner_job("w1"))
         await denied(alice.update_provisioner_job_heartbeat(b.job.id, "w1"))
@@ -191,7 +192,7 @@ async def _(db: Database, w: World, clock_step: dt.timedelta = dt.timedelta(minu
 @case("request_provisioner_job_cancel")
 async def _(db: Database, w: World) -> None:
     b = await alice_workspace(db, w)
-    async with db.write() as s:
+    async with db.write(as_system()) as s:
         await denied(as_(s, w.bob).request_provisioner_job_cancel(b.job.id))
         canceled = await as_(s, w.alice).request_provisioner_job_cancel(b.job.id)
         assert canceled is not None
@@ -201,7 +202,7 @@ async def _(db: Database, w: World) -> None:
 @case("insert_provisioner_job_logs", "list_provisioner_job_logs")
 async def _(db: Database, w: World) -> None:
     b = await alice_workspace(db, w)
-    async with db.write() as s:
+    async with db.write(as_system()) as s:
         await denied(
             as_(s, w.alice).insert_provisioner_job_logs(b.job.id, [("apply", "info", "x")])
         )
@@ -221,7 +222,7 @@ async def _(db: Database, w: World) -> None:
 )
 async def _(db: Database, w: World) -> None:
     b = await alice_workspace(db, w)
-    async with db.write() as s:
+    async with db.write(as_system()) as s:
         await denied(
             as_(s, w.alice).insert_workspace_resource(
                 job_id=b.job.id, type="v", name="v", handle={}
@@ -238,7 +239,7 @@ async def _(db: Database, w: World) -> None:
 @case("insert_workspace_agent", "insert_workspace_agent_scripts", "list_workspace_agent_scripts")
 async def _(db: Database, w: World) -> None:
     b = await alice_workspace(db, w)
-    async with db.write() as s:
+    async with db.write(as_system()) as s:
         await denied(
             as_(s, w.alice).insert_workspace_agent(
                 resource_id=b.resource_id, name="x", display_order=0, chat=False, external=False,
@@ -261,7 +262,7 @@ async def _(db: Database, w: World) -> None:
 )
 async def _(db: Database, w: World) -> None:
     b = await alice_workspace(db, w)
-    async with db.read() as s:
+    async with db.read(as_system()) as s:
         bob, alice = as_(s, w.bob), as_(s, w.alice)
         assert await bob.get_workspace_agent_by_id(b.agent.id) is None
         assert await alice.get_workspace_agent_by_token_hash(b"t" * 32) is None
@@ -284,7 +285,7 @@ async def _(db: Database, w: World) -> None:
 async def _(db: Database, w: World) -> None:
     b = await alice_workspace(db, w)
     now = db.clock.now()
-    async with db.write() as s:
+    async with db.write(as_system()) as s:
         alice, gateway = as_(s, w.alice), as_(s, as_agent_gateway())
         await denied(alice.update_workspace_agent_connection(b.agent.id, last_connected_at=now))
         await denied(alice.update_workspace_agent_lifecycle(b.agent.id, "ready"))
@@ -309,7 +310,7 @@ async def _(db: Database, w: World) -> None:
     "delete_provisioner_key",
 )
 async def _(db: Database, w: World) -> None:
-    async with db.write() as s:
+    async with db.write(as_system()) as s:
         owner, alice, prov = as_(s, w.owner), as_(s, w.alice), as_(s, as_provisioner())
         kw: dict[str, Any] = {"organization_id": w.org_a.id, "hashed_secret": b"p" * 32}
         await denied(alice.insert_provisioner_key(key_id="pk1", name="x", **kw))
@@ -329,7 +330,7 @@ async def _(db: Database, w: World) -> None:
 @case("update_workspace_agent_token")
 async def _(db: Database, w: World) -> None:
     b = await alice_workspace(db, w)
-    async with db.write() as s:
+    async with db.write(as_system()) as s:
         await denied(as_(s, w.bob).update_workspace_agent_token(b.agent.id, b"n" * 32))
         with pytest.raises(Forbidden):
             await as_(s, as_chat_tools()).update_workspace_agent_token(b.agent.id, b"n" * 32)

@@ -18,8 +18,7 @@ import pytest
 
 from berth.db.authz import AuthzStore
 from berth.db.engine import Database
-from berth.db.store import Store
-from berth.domain.actors import Actor
+from berth.domain.actors import Actor, as_system
 from berth.domain.enums import Role
 from berth.errors import Forbidden, NotFound
 from berth.records import Chat, Organization, Template, User
@@ -49,7 +48,7 @@ def _actor(
 
 
 async def make_world(db: Database) -> World:
-    async with db.write() as s:
+    async with db.write(as_system()) as s:
         a = await s.insert_organization(name="a", is_default=True)
         b = await s.insert_organization(name="b")
         for org in (a, b):
@@ -125,8 +124,8 @@ async def denied(call: Awaitable[object]) -> None:
         await call
 
 
-def as_(s: Store, actor: Actor) -> AuthzStore:
-    return AuthzStore(s, actor)
+def as_(s: AuthzStore, actor: Actor) -> AuthzStore:
+    return s.acting_as(actor)
 
 
 def uid(actor: Actor) -> uuid.UUID:

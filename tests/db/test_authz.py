@@ -10,10 +10,11 @@ import inspect
 
 import pytest
 
-from berth.db.authz import unwrapped_store_methods
+from berth.db.authz import AuthzStore, unwrapped_store_methods
 from berth.db.engine import Database
+from berth.db.querier import query_names
 from berth.db.store import Store
-from berth.domain.actors import Actor
+from berth.domain.actors import Actor, as_system
 from tests.db import authz_cases_accounts, authz_cases_affinity, authz_cases_workspaces
 from tests.db.authz_world import CASES, as_, denied, make_world
 
@@ -35,8 +36,21 @@ def _store_methods() -> set[str]:
     }
 
 
+def test_the_querier_protocol_names_exactly_the_store_methods() -> None:
+    # pyright proves Store and AuthzStore implement the protocol; this proves the
+    # protocol is the Store's whole interface, so a new query cannot skip authorization.
+    assert set(query_names()) == _store_methods()
+
+
 def test_every_store_method_is_wrapped() -> None:
     assert unwrapped_store_methods() == []
+
+
+def test_the_authorized_store_holds_the_store_instead_of_being_one() -> None:
+    assert not issubclass(AuthzStore, Store)
+    assert not any(
+        name.startswith(("_one", "_all", "_insert", "_conn")) for name in dir(AuthzStore)
+    )
 
 
 def test_every_store_method_has_an_authorization_test() -> None:
@@ -55,7 +69,7 @@ async def test_authorization(method: str, db: Database) -> None:
 async def test_no_actor_is_refused(db: Database) -> None:
     w = await make_world(db)
     nobody = Actor(user_id=None, username="anonymous")
-    async with db.read() as s:
+    async with db.read(as_system()) as s:
         store = as_(s, nobody)
         assert await store.get_template_by_id(w.template.id) is None
         assert await store.list_templates() == []

@@ -6,15 +6,14 @@ import datetime as dt
 
 import pytest
 
-from berth.domain.durations import (
+from berth.domain.gocompat import (
     DurationError,
     format_duration,
     format_duration_ns,
-    parse_chat_workspace_ttl,
     parse_duration,
     parse_duration_ns,
-    validate_chat_workspace_ttl,
 )
+from berth.domain.ttl import parse_chat_workspace_ttl, validate_chat_workspace_ttl
 from berth.errors import InvalidInput, Validation
 
 NS, US, MS, S, M, H = 1, 1_000, 1_000_000, 1_000_000_000, 60_000_000_000, 3_600_000_000_000

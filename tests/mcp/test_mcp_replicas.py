@@ -75,7 +75,7 @@ async def test_parallel_creates_across_two_replicas_make_one_workspace(
     if not database_url.startswith("postgresql"):
         pytest.skip("two server processes share a database only on Postgres")
     with two_replicas(database_url, tmp_path) as (a, b):
-        bootstrapped = a.report.bootstrapped or b.report.bootstrapped
+        bootstrapped = a.runtime.bootstrapped or b.runtime.bootstrapped
         assert bootstrapped is not None, "exactly one replica bootstrapped the database"
         token = bootstrapped.token
         headers = {"Authorization": f"Bearer {token}"}

@@ -33,8 +33,9 @@ from backend_support import (
 from docker.models.containers import Container
 
 from berth.domain.enums import Transition
+from berth.errors import BuildFailed
 from berth.provisioner.backends.docker import DOCKER_UNAVAILABLE, IMAGE_NOT_FOUND, DockerBackend
-from berth.provisioner.spec import BuildFailed, BuildSpec
+from berth.provisioner.spec import BuildSpec
 
 pytestmark = pytest.mark.anyio
 IMAGE = "berth-python:latest"

@@ -10,8 +10,9 @@ import pytest
 from backend_support import LogLines, build_spec, next_build, template
 
 from berth.domain.enums import Transition
+from berth.errors import BuildFailed
 from berth.provisioner.backends.fake import FakeBackend, FakeOutcome
-from berth.provisioner.spec import BuildFailed, BuildSpec
+from berth.provisioner.spec import BuildSpec
 
 pytestmark = pytest.mark.anyio
 

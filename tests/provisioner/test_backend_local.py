@@ -28,9 +28,10 @@ from backend_support import (
 )
 
 from berth.domain.enums import Transition
+from berth.errors import BuildFailed
 from berth.provisioner.backends import _proc
 from berth.provisioner.backends.local import BWRAP_MISSING, PREPARE_FAILED, LocalBackend
-from berth.provisioner.spec import BuildFailed, BuildSpec
+from berth.provisioner.spec import BuildSpec
 
 pytestmark = pytest.mark.anyio
 REPO = Path(__file__).resolve().parents[2]

@@ -1,4 +1,4 @@
-"""The build runner (DESIGN §6, §10): quotas, agents and tokens, logs, failures, cancel.
+"""The build pipeline (DESIGN §6, §10): quotas, agents and tokens, logs, failures, cancel.
 
 Every test runs on SQLite and on Postgres with real workers and the fake backend,
 scripted through the template's ``backend.fake`` settings.
@@ -13,14 +13,19 @@ from pathlib import Path
 
 import anyio
 import pytest
-from tests.services.workspace_support import WAIT, World, fake_template, open_world
+from tests.services.workspace_support import (
+    WAIT,
+    World,
+    fake_template,
+    open_world,
+    workspace_id,
+)
 
-from berth.db.authz import AuthzStore
 from berth.db.engine import Database
 from berth.domain.actors import as_system
 from berth.domain.enums import JobStatus, Transition
+from berth.errors import INSUFFICIENT_QUOTA
 from berth.provisioner.backends.fake import FakeOutcome
-from berth.provisioner.runner import INSUFFICIENT_QUOTA
 from berth.records import JobLog
 from berth.services import workspace_views, workspaces
 from berth.services.workspaces import Started
@@ -36,22 +41,28 @@ async def world(db: Database, tmp_path: Path) -> AsyncIterator[World]:
 
 async def _set_allowance(world: World, allowance: int) -> None:
     """Give the default organization's Everyone group ``allowance`` credits (as the owner)."""
-    async with world.db.write() as raw:
-        store = AuthzStore(raw, world.admin.actor)
+    async with world.db.write(as_system()) as raw:
+        store = raw.acting_as(world.admin.actor)
         everyone = await store.get_everyone_group(world.organization_id)
         assert everyone is not None
         assert await store.update_group_quota_allowance(everyone.id, allowance) is not None
 
 
 async def _start(world: World, name: str, template: str) -> Started:
+    """Create a workspace and let a worker take its build to the end.
+
+    A build that cannot be prepared (over quota) is failed as the worker acquires it
+    and never handed to the worker, so the worker may have run nothing.
+    """
     started = await workspaces.create_workspace(world.admin, template=template, name=name)
-    assert await world.run_one()
+    await world.run_one()
+    assert JobStatus((await world.job(started.job.id)).status).is_terminal
     return started
 
 
 async def _logs(world: World, started: Started) -> list[JobLog]:
-    async with world.db.read() as raw:
-        return await AuthzStore(raw, as_system()).list_provisioner_job_logs(started.job.id)
+    async with world.db.read(as_system()) as raw:
+        return await raw.list_provisioner_job_logs(started.job.id)
 
 
 # --- quotas -----------------------------------------------------------------------
@@ -70,20 +81,25 @@ async def test_a_start_over_quota_fails_with_insufficient_quota(world: World) ->
     assert (
         job.error == "insufficient quota: this workspace costs 2 credits a day, 2 of 3 are in use"
     )
-    assert (await workspace_views.get_workspace(world.admin, "w2")).status == "failed"
+    assert (
+        await workspace_views.get_workspace(world.admin, await workspace_id(world.admin, "w2"))
+    ).status == "failed"
     # Nothing of the refused build reached the backend or the agents table.
     assert [a.spec.workspace_id for a in world.backend.applies] == [first.workspace.id]
-    async with world.db.read() as raw:
-        store = AuthzStore(raw, as_system())
+    async with world.db.read(as_system()) as store:
         assert await store.list_workspace_agents_by_job(second.job.id) == []
         assert await store.list_workspace_resources_by_job(second.job.id) == []
     logs = await _logs(world, second)
     assert (logs[-1].stage, logs[-1].level, logs[-1].output) == ("error", "error", job.error)
 
     # A stopped workspace costs nothing: stopping w1 makes room for w2.
-    await workspaces.transition_workspace(world.admin, "w1", Transition.STOP)
+    await workspaces.transition_workspace(
+        world.admin, await workspace_id(world.admin, "w1"), Transition.STOP
+    )
     assert await world.run_one()
-    retry = await workspaces.transition_workspace(world.admin, "w2", Transition.START)
+    retry = await workspaces.transition_workspace(
+        world.admin, await workspace_id(world.admin, "w2"), Transition.START
+    )
     assert await world.run_one()
     assert (await world.job(retry.job.id)).status == JobStatus.SUCCEEDED
 
@@ -91,8 +107,8 @@ async def test_a_start_over_quota_fails_with_insufficient_quota(world: World) ->
 async def test_the_budget_is_the_sum_of_the_users_groups(world: World) -> None:
     await world.push(fake_template("costly", daily_cost=2))
     await _set_allowance(world, 3)
-    async with world.db.write() as raw:
-        store = AuthzStore(raw, world.admin.actor)
+    async with world.db.write(as_system()) as raw:
+        store = raw.acting_as(world.admin.actor)
         group = await store.insert_group(
             organization_id=world.organization_id, name="builders", quota_allowance=1
         )
@@ -139,7 +155,7 @@ async def test_a_start_build_mints_one_token_per_agent_and_stores_only_its_hash(
     assert set(tokens) == {"main", "sidecar"}
     assert len(set(tokens.values())) == 2
     assert applied.spec.agents[1].env == {"ROLE": "helper"}
-    view = await workspace_views.get_workspace(world.admin, "w1")
+    view = await workspace_views.get_workspace(world.admin, await workspace_id(world.admin, "w1"))
     assert [a.agent.name for a in view.agents] == ["main", "sidecar"]
     for agent_view in view.agents:
         agent = agent_view.agent
@@ -152,11 +168,13 @@ async def test_a_start_build_mints_one_token_per_agent_and_stores_only_its_hash(
         "berth.build_id": str(started.build.id),
     }
     # A stop build creates no agents.
-    stop = await workspaces.transition_workspace(world.admin, "w1", Transition.STOP)
+    stop = await workspaces.transition_workspace(
+        world.admin, await workspace_id(world.admin, "w1"), Transition.STOP
+    )
     assert await world.run_one()
     assert world.backend.applies[-1].spec.agents == []
-    async with world.db.read() as raw:
-        assert await AuthzStore(raw, as_system()).list_workspace_agents_by_job(stop.job.id) == []
+    async with world.db.read(as_system()) as raw:
+        assert await raw.list_workspace_agents_by_job(stop.job.id) == []
 
 
 async def test_build_logs_are_stored_in_order(world: World) -> None:
@@ -175,7 +193,9 @@ async def test_build_logs_are_stored_in_order(world: World) -> None:
     assert ids == sorted(ids)
     assert len(set(ids)) == len(ids)
     # The workspace's log view pages by id.
-    view, tail = await workspace_views.build_logs(world.admin, "w1", after_id=logs[5].id)
+    view, tail = await workspace_views.build_logs(
+        world.admin, await workspace_id(world.admin, "w1"), after_id=logs[5].id
+    )
     assert view.status == "running"
     assert [entry.id for entry in tail] == ids[6:]
 
@@ -206,10 +226,14 @@ async def test_a_backend_failure_fails_the_job_with_its_message_and_code(world: 
         ("apply", "info", "looking for a host"),
         ("error", "error", "no capacity in region eu"),
     ]
-    assert (await workspace_views.get_workspace(world.admin, "w1")).status == "failed"
+    assert (
+        await workspace_views.get_workspace(world.admin, await workspace_id(world.admin, "w1"))
+    ).status == "failed"
     assert not world.backend.running(started.workspace.id)
 
-    stop = await workspaces.transition_workspace(world.admin, "w1", Transition.STOP)
+    stop = await workspaces.transition_workspace(
+        world.admin, await workspace_id(world.admin, "w1"), Transition.STOP
+    )
     assert await world.run_one()
     stopped = await world.job(stop.job.id)
     assert (stopped.status, stopped.error, stopped.error_code) == (
@@ -225,7 +249,9 @@ async def test_a_planned_failure_wins_over_the_template(world: World) -> None:
     started = await _start(world, "w1", "basic")
     job = await world.job(started.job.id)
     assert (job.error, job.error_code) == ("planned", "PLANNED")
-    again = await workspaces.transition_workspace(world.admin, "w1", Transition.START)
+    again = await workspaces.transition_workspace(
+        world.admin, await workspace_id(world.admin, "w1"), Transition.START
+    )
     assert await world.run_one()
     assert (await world.job(again.job.id)).status == JobStatus.SUCCEEDED
 
@@ -251,15 +277,15 @@ async def test_bad_fake_settings_and_missing_backends_fail_the_build(world: Worl
 
 
 async def test_a_job_whose_build_is_gone_fails_cleanly(world: World) -> None:
-    async with world.db.write() as raw:
-        job = await AuthzStore(raw, as_system()).insert_provisioner_job(
+    async with world.db.write(as_system()) as raw:
+        job = await raw.insert_provisioner_job(
             type="workspace_build",
             organization_id=world.organization_id,
             initiator_id=world.admin_user.id,
             input={},
             priority=1,
         )
-    assert await world.run_one()
+    assert not await world.run_one(), "a job that cannot be prepared never reaches a worker"
     failed = await world.job(job.id)
     assert failed.status == JobStatus.FAILED
     assert failed.error == "the job's workspace build no longer exists"
@@ -274,7 +300,9 @@ async def test_a_hanging_build_that_is_canceled_ends_canceled(world: World) -> N
             await world.backend.hang_started.wait()
         assert [a.result for a in world.backend.hanging] == ["hanging"]
         assert (await world.job(started.job.id)).status == JobStatus.RUNNING
-        canceling = await workspaces.cancel_build(world.admin, "w1")
+        canceling = await workspaces.cancel_build(
+            world.admin, await workspace_id(world.admin, "w1")
+        )
         assert canceling.status == JobStatus.CANCELING
         with anyio.fail_after(WAIT):
             assert await run
@@ -288,7 +316,9 @@ async def test_a_hanging_build_that_is_canceled_ends_canceled(world: World) -> N
     assert not world.backend.running(started.workspace.id)
     # Releasing the gate later changes nothing; a new start runs normally.
     world.backend.release("stuck-gate")
-    again = await workspaces.transition_workspace(world.admin, "w1", Transition.START)
+    again = await workspaces.transition_workspace(
+        world.admin, await workspace_id(world.admin, "w1"), Transition.START
+    )
     assert await world.run_one()
     assert (await world.job(again.job.id)).status == JobStatus.SUCCEEDED
     assert world.backend.running(started.workspace.id)

@@ -30,7 +30,6 @@ import yaml
 from websockets.asyncio.client import connect as ws_connect
 
 from berth.agent.protocol import CONNECT_PATH
-from berth.db.authz import AuthzStore
 from berth.db.engine import Database, create_engine
 from berth.domain.actors import as_provisioner, as_system
 from berth.domain.credentials import hash_secret as hash_token
@@ -176,8 +175,7 @@ def _home(api: Api, workspace_id: str) -> Path:
 
 async def _sandbox_handle(api: Api, workspace_id: str) -> dict[str, Any]:
     """The local backend's handle of the workspace's running sandbox (keeper and init)."""
-    async with api.db.read() as raw:
-        store = AuthzStore(raw, as_system())
+    async with api.db.read(as_system()) as store:
         build = await store.get_latest_workspace_build_by_workspace_id(uuid.UUID(workspace_id))
         assert build is not None
         resources = await store.list_workspace_resources_by_job(build.job_id)
@@ -294,10 +292,8 @@ async def test_a_failing_blocking_start_script_is_a_start_error_with_its_log(api
     assert exec_ok["stdout"] == "still-usable\n"
 
     async def logs() -> list[str]:
-        async with api.db.read() as raw:
-            entries = await AuthzStore(raw, as_system()).list_workspace_agent_logs(
-                uuid.UUID(agent["id"])
-            )
+        async with api.db.read(as_system()) as raw:
+            entries = await raw.list_workspace_agent_logs(uuid.UUID(agent["id"]))
         return [e.output for e in entries]
 
     # Script logs are flushed in batches; the lifecycle report may arrive first.
@@ -379,8 +375,8 @@ async def test_an_agent_token_opens_only_the_agent_endpoint(api: Api) -> None:
     view = await poll(lambda: api.get("w1"), lambda v: v["status"] == "running")
     job_id = uuid.UUID(view["latest_build"]["job"]["id"])
     token = secrets.token_urlsafe(32)
-    async with api.db.write() as raw:
-        store = AuthzStore(raw, as_provisioner())
+    async with api.db.write(as_system()) as raw:
+        store = raw.acting_as(as_provisioner())
         (resource,) = await store.list_workspace_resources_by_job(job_id)
         agent = await store.insert_workspace_agent(
             resource_id=resource.id,

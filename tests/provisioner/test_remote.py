@@ -25,8 +25,10 @@ from httpx_sse import aconnect_sse
 
 from berth.api.server import running_server
 from berth.provisioner.backends.fake import FakeBackend
-from berth.provisioner.remote import RemoteProvisioner, RemoteTiming, RemoteWorker
+from berth.provisioner.jobs import Host
+from berth.provisioner.remote import RemoteProvisioner
 from berth.provisioner.remote_client import KeyRefused, ProvisionerAPI
+from berth.provisioner.worker import Worker, WorkerTiming
 from berth.settings import Settings
 
 pytestmark = pytest.mark.anyio
@@ -62,8 +64,8 @@ def server(database_url: str, tmp_path: Path) -> Iterator[Server]:
         install_examples=False,
     )
     with running_server(settings) as running:
-        assert running.report.bootstrapped is not None
-        yield Server(running.url, running.report.bootstrapped.token)
+        assert running.runtime.bootstrapped is not None
+        yield Server(running.url, running.runtime.bootstrapped.token)
 
 
 def _client(server: Server, token: str | None) -> httpx.AsyncClient:
@@ -96,7 +98,7 @@ async def remote(server: Server, admin: httpx.AsyncClient, tmp_path: Path) -> As
         {"fake": backend},
         data_dir=tmp_path / "provisioner",
         workers=2,
-        timing=RemoteTiming(acquire_wait=10.0, heartbeat_wait=5.0),
+        timing=WorkerTiming(acquire_wait=10.0, heartbeat_wait=5.0),
     )
     with anyio.fail_after(WAIT):
         await provisioner.connect()
@@ -239,11 +241,9 @@ async def test_a_key_builds_only_its_organizations_jobs(
     backend = FakeBackend()
     api = ProvisionerAPI(server.url, other["key"])
     try:
-        worker = RemoteWorker(
-            api, {"fake": backend}, agent_zipapp=tmp_path / "a.pyz", state_dir=tmp_path
-        )
+        worker = Worker(api, Host({"fake": backend}, tmp_path / "a.pyz", tmp_path))
         with anyio.fail_after(WAIT):
-            assert await worker.run_once(wait_seconds=0) is False
+            assert await worker.run_once(wait=0) is False
     finally:
         await api.aclose()
     assert backend.applies == []
@@ -310,7 +310,7 @@ async def test_a_deleted_key_stops_the_remote_provisioner(
             {"fake": FakeBackend()},
             data_dir=tmp_path / "p",
             workers=1,
-            timing=RemoteTiming(acquire_wait=0.0),
+            timing=WorkerTiming(acquire_wait=0.0),
         )
         with anyio.fail_after(WAIT):
             await provisioner.connect()

@@ -14,18 +14,26 @@ from pathlib import Path
 
 import anyio
 import pytest
-from tests.services.workspace_support import WAIT, World, eventually, fake_template, open_world
+from tests.services.workspace_support import (
+    WAIT,
+    World,
+    eventually,
+    fake_template,
+    open_world,
+    workspace_id,
+)
 
 from berth.clock import FakeClock
-from berth.db.authz import AuthzStore
 from berth.db.engine import Database, create_engine
 from berth.domain.actors import as_provisioner, as_system
 from berth.domain.enums import JobStatus, Transition
 from berth.provisioner.backends.fake import FakeBackend
-from berth.provisioner.service import Provisioner
-from berth.provisioner.worker import Reaper, WorkerTiming
+from berth.provisioner.jobs import Host
+from berth.provisioner.worker import WorkerTiming
 from berth.records import ProvisionerJob
-from berth.services import workspace_views, workspaces
+from berth.services import builds, workspace_views, workspaces
+from berth.services.base import Ctx
+from berth.services.runtime import BuildLoops, ReapTiming
 
 pytestmark = pytest.mark.anyio
 
@@ -41,8 +49,8 @@ async def world(db: Database, tmp_path: Path) -> AsyncIterator[World]:
 
 
 async def _insert_job(world: World, priority: int) -> ProvisionerJob:
-    async with world.db.write() as raw:
-        return await AuthzStore(raw, as_system()).insert_provisioner_job(
+    async with world.db.write(as_system()) as raw:
+        return await raw.insert_provisioner_job(
             type="workspace_build",
             organization_id=world.organization_id,
             initiator_id=world.admin_user.id,
@@ -52,13 +60,32 @@ async def _insert_job(world: World, priority: int) -> ProvisionerJob:
 
 
 async def _acquire(db: Database, worker_id: str) -> ProvisionerJob | None:
-    async with db.write() as raw:
-        return await AuthzStore(raw, as_provisioner()).acquire_provisioner_job(worker_id)
+    async with db.write(as_system()) as raw:
+        return await raw.acting_as(as_provisioner()).acquire_provisioner_job(worker_id)
+
+
+async def _reap(world: World) -> int:
+    """Reap as the server does, with the default staleness (30 s)."""
+    return await builds.reap(
+        world.admin, world.host, stale_after=STALE, server_url="http://127.0.0.1:9"
+    )
+
+
+def _loops(world: World, backend: FakeBackend, tmp_path: Path, workers: int) -> BuildLoops:
+    """The server's build loops on ``backend``, never re-checking or reaping on a timer."""
+    return BuildLoops(
+        Ctx(world.db, world.admin.actor, world.bus),
+        Host({"fake": backend}, tmp_path / "berth-agent.pyz", tmp_path / "state"),
+        server_url="http://127.0.0.1:9",
+        workers=workers,
+        worker_timing=WorkerTiming(acquire_wait=3600),
+        reap_timing=ReapTiming(interval=3600),
+    )
 
 
 async def _heartbeat(db: Database, job_id: uuid.UUID, worker_id: str) -> ProvisionerJob | None:
-    async with db.write() as raw:
-        return await AuthzStore(raw, as_provisioner()).update_provisioner_job_heartbeat(
+    async with db.write(as_system()) as raw:
+        return await raw.acting_as(as_provisioner()).update_provisioner_job_heartbeat(
             job_id, worker_id
         )
 
@@ -92,7 +119,7 @@ async def test_humans_go_before_prebuilds_and_the_oldest_first(
 
 async def test_only_pending_jobs_are_acquired(world: World) -> None:
     started = await workspaces.create_workspace(world.admin, template="basic", name="w1")
-    await workspaces.cancel_build(world.admin, "w1")
+    await workspaces.cancel_build(world.admin, await workspace_id(world.admin, "w1"))
     assert await _acquire(world.db, "w") is None
     assert (await world.job(started.job.id)).worker_id is None
 
@@ -143,15 +170,15 @@ async def test_heartbeats_belong_to_the_worker_running_the_job(
     clock.advance(dt.timedelta(seconds=5))
     assert await _heartbeat(world.db, job.id, "intruder") is None
     assert (await world.job(job.id)).heartbeat_at == later
-    async with world.db.write() as raw:
-        store = AuthzStore(raw, as_provisioner())
+    async with world.db.write(as_system()) as raw:
+        store = raw.acting_as(as_provisioner())
         canceling = await store.request_provisioner_job_cancel(job.id)
         assert canceling is not None
         assert canceling.status == JobStatus.CANCELING
     beat = await _heartbeat(world.db, job.id, "owner")
     assert beat is not None, "a canceling job is still the worker's"
     assert beat.status == JobStatus.CANCELING
-    await world.runner.finish(job.id, JobStatus.CANCELED, error="canceled")
+    await world.finish(job.id, JobStatus.CANCELED, error="canceled")
     assert await _heartbeat(world.db, job.id, "owner") is None
 
 
@@ -159,14 +186,14 @@ async def test_a_live_worker_keeps_its_job_from_being_reaped(
     world: World, clock: FakeClock
 ) -> None:
     started = await workspaces.create_workspace(world.admin, template="slow", name="w1")
-    timing = WorkerTiming(heartbeat_interval=0.02, stale_after=STALE)
+    timing = WorkerTiming(heartbeat_wait=0.02)
     run = asyncio.create_task(world.worker("alive", timing).run_once())
     try:
         with anyio.fail_after(WAIT):
             await world.backend.hang_started.wait()
         now = clock.advance(STALE * 2)
         await eventually(lambda: world.job(started.job.id), lambda job: job.heartbeat_at == now)
-        assert await Reaper(world.runner, world.db, timing).reap_once() == 0
+        assert await _reap(world) == 0
         world.backend.release()
         with anyio.fail_after(WAIT):
             assert await run
@@ -185,50 +212,60 @@ async def test_a_job_whose_worker_stopped_heart_beating_is_failed(
     acquired = await _acquire(world.db, "dead-worker")  # ... and then the worker crashed
     assert acquired is not None
     assert acquired.id == started.job.id
-    reaper = Reaper(world.runner, world.db, WorkerTiming(stale_after=STALE))
-    assert await workspace_views.get_workspace(world.admin, "w1") is not None
-    assert (await workspace_views.get_workspace(world.admin, "w1")).status == "starting"
+    assert (
+        await workspace_views.get_workspace(world.admin, await workspace_id(world.admin, "w1"))
+        is not None
+    )
+    assert (
+        await workspace_views.get_workspace(world.admin, await workspace_id(world.admin, "w1"))
+    ).status == "starting"
 
     clock.advance(STALE - dt.timedelta(seconds=1))
-    assert await reaper.reap_once() == 0
+    assert await _reap(world) == 0
     assert (await world.job(started.job.id)).status == JobStatus.RUNNING
 
     clock.advance(dt.timedelta(seconds=2))
-    assert await reaper.reap_once() == 1
+    assert await _reap(world) == 1
     job = await world.job(started.job.id)
     assert job.status == JobStatus.FAILED
     assert job.error == (
         "the provisioner running this build (dead-worker) stopped responding: no heartbeat for 30s"
     )
     assert job.completed_at == clock.now()
-    view = await workspace_views.get_workspace(world.admin, "w1")
+    view = await workspace_views.get_workspace(world.admin, await workspace_id(world.admin, "w1"))
     assert view.status == "failed"
     # The half-done start build's sandbox is stopped (the fake records a stop apply).
     assert [(a.spec.workspace_id, a.transition) for a in world.backend.applies] == [
         (started.workspace.id, Transition.STOP)
     ]
-    assert await reaper.reap_once() == 0, "a reaped job is reaped once"
+    assert await _reap(world) == 0, "a reaped job is reaped once"
     assert await _heartbeat(world.db, job.id, "dead-worker") is None
     # The workspace can be started again.
-    again = await workspaces.transition_workspace(world.admin, "w1", Transition.START)
+    again = await workspaces.transition_workspace(
+        world.admin, await workspace_id(world.admin, "w1"), Transition.START
+    )
     assert again.build.build_number == 2
     assert await world.run_one()
-    assert (await workspace_views.get_workspace(world.admin, "w1")).status == "running"
+    assert (
+        await workspace_views.get_workspace(world.admin, await workspace_id(world.admin, "w1"))
+    ).status == "running"
 
 
 async def test_pending_jobs_are_never_reaped(world: World, clock: FakeClock) -> None:
     started = await workspaces.create_workspace(world.admin, template="basic", name="w1")
     clock.advance(dt.timedelta(hours=1))
-    assert await Reaper(world.runner, world.db).reap_once() == 0
+    assert await _reap(world) == 0
     assert (await world.job(started.job.id)).status == JobStatus.PENDING
 
 
 async def test_a_stale_canceling_job_is_reaped_too(world: World, clock: FakeClock) -> None:
     started = await workspaces.create_workspace(world.admin, template="basic", name="w1")
     assert await _acquire(world.db, "dead-worker") is not None
-    assert (await workspaces.cancel_build(world.admin, "w1")).status == JobStatus.CANCELING
+    assert (
+        await workspaces.cancel_build(world.admin, await workspace_id(world.admin, "w1"))
+    ).status == JobStatus.CANCELING
     clock.advance(STALE * 2)
-    assert await Reaper(world.runner, world.db).reap_once() == 1
+    assert await _reap(world) == 1
     assert (await world.job(started.job.id)).status == JobStatus.FAILED
 
 
@@ -237,16 +274,7 @@ async def test_a_stale_canceling_job_is_reaped_too(world: World, clock: FakeCloc
 
 async def test_a_new_job_wakes_an_idle_worker_without_polling(world: World, tmp_path: Path) -> None:
     backend = FakeBackend()
-    provisioner = Provisioner(
-        world.db,
-        world.bus,
-        {"fake": backend},
-        server_url="http://127.0.0.1:9",
-        state_dir=tmp_path / "state",
-        agent_zipapp=lambda: tmp_path / "berth-agent.pyz",
-        workers=2,
-        timing=WorkerTiming(poll_interval=3600, reap_interval=3600),
-    )
+    provisioner = _loops(world, backend, tmp_path, 2)
     provisioner.start()
     try:
         started = await workspaces.create_workspace(world.admin, template="basic", name="w1")
@@ -264,16 +292,7 @@ async def test_stopping_the_provisioner_mid_build_cancels_the_build(
     world: World, tmp_path: Path
 ) -> None:
     backend = FakeBackend()
-    provisioner = Provisioner(
-        world.db,
-        world.bus,
-        {"fake": backend},
-        server_url="http://127.0.0.1:9",
-        state_dir=tmp_path / "state",
-        agent_zipapp=lambda: tmp_path / "berth-agent.pyz",
-        workers=1,
-        timing=WorkerTiming(poll_interval=3600, reap_interval=3600),
-    )
+    provisioner = _loops(world, backend, tmp_path, 1)
     provisioner.start()
     try:
         started = await workspaces.create_workspace(world.admin, template="slow", name="w1")

@@ -6,7 +6,6 @@ import asyncio
 
 import pytest
 
-from berth.db.authz import AuthzStore
 from berth.db.engine import Database, create_engine
 from berth.domain.actors import as_system
 from berth.services.accounts import authenticate
@@ -22,8 +21,7 @@ async def test_first_start_creates_admin_org_and_examples(db: Database) -> None:
     actor = await authenticate(db, result.token)
     assert actor.username == "admin"
     assert actor.is_site_owner
-    async with db.read() as raw:
-        store = AuthzStore(raw, as_system())
+    async with db.read(as_system()) as store:
         org = await store.get_default_organization()
         assert org is not None
         assert actor.is_member_of(org.id)
@@ -41,9 +39,9 @@ async def test_two_servers_bootstrapping_one_database_create_one_admin(database_
         results = await asyncio.gather(*(bootstrap(d) for d in databases))
         created = [r for r in results if isinstance(r, Bootstrapped)]
         assert len(created) == 1
-        async with databases[0].read() as raw:
-            users = await AuthzStore(raw, as_system()).list_users()
-            templates = await AuthzStore(raw, as_system()).list_templates()
+        async with databases[0].read(as_system()) as raw:
+            users = await raw.list_users()
+            templates = await raw.list_templates()
         assert [u.username for u in users] == ["admin"]
         assert sorted(t.name for t in templates) == ["python", "python-docker"]
     finally:

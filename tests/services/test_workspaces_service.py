@@ -22,17 +22,17 @@ from tests.services.workspace_support import (
     World,
     fake_template,
     open_world,
+    workspace_id,
 )
 
 from berth.agentconn import AgentGateway
 from berth.clock import FakeClock
-from berth.db.authz import AuthzStore
 from berth.db.engine import Database
 from berth.domain.actors import as_system
 from berth.domain.enums import JobStatus, Transition
 from berth.errors import BerthError, Conflict, InvalidInput, NotFound, Unavailable
 from berth.records import WorkspaceBuild
-from berth.services import accounts, execs, templates, workspace_views, workspaces
+from berth.services import accounts, execs, refs, templates, workspace_views, workspaces
 from berth.services.base import Ctx
 from berth.services.workspace_views import workspace_status
 from berth.services.workspaces import Started
@@ -63,13 +63,22 @@ async def _running(world: World, name: str = "w1", **kw: Any) -> Started:
     return started
 
 
+async def _id(world: World, ref: str = "w1") -> uuid.UUID:
+    """The admin's workspace ``ref``, resolved as an API route resolves it."""
+    return await workspace_id(world.admin, ref)
+
+
 async def _status(ctx: Ctx, ref: str) -> str:
-    return (await workspace_views.get_workspace(ctx, ref)).status
+    return (await workspace_views.get_workspace(ctx, await workspace_id(ctx, ref))).status
+
+
+async def _template(world: World, ref: str) -> templates.TemplateDetail:
+    return await templates.get_template(world.admin, await refs.template(world.admin, ref))
 
 
 async def _params(world: World, build: WorkspaceBuild) -> dict[str, str]:
-    async with world.db.read() as raw:
-        rows = await AuthzStore(raw, as_system()).list_workspace_build_parameters(build.id)
+    async with world.db.read(as_system()) as raw:
+        rows = await raw.list_workspace_build_parameters(build.id)
     return {p.name: p.value for p in rows}
 
 
@@ -249,13 +258,15 @@ async def test_valid_parameters_are_resolved_with_defaults_and_stored(param_worl
 
 
 async def test_preset_values_apply_and_explicit_values_win(param_world: World) -> None:
-    detail = await templates.get_template(param_world.admin, "params", None)
+    detail = await templates.get_template(
+        param_world.admin, await refs.template(param_world.admin, "params")
+    )
     presets = {preset.name: preset for preset, _ in detail.presets}
     big = presets["big"]
     started = await _create(
         param_world,
         template="params",
-        preset_id=str(big.id),
+        preset_ref=str(big.id),
         parameters={"cpus": "4", "token": "t"},
     )
     assert started.build.preset_id == big.id
@@ -268,7 +279,7 @@ async def test_preset_values_apply_and_explicit_values_win(param_world: World) -
             param_world,
             "w2",
             template="params",
-            preset_id=str(big.id),
+            preset_ref=str(big.id),
             parameters={"token": "t", "region": "mars"},
         )
     assert list(_validations(caught.value)) == ["region"]
@@ -278,13 +289,15 @@ async def test_a_preset_of_another_template_or_no_preset_is_refused(param_world:
     other = await param_world.push(
         fake_template("other", presets=[{"name": "solo", "parameters": {}}])
     )
-    detail = await templates.get_template(param_world.admin, str(other.template.id), None)
+    detail = await templates.get_template(
+        param_world.admin, await refs.template(param_world.admin, str(other.template.id))
+    )
     foreign = detail.presets[0][0]
     before = await param_world.count()
     for preset_id in (str(foreign.id), str(uuid.uuid4()), "not-a-uuid"):
         with pytest.raises(InvalidInput) as caught:
             await _create(
-                param_world, template="params", preset_id=preset_id, parameters={"token": "t"}
+                param_world, template="params", preset_ref=preset_id, parameters={"token": "t"}
             )
         assert list(_validations(caught.value)) == ["preset_id"]
     assert await param_world.count() == before
@@ -339,11 +352,11 @@ async def test_the_rendered_template_is_stored_on_the_build(world: World) -> Non
     assert agent["scripts"][0]["script"] == "echo 'us east'"
     # The stored build is what the runner uses: the fake backend logs the rendered line.
     assert await world.run_one()
-    async with world.db.read() as raw:
-        logs = await AuthzStore(raw, as_system()).list_provisioner_job_logs(started.job.id)
+    async with world.db.read(as_system()) as raw:
+        logs = await raw.list_provisioner_job_logs(started.job.id)
     assert "hello Administrator in rw" in [entry.output for entry in logs]
     # The template version itself keeps the Jinja source.
-    detail = await templates.get_template(world.admin, "rendered", None)
+    detail = await _template(world, "rendered")
     assert detail.version is not None
     source_env = detail.version.document["agents"][0]["env"]
     assert source_env["OWNER"] == "{{ owner.username }}"
@@ -377,22 +390,22 @@ async def test_update_ttl(world: World, clock: FakeClock) -> None:
     created_at = started.workspace.last_used_at
     assert created_at is not None
     clock.advance(dt.timedelta(minutes=10))
-    updated = await workspaces.update_ttl(world.admin, "w1", HOUR_MS)
+    updated = await workspaces.update_ttl(world.admin, await _id(world), HOUR_MS)
     assert updated.ttl_ms == HOUR_MS
     assert updated.deadline == created_at + dt.timedelta(hours=1)
-    cleared = await workspaces.update_ttl(world.admin, "w1", None)
+    cleared = await workspaces.update_ttl(world.admin, await _id(world), None)
     assert cleared.ttl_ms is None
     assert cleared.deadline is None
-    zero = await workspaces.update_ttl(world.admin, "w1", 0)
+    zero = await workspaces.update_ttl(world.admin, await _id(world), 0)
     assert zero.ttl_ms is None
     assert zero.deadline is None
     with pytest.raises(InvalidInput) as caught:
-        await workspaces.update_ttl(world.admin, "w1", -5)
+        await workspaces.update_ttl(world.admin, await _id(world), -5)
     assert list(_validations(caught.value)) == ["ttl_ms"]
     # A workspace with no deadline (stopped) gets a TTL but no deadline.
-    await workspaces.transition_workspace(world.admin, "w1", Transition.STOP)
+    await workspaces.transition_workspace(world.admin, await _id(world), Transition.STOP)
     assert await world.run_one()
-    stopped = await workspaces.update_ttl(world.admin, "w1", HOUR_MS)
+    stopped = await workspaces.update_ttl(world.admin, await _id(world), HOUR_MS)
     assert stopped.ttl_ms == HOUR_MS
     assert stopped.deadline is None
 
@@ -403,12 +416,12 @@ async def test_update_ttl(world: World, clock: FakeClock) -> None:
 async def test_start_on_running_and_stop_on_stopped_make_no_new_build(world: World) -> None:
     started = await _running(world)
     assert await _status(world.admin, "w1") == "running"
-    again = await workspaces.transition_workspace(world.admin, "w1", Transition.START)
+    again = await workspaces.transition_workspace(world.admin, await _id(world), Transition.START)
     assert not again.new_build
     assert again.build.id == started.build.id
     assert (await world.count())["provisioner_jobs"] == 1
 
-    stop = await workspaces.transition_workspace(world.admin, "w1", Transition.STOP)
+    stop = await workspaces.transition_workspace(world.admin, await _id(world), Transition.STOP)
     assert stop.new_build
     assert stop.build.build_number == 2
     assert stop.build.transition == "stop"
@@ -417,12 +430,14 @@ async def test_start_on_running_and_stop_on_stopped_make_no_new_build(world: Wor
     assert await world.run_one()
     assert await _status(world.admin, "w1") == "stopped"
     assert not world.backend.running(started.workspace.id)
-    stop_again = await workspaces.transition_workspace(world.admin, "w1", Transition.STOP)
+    stop_again = await workspaces.transition_workspace(
+        world.admin, await _id(world), Transition.STOP
+    )
     assert not stop_again.new_build
     assert stop_again.build.id == stop.build.id
     assert (await world.count())["provisioner_jobs"] == 2
 
-    restart = await workspaces.transition_workspace(world.admin, "w1", Transition.START)
+    restart = await workspaces.transition_workspace(world.admin, await _id(world), Transition.START)
     assert restart.new_build
     assert restart.build.build_number == 3
     assert await world.run_one()
@@ -440,26 +455,23 @@ async def test_a_workspace_already_building_refuses_another_build(world: World) 
     before = await world.count()
     for transition in Transition:
         with pytest.raises(Conflict) as caught:
-            await workspaces.transition_workspace(world.admin, "w1", transition)
+            await workspaces.transition_workspace(world.admin, await _id(world), transition)
         assert caught.value.message == "Workspace 'w1' is already building."
         assert caught.value.detail is not None
         assert "pending" in caught.value.detail
     assert await world.count() == before, "a refused build leaves no job behind"
     assert await world.run_one()
     assert not await world.run_one(), "no stray job was queued"
-    stopped = await workspaces.transition_workspace(world.admin, "w1", Transition.STOP)
+    stopped = await workspaces.transition_workspace(world.admin, await _id(world), Transition.STOP)
     assert stopped.build.build_number == 2
     assert (await world.job(started.job.id)).status == JobStatus.SUCCEEDED
 
 
 async def test_concurrent_stops_queue_one_build(world: World) -> None:
-    await _running(world)
+    w1 = (await _running(world)).workspace.id
     with anyio.fail_after(WAIT * 3):
         results = await asyncio.gather(
-            *(
-                workspaces.transition_workspace(world.admin, "w1", Transition.STOP)
-                for _ in range(5)
-            ),
+            *(workspaces.transition_workspace(world.admin, w1, Transition.STOP) for _ in range(5)),
             return_exceptions=True,
         )
     started = [r for r in results if isinstance(r, Started)]
@@ -471,7 +483,9 @@ async def test_concurrent_stops_queue_one_build(world: World) -> None:
 
 async def test_delete_marks_the_workspace_deleted_when_its_job_succeeds(world: World) -> None:
     started = await _running(world)
-    deleting = await workspaces.transition_workspace(world.admin, "w1", Transition.DELETE)
+    deleting = await workspaces.transition_workspace(
+        world.admin, await _id(world), Transition.DELETE
+    )
     assert deleting.new_build
     assert deleting.build.transition == "delete"
     assert not (await world.workspace(started.workspace.id)).deleted, "not before the job ran"
@@ -485,9 +499,11 @@ async def test_delete_marks_the_workspace_deleted_when_its_job_succeeds(world: W
     )
     for ref in ("w1", str(started.workspace.id)):
         with pytest.raises(NotFound):
-            await workspace_views.get_workspace(world.admin, ref)
-        with pytest.raises(NotFound):
-            await workspaces.transition_workspace(world.admin, ref, Transition.DELETE)
+            await workspace_id(world.admin, ref)
+    with pytest.raises(NotFound):
+        await workspace_views.get_workspace(world.admin, started.workspace.id)
+    with pytest.raises(NotFound):
+        await workspaces.transition_workspace(world.admin, started.workspace.id, Transition.DELETE)
     assert await workspace_views.list_workspaces(world.admin) == []
     # The name is free again.
     reused = await _create(world)
@@ -497,11 +513,11 @@ async def test_delete_marks_the_workspace_deleted_when_its_job_succeeds(world: W
 async def test_a_failed_delete_keeps_the_workspace_and_can_be_retried(world: World) -> None:
     await world.push(fake_template("sticky", fake={"delete": {"fail": "volume busy"}}))
     started = await _running(world, template="sticky")
-    await workspaces.transition_workspace(world.admin, "w1", Transition.DELETE)
+    await workspaces.transition_workspace(world.admin, await _id(world), Transition.DELETE)
     assert await world.run_one()
     assert not (await world.workspace(started.workspace.id)).deleted
     assert await _status(world.admin, "w1") == "failed"
-    retry = await workspaces.transition_workspace(world.admin, "w1", Transition.DELETE)
+    retry = await workspaces.transition_workspace(world.admin, await _id(world), Transition.DELETE)
     assert retry.new_build
     assert retry.build.build_number == 3
 
@@ -511,7 +527,7 @@ async def test_a_failed_delete_keeps_the_workspace_and_can_be_retried(world: Wor
 
 async def test_cancel_of_a_pending_build_cancels_it_at_once(world: World) -> None:
     started = await _create(world)
-    job = await workspaces.cancel_build(world.admin, "w1")
+    job = await workspaces.cancel_build(world.admin, await _id(world))
     assert job.id == started.job.id
     assert job.status == JobStatus.CANCELED
     assert job.canceled_at is not None
@@ -520,8 +536,8 @@ async def test_cancel_of_a_pending_build_cancels_it_at_once(world: World) -> Non
     assert not await world.run_one(), "a canceled job is never picked up"
     assert world.backend.applies == []
     with pytest.raises(Conflict):
-        await workspaces.cancel_build(world.admin, "w1")
-    again = await workspaces.transition_workspace(world.admin, "w1", Transition.START)
+        await workspaces.cancel_build(world.admin, await _id(world))
+    again = await workspaces.transition_workspace(world.admin, await _id(world), Transition.START)
     assert again.new_build
     assert again.build.build_number == 2
 
@@ -534,7 +550,7 @@ async def test_cancel_of_a_running_build_is_finished_by_the_worker(world: World)
         with anyio.fail_after(WAIT):
             await world.backend.hang_started.wait()
         assert await _status(world.admin, "w1") == "starting"
-        job = await workspaces.cancel_build(world.admin, "w1")
+        job = await workspaces.cancel_build(world.admin, await _id(world))
         assert job.status == JobStatus.CANCELING
         with anyio.fail_after(WAIT):
             assert await worker
@@ -546,7 +562,7 @@ async def test_cancel_of_a_running_build_is_finished_by_the_worker(world: World)
     assert [a.result for a in world.backend.applies] == ["canceled"]
     assert await _status(world.admin, "w1") == "canceled"
     with pytest.raises(Conflict):
-        await workspaces.cancel_build(world.admin, "w1")
+        await workspaces.cancel_build(world.admin, await _id(world))
 
 
 # --- status -------------------------------------------------------------------------
@@ -584,7 +600,7 @@ async def test_a_failed_build_shows_as_failed_with_its_error(world: World) -> No
     await world.push(fake_template("broken", fake={"fail": "no capacity", "code": "CAPACITY"}))
     await _create(world, template="broken")
     assert await world.run_one()
-    view = await workspace_views.get_workspace(world.admin, "w1")
+    view = await workspace_views.get_workspace(world.admin, await _id(world))
     assert view.status == "failed"
     assert view.job is not None
     assert view.job.error == "no capacity"
@@ -595,20 +611,26 @@ async def test_a_failed_build_shows_as_failed_with_its_error(world: World) -> No
 
 
 async def test_exec_needs_a_running_workspace_with_a_connected_agent(world: World) -> None:
-    gateway = AgentGateway(world.db, world.bus)
+    gateway = AgentGateway()
     await _create(world)
     with pytest.raises(Conflict) as caught:
-        await execs.exec_command(world.admin, gateway, "w1", "true")
+        await execs.exec_command(world.admin, gateway, await _id(world), "true")
     assert caught.value.message == "Workspace 'w1' is pending, not running."
     assert await world.run_one()
     with pytest.raises(Unavailable):
-        await execs.exec_command(world.admin, gateway, "w1", "true")
+        await execs.exec_command(world.admin, gateway, await _id(world), "true")
     with pytest.raises(InvalidInput) as refused:
-        await execs.exec_command(world.admin, gateway, "w1", "   ")
+        await execs.exec_command(world.admin, gateway, await _id(world), "   ")
     assert list(_validations(refused.value)) == ["command"]
     for timeout_ms in (0, execs.MAX_TIMEOUT_MS + 1):
         with pytest.raises(InvalidInput) as refused:
-            await execs.exec_command(world.admin, gateway, "w1", "true", timeout_ms=timeout_ms)
+            await execs.exec_command(
+                world.admin,
+                gateway,
+                await _id(world),
+                "true",
+                timeout_ms=timeout_ms,
+            )
         assert list(_validations(refused.value)) == ["timeout_ms"]
 
 
@@ -620,23 +642,26 @@ async def test_members_act_only_on_their_own_workspaces(world: World) -> None:
     await accounts.create_organization(world.admin, name="other")
     mallory = await world.add_member("mallory", organization="other")
     bob = await world.add_member("bob")
-    gateway = AgentGateway(world.db, world.bus)
-    refs = [str(started.workspace.id), "admin/w1"]
+    gateway = AgentGateway()
+    theirs = started.workspace.id
     for outsider in (mallory, bob):
-        for ref in refs:
+        for ref in (str(theirs), "admin/w1"):  # the edge cannot name it ...
             with pytest.raises(NotFound):
-                await workspace_views.get_workspace(outsider, ref)
-            for transition in Transition:
-                with pytest.raises(NotFound):
-                    await workspaces.transition_workspace(outsider, ref, transition)
+                await workspace_id(outsider, ref)
+        # ... and a service given its id refuses it as if it did not exist.
+        with pytest.raises(NotFound):
+            await workspace_views.get_workspace(outsider, theirs)
+        for transition in Transition:
             with pytest.raises(NotFound):
-                await workspaces.cancel_build(outsider, ref)
-            with pytest.raises(NotFound):
-                await workspaces.update_ttl(outsider, ref, HOUR_MS)
-            with pytest.raises(NotFound):
-                await workspace_views.build_logs(outsider, ref)
-            with pytest.raises(NotFound):
-                await execs.exec_command(outsider, gateway, ref, "true")
+                await workspaces.transition_workspace(outsider, theirs, transition)
+        with pytest.raises(NotFound):
+            await workspaces.cancel_build(outsider, theirs)
+        with pytest.raises(NotFound):
+            await workspaces.update_ttl(outsider, theirs, HOUR_MS)
+        with pytest.raises(NotFound):
+            await workspace_views.build_logs(outsider, theirs)
+        with pytest.raises(NotFound):
+            await execs.exec_command(outsider, gateway, theirs, "true")
         assert await workspace_views.list_workspaces(outsider, all_users=True) == []
     # Mallory is not in the template's organization; Bob is and builds his own.
     with pytest.raises(NotFound):
@@ -648,7 +673,7 @@ async def test_members_act_only_on_their_own_workspaces(world: World) -> None:
     bobs = await workspaces.create_workspace(bob, template="basic", name="w1")
     assert await world.run_one()
     assert await _status(bob, "w1") == "running"
-    await workspaces.transition_workspace(bob, "w1", Transition.STOP)
+    await workspaces.transition_workspace(bob, await workspace_id(bob, "w1"), Transition.STOP)
     assert await world.run_one()
     assert await _status(bob, "w1") == "stopped"
     # Nothing the outsiders tried changed the admin's workspace.

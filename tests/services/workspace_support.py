@@ -2,9 +2,10 @@
 
 A :class:`World` is a freshly bootstrapped database (the ``db`` fixture: SQLite or
 Postgres, with the test's :class:`~berth.clock.FakeClock`), the admin's service
-context, an in-process event bus, and a real :class:`~berth.provisioner.runner.BuildRunner`
-whose only backend is a :class:`~berth.provisioner.backends.fake.FakeBackend`. Nothing of
-berth is mocked: jobs are run by real :class:`~berth.provisioner.worker.Worker` s.
+context, an in-process event bus, and the server's job source
+(:class:`~berth.services.jobs.LocalJobs`) for a host whose only backend is a
+:class:`~berth.provisioner.backends.fake.FakeBackend`. Nothing of berth is mocked: jobs
+are run by real :class:`~berth.provisioner.worker.Worker` s.
 
 Import it as ``tests.services.workspace_support`` (the tests of ``tests/provisioner``
 use it too).
@@ -25,18 +26,19 @@ import anyio
 import sqlalchemy as sa
 import yaml
 
-from berth.db.authz import AuthzStore
 from berth.db.engine import Database
 from berth.domain.actors import Actor, as_system
+from berth.domain.enums import JobStatus
 from berth.events import InProcessBus
 from berth.provisioner.backends.fake import FakeBackend
-from berth.provisioner.runner import BuildRunner, RunnerConfig
+from berth.provisioner.jobs import Host
 from berth.provisioner.worker import Worker, WorkerTiming
 from berth.records import ProvisionerJob, User, Workspace, WorkspaceBuild
-from berth.services import accounts, templates
+from berth.services import accounts, builds, refs, templates
 from berth.services.accounts import actor_for_user
 from berth.services.base import Ctx
 from berth.services.bootstrap import bootstrap
+from berth.services.jobs import LocalJobs
 from berth.services.templates import Pushed
 
 T = TypeVar("T")
@@ -69,7 +71,7 @@ def fake_template(
 
 @dataclass
 class World:
-    """A bootstrapped database, the admin, a bus and a runner on a fake backend."""
+    """A bootstrapped database, the admin, a bus and the job source of a fake-backend host."""
 
     db: Database
     bus: InProcessBus
@@ -77,13 +79,18 @@ class World:
     admin_user: User
     organization_id: uuid.UUID
     backend: FakeBackend
-    runner: BuildRunner
+    host: Host
+    jobs: LocalJobs
 
     def ctx(self, actor: Actor) -> Ctx:
         return Ctx(self.db, actor, self.bus)
 
     def worker(self, worker_id: str | None = None, timing: WorkerTiming | None = None) -> Worker:
-        return Worker(self.db, self.bus, self.runner, worker_id=worker_id, timing=timing)
+        return Worker(self.jobs, self.host, worker_id=worker_id, timing=timing)
+
+    async def finish(self, job_id: uuid.UUID, status: JobStatus, *, error: str) -> None:
+        """Complete a job as the build pipeline does (a worker that gave up on it)."""
+        await builds.finish(self.admin, job_id, status, error=error)
 
     async def push(self, doc: dict[str, Any], *, as_ctx: Ctx | None = None) -> Pushed:
         """Push a template document (given as data) as the admin, or as ``as_ctx``."""
@@ -96,20 +103,20 @@ class World:
             return await self.worker(worker_id).run_once()
 
     async def job(self, job_id: uuid.UUID) -> ProvisionerJob:
-        async with self.db.read() as raw:
-            job = await AuthzStore(raw, as_system()).get_provisioner_job_by_id(job_id)
+        async with self.db.read(as_system()) as raw:
+            job = await raw.get_provisioner_job_by_id(job_id)
         assert job is not None
         return job
 
     async def workspace(self, workspace_id: uuid.UUID) -> Workspace:
-        async with self.db.read() as raw:
-            workspace = await AuthzStore(raw, as_system()).get_workspace_by_id(workspace_id)
+        async with self.db.read(as_system()) as raw:
+            workspace = await raw.get_workspace_by_id(workspace_id)
         assert workspace is not None
         return workspace
 
     async def builds(self, workspace_id: uuid.UUID) -> list[WorkspaceBuild]:
-        async with self.db.read() as raw:
-            return await AuthzStore(raw, as_system()).list_workspace_builds(workspace_id)
+        async with self.db.read(as_system()) as raw:
+            return await raw.list_workspace_builds(workspace_id)
 
     async def count(self, *tables: str) -> dict[str, int]:
         """Row counts, read straight from the tables (deleted and orphaned rows count too)."""
@@ -125,9 +132,15 @@ class World:
         user, _ = await accounts.create_user(
             self.admin, username=username, organization=organization
         )
-        async with self.db.read() as raw:
-            actor = await actor_for_user(AuthzStore(raw, as_system()), user)
+        async with self.db.read(as_system()) as raw:
+            actor = await actor_for_user(raw, user)
         return self.ctx(actor)
+
+
+async def workspace_id(ctx: Ctx, ref: str) -> uuid.UUID:
+    """The id of a workspace named as a user names it (an id, ``name``, ``owner/name``),
+    resolved as ``ctx``'s actor sees it, as an API route does before calling a service."""
+    return (await refs.workspace(ctx, ref)).id
 
 
 @contextlib.asynccontextmanager
@@ -137,8 +150,7 @@ async def open_world(db: Database, state_dir: Path) -> AsyncGenerator[World]:
     assert result is not None
     actor = await accounts.authenticate(db, result.token)
     assert actor.user_id is not None
-    async with db.read() as raw:
-        store = AuthzStore(raw, as_system())
+    async with db.read(as_system()) as store:
         org = await store.get_default_organization()
         admin_user = await store.get_user_by_id(actor.user_id)
     assert org is not None
@@ -146,25 +158,18 @@ async def open_world(db: Database, state_dir: Path) -> AsyncGenerator[World]:
     backend = FakeBackend()
     before = asyncio.all_tasks()
     async with InProcessBus() as bus:
-        runner = BuildRunner(
-            db,
-            bus,
-            {"fake": backend},
-            RunnerConfig(
-                server_url="http://127.0.0.1:9",
-                state_dir=state_dir,
-                agent_zipapp=lambda: state_dir / "berth-agent.pyz",
-            ),
-        )
+        admin = Ctx(db, actor, bus)
+        host = Host({"fake": backend}, state_dir / "berth-agent.pyz", state_dir)
         try:
             yield World(
                 db=db,
                 bus=bus,
-                admin=Ctx(db, actor, bus),
+                admin=admin,
                 admin_user=admin_user,
                 organization_id=org.id,
                 backend=backend,
-                runner=runner,
+                host=host,
+                jobs=LocalJobs(admin, server_url="http://127.0.0.1:9"),
             )
         finally:
             await settle_tasks(before)

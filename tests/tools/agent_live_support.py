@@ -32,16 +32,15 @@ from typing import Any
 
 import uvicorn
 
-from berth.agent.build import build_zipapp
-from berth.api.app import StartupReport, create_app
-from berth.api.deps import Runtime
-from berth.db.authz import AuthzStore
+from berth.agent.build import ensure_zipapp
+from berth.api.app import create_app
 from berth.domain.actors import Actor, as_provisioner, as_system
 from berth.domain.credentials import hash_secret as hash_token
 from berth.records import Workspace, WorkspaceAgent
 from berth.services.accounts import actor_for_user, add_user, authenticate
 from berth.services.base import Ctx
 from berth.services.chats import create_chat
+from berth.services.runtime import Runtime
 from berth.services.templates import push_template
 from berth.services.workspaces import create_workspace
 from berth.settings import Settings
@@ -87,12 +86,13 @@ async def serving(database_url: str, data_dir: Path) -> AsyncGenerator[Server]:
         address="127.0.0.1:0",
         access_url=url,
         install_examples=False,
+        fake_backend=True,
     )
     started = asyncio.Event()
-    state: dict[str, Any] = {}
+    state: dict[str, Runtime] = {}
 
-    def on_started(runtime: Runtime, report: StartupReport) -> None:
-        state["runtime"], state["report"] = runtime, report
+    def on_started(runtime: Runtime) -> None:
+        state["runtime"] = runtime
         started.set()
 
     config = uvicorn.Config(
@@ -108,9 +108,9 @@ async def serving(database_url: str, data_dir: Path) -> AsyncGenerator[Server]:
         if waiter not in done:
             waiter.cancel()
             raise RuntimeError("the test server did not start")
-        report: StartupReport = state["report"]
-        assert report.bootstrapped is not None
-        yield Server(url, state["runtime"], report.bootstrapped.token)
+        runtime = state["runtime"]
+        assert runtime.bootstrapped is not None
+        yield Server(url, runtime, runtime.bootstrapped.token)
     finally:
         server.should_exit = True
         with contextlib.suppress(Exception):
@@ -135,8 +135,8 @@ class Live:
         return await call_tool(self.ctx, tool, arguments or {})
 
     async def read_workspace(self) -> Workspace:
-        async with self.ctx.db.read() as raw:
-            workspace = await AuthzStore(raw, as_system()).get_workspace_by_id(self.workspace.id)
+        async with self.ctx.db.read(as_system()) as raw:
+            workspace = await raw.get_workspace_by_id(self.workspace.id)
         assert workspace is not None
         return workspace
 
@@ -153,8 +153,7 @@ class Live:
 
 async def _owner(server: Server) -> tuple[Actor, uuid.UUID]:
     runtime = server.runtime
-    async with runtime.db.write() as raw:
-        store = AuthzStore(raw, as_system())
+    async with runtime.db.write(as_system()) as store:
         org = await store.get_default_organization()
         assert org is not None
         user = await add_user(store, username="dev", name="Dev", organization_id=org.id)
@@ -165,8 +164,8 @@ async def _owner(server: Server) -> tuple[Actor, uuid.UUID]:
 async def _insert_agent(
     runtime: Runtime, workspace: Workspace, token: str, project: Path, *, name: str, chat: bool
 ) -> WorkspaceAgent:
-    async with runtime.db.write() as raw:
-        store = AuthzStore(raw, as_provisioner())
+    async with runtime.db.write(as_system()) as raw:
+        store = raw.acting_as(as_provisioner())
         build = await store.get_latest_workspace_build_by_workspace_id(workspace.id)
         assert build is not None
         (resource,) = await store.list_workspace_resources_by_job(build.job_id)
@@ -186,8 +185,12 @@ async def _insert_agent(
 async def _spawn_agent(
     runtime: Runtime, url: str, agent: WorkspaceAgent, token: str, tmp_path: Path
 ) -> tuple[asyncio.subprocess.Process, Path]:
-    """Run the built agent; return once it is connected and ``ready``."""
-    zipapp = await asyncio.to_thread(build_zipapp, tmp_path / "dist")
+    """Run the built agent; return once it is connected and ``ready``.
+
+    The zipapp is built once per test process and only written into each test's
+    directory (as a workspace gets its copy).
+    """
+    zipapp = await asyncio.to_thread(ensure_zipapp, tmp_path / "dist")
     home = tmp_path / "home"
     home.mkdir(exist_ok=True)
     log = tmp_path / "agent.log"
@@ -218,8 +221,8 @@ def _log_fd(path: Path) -> int:
 async def _ready(runtime: Runtime, agent: WorkspaceAgent) -> bool:
     if not runtime.gateway.is_connected(agent.id):
         return False
-    async with runtime.db.read() as raw:
-        row = await AuthzStore(raw, as_system()).get_workspace_agent_by_id(agent.id)
+    async with runtime.db.read(as_system()) as raw:
+        row = await raw.get_workspace_agent_by_id(agent.id)
     return row is not None and row.lifecycle_state == "ready"
 
 
@@ -279,8 +282,8 @@ async def live_workspace(
     agent = await _insert_agent(runtime, started.workspace, token, project, name="main", chat=True)
     process, log = await _spawn_agent(runtime, server.url, agent, token, tmp_path)
     try:
-        async with runtime.db.read() as raw:
-            workspace = await AuthzStore(raw, as_system()).get_workspace_by_id(started.workspace.id)
+        async with runtime.db.read(as_system()) as raw:
+            workspace = await raw.get_workspace_by_id(started.workspace.id)
         assert workspace is not None
         yield Live(server, ctx, owner, workspace, agent, project, process, log)
     finally:

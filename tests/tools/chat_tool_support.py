@@ -15,7 +15,6 @@ from typing import Any
 from berth.clock import FakeClock
 from berth.db.authz import AuthzStore
 from berth.db.engine import Database
-from berth.db.store import Store
 from berth.domain.actors import as_system
 from berth.records import (
     Chat,
@@ -54,8 +53,7 @@ class Org:
 
 
 async def make_org(db: Database, clock: FakeClock) -> Org:
-    async with db.write() as raw:
-        store = AuthzStore(raw, as_system())
+    async with db.write(as_system()) as store:
         org = await store.insert_organization(name="acme", is_default=True)
         other_org = await store.insert_organization(name="globex")
         for o in (org, other_org):
@@ -78,7 +76,7 @@ async def add_template(
     **fields: Any,
 ) -> Template:
     """A template with an active version; ``fields`` are template columns."""
-    async with org.db.write() as store:
+    async with org.db.write(as_system()) as store:
         template = await store.insert_template(
             organization_id=organization_id or org.org_id, name=name, created_by=org.admin.id
         )
@@ -99,7 +97,7 @@ async def add_template(
     return updated
 
 
-async def _parameters(store: Store, version_id: uuid.UUID, rows: list[dict[str, Any]]) -> None:
+async def _parameters(store: AuthzStore, version_id: uuid.UUID, rows: list[dict[str, Any]]) -> None:
     defaults: dict[str, Any] = {
         "display_name": "",
         "description": "",
@@ -142,7 +140,7 @@ async def add_workspace(
     ``last_used_at`` and (when deleted) the deletion time are the clock's now.
     """
     user = owner or org.owner
-    async with org.db.write() as store:
+    async with org.db.write(as_system()) as store:
         workspace = await store.insert_workspace(
             owner_id=user.id,
             organization_id=template.organization_id,
@@ -192,7 +190,7 @@ async def add_agent(
     external: bool = False,
 ) -> WorkspaceAgent:
     """An agent on the resource of the workspace's latest build."""
-    async with org.db.write() as store:
+    async with org.db.write(as_system()) as store:
         build = await store.get_latest_workspace_build_by_workspace_id(workspace.id)
         assert build is not None
         resources = await store.list_workspace_resources_by_job(build.job_id)
@@ -217,7 +215,7 @@ async def add_agent(
 
 async def bind(org: Org, workspace: Workspace) -> None:
     """Bind the chat to ``workspace`` (and its latest build)."""
-    async with org.db.write() as store:
+    async with org.db.write(as_system()) as store:
         build = await store.get_latest_workspace_build_by_workspace_id(workspace.id)
         await store.update_chat_workspace_binding(
             org.chat.id, workspace_id=workspace.id, build_id=build and build.id, agent_id=None

@@ -30,18 +30,16 @@ from tool_support import (
 
 from berth.agentconn import AgentGateway
 from berth.clock import FakeClock
-from berth.db.authz import AuthzStore
 from berth.db.engine import Database, create_engine
 from berth.domain.actors import as_system
 from berth.domain.names import is_valid_name
-from berth.errors import BerthError, Validation
+from berth.errors import BerthError, BuildFailed, Validation
 from berth.mcp.server import mcp_tool
 from berth.services import workspaces
 from berth.services.accounts import create_organization
 from berth.services.base import Ctx
 from berth.tools.registry import TOOLS, tool_by_name
 from berth.tools.responses import api_error, build_failure
-from berth.tools.waits import BuildError
 
 pytestmark = pytest.mark.anyio
 
@@ -274,8 +272,8 @@ async def test_template_missing_or_deleted(world: World) -> None:
     result = await world.create(template_id=str(uuid.uuid4()))
     assert error_of(result) == "look up template: template not found"
     template = await world.template("gone")
-    async with world.db.write() as raw:
-        await AuthzStore(raw, world.admin).mark_template_deleted(template.id)
+    async with world.db.write(as_system()) as raw:
+        await raw.acting_as(world.admin).mark_template_deleted(template.id)
     result = await world.create(template_id=str(template.id))
     assert error_of(result) == "look up template: template not found"
     assert await world.workspaces() == []
@@ -284,10 +282,8 @@ async def test_template_missing_or_deleted(world: World) -> None:
 @pytest.mark.spec("cw.cross-org")
 async def test_template_of_another_organization(world: World) -> None:
     org = await create_organization(world.service(world.admin), name="elsewhere")
-    async with world.db.write() as raw:
-        await AuthzStore(raw, as_system()).insert_organization_member(
-            organization_id=org.id, user_id=world.owner_id
-        )
+    async with world.db.write(as_system()) as raw:
+        await raw.insert_organization_member(organization_id=org.id, user_id=world.owner_id)
     template = (await world.push(template_yaml("far"), organization="elsewhere")).template
     result = await world.create(template_id=str(template.id))
     assert error_of(result) == CROSS_ORG
@@ -307,8 +303,8 @@ async def test_external_agent_template_is_refused(world: World) -> None:
 @pytest.mark.spec("cw.external", "cw.api-error")
 async def test_missing_version_counts_as_not_external(world: World) -> None:
     """A template without a version row passes the check; the create itself then fails."""
-    async with world.db.write() as raw:
-        bare = await AuthzStore(raw, world.admin).insert_template(
+    async with world.db.write(as_system()) as raw:
+        bare = await raw.acting_as(world.admin).insert_template(
             organization_id=world.org_id, name="bare", created_by=world.admin_id
         )
     result = result_of(await world.create(template_id=str(bare.id)))
@@ -371,8 +367,8 @@ SIZED: dict[str, Any] = {
 
 
 async def preset_ids(world: World, version_id: uuid.UUID) -> dict[str, uuid.UUID]:
-    async with world.db.read() as raw:
-        presets = await AuthzStore(raw, world.admin).list_template_version_presets(version_id)
+    async with world.db.read(as_system()) as raw:
+        presets = await raw.acting_as(world.admin).list_template_version_presets(version_id)
     return {p.name: p.id for p in presets}
 
 
@@ -542,8 +538,8 @@ async def test_a_taken_name_is_retried_once_with_a_generated_one(
 async def test_other_conflicts_are_not_retried(
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    async with world.db.write() as raw:
-        bare = await AuthzStore(raw, world.admin).insert_template(
+    async with world.db.write(as_system()) as raw:
+        bare = await raw.acting_as(world.admin).insert_template(
             organization_id=world.org_id, name="bare", created_by=world.admin_id
         )
     spy = CreateSpy(monkeypatch)
@@ -696,11 +692,11 @@ async def test_quota_failure(world: World) -> None:
 @pytest.mark.spec("resp.build-failure")
 async def test_build_failure_response_shapes(world: World) -> None:
     build_id = uuid.uuid4()
-    plain = await build_failure(world.ctx(), "start", build_id, BuildError("boom"), "x: boom")
+    plain = await build_failure(world.ctx(), "start", build_id, BuildFailed("boom"), "x: boom")
     assert result_of(plain) == {"error": "x: boom", "build_id": str(build_id)}
-    no_build = await build_failure(world.ctx(), "create", None, BuildError("boom"), "boom")
+    no_build = await build_failure(world.ctx(), "create", None, BuildFailed("boom"), "boom")
     assert result_of(no_build) == {"error": "boom"}
-    quota = BuildError("full", "INSUFFICIENT_QUOTA")
+    quota = BuildFailed("full", code="INSUFFICIENT_QUOTA")
     # No allowance: the figures read as zero budget.
     with_figures = await build_failure(world.ctx(), "start", None, quota, "full")
     assert result_of(with_figures) == {
@@ -802,7 +798,7 @@ async def test_failed_startup_scripts_are_reported(world: World, state: str) -> 
 async def test_unreachable_agent_is_not_ready(world: World) -> None:
     timings = dataclasses.replace(FAST, agent_connect_timeout=dt.timedelta(milliseconds=300))
     template = await world.template()
-    gateway = AgentGateway(world.db, world.bus)
+    gateway = AgentGateway()
     result = result_of(
         await world.create(
             {"gateway": gateway, "timings": timings}, template_id=str(template.id), name="w"

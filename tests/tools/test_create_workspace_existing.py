@@ -22,7 +22,6 @@ from tool_support import (
 
 from berth.agentconn import AgentGateway
 from berth.clock import FakeClock
-from berth.db.authz import AuthzStore
 from berth.db.engine import Database
 from berth.domain.actors import as_system
 from berth.domain.enums import Transition
@@ -127,8 +126,8 @@ async def test_deleted_workspace(world: World) -> None:
 @pytest.mark.spec("cw.existing.unreadable")
 async def test_workspace_without_a_build(world: World) -> None:
     template = await world.template()
-    async with world.db.write() as raw:
-        orphan = await AuthzStore(raw, as_system()).insert_workspace(
+    async with world.db.write(as_system()) as raw:
+        orphan = await raw.insert_workspace(
             owner_id=world.owner_id,
             organization_id=world.org_id,
             template_id=template.id,
@@ -159,7 +158,7 @@ async def test_canceled_build(manual: World) -> None:
     world = manual
     template = await world.template()
     old = await world.start_workspace(template, "old")
-    await workspaces.cancel_build(world.service(), str(old.workspace.id))
+    await workspaces.cancel_build(world.service(), old.workspace.id)
     assert (await world.job(old.job.id)).status == "canceled"
     await world.bind(old.workspace.id, old.build.id)
     async with background(world.create(template_id=str(template.id), name="fresh")) as call:
@@ -246,7 +245,7 @@ async def test_connected_agent_skips_the_connect_phase(world: World) -> None:
     """A gateway that cannot reach the agent would make a connect phase fail."""
     template = await world.template()
     await world.running_workspace(template, "home")
-    gateway = AgentGateway(world.db, world.bus)
+    gateway = AgentGateway()
     result = await world.create(
         {"gateway": gateway, "timings": SHORT_CONNECT}, template_id=str(template.id)
     )
@@ -282,7 +281,7 @@ async def test_connecting_agent_gets_the_full_readiness_wait(world: World) -> No
     world.sim.connect = False
     template = await world.template()
     await world.running_workspace(template, "home")
-    gateway = AgentGateway(world.db, world.bus)
+    gateway = AgentGateway()
     result = await world.create(
         {"gateway": gateway, "timings": SHORT_CONNECT}, template_id=str(template.id)
     )

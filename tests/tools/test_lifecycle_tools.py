@@ -22,7 +22,6 @@ from tool_support import (
 )
 
 from berth.clock import FakeClock
-from berth.db.authz import AuthzStore
 from berth.db.engine import Database
 from berth.domain.actors import as_system
 from berth.domain.enums import Transition
@@ -148,8 +147,8 @@ async def test_lookup_errors(world: World, tool: str) -> None:
     await world.bind(uuid.uuid4(), None)
     assert error_of(await world.call(tool)) == "load workspace: workspace not found"
     template = await world.template()
-    async with world.db.write() as raw:
-        orphan = await AuthzStore(raw, as_system()).insert_workspace(
+    async with world.db.write(as_system()) as raw:
+        orphan = await raw.insert_workspace(
             owner_id=world.owner_id,
             organization_id=world.org_id,
             template_id=template.id,
@@ -189,7 +188,7 @@ async def test_build_refused_by_the_service(world: World, tool: str) -> None:
     await world.wait_job(admins.job.id)
     if tool == "start_workspace":
         stopping = await workspaces.transition_workspace(
-            world.service(world.admin), str(admins.workspace.id), Transition.STOP
+            world.service(world.admin), admins.workspace.id, Transition.STOP
         )
         await world.wait_job(stopping.job.id)
     await world.bind(admins.workspace.id, None)

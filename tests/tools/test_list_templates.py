@@ -16,11 +16,13 @@ from chat_tool_support import Org, add_template, add_workspace, error_text, make
 
 from berth.clock import FakeClock
 from berth.db.engine import Database
+from berth.domain import ranking
+from berth.domain.actors import as_system
+from berth.domain.ranking import Ranked, affinity_score, query_score, recommend
 from berth.records import Template, TemplateRankingSignals
 from berth.tools import templates as lt
 from berth.tools.context import ChatContext
 from berth.tools.registry import ListTemplatesArgs, call_tool, tool_by_name
-from berth.tools.templates import Ranked, affinity_score, query_score, recommend
 
 pytestmark = pytest.mark.anyio
 
@@ -171,12 +173,12 @@ async def test_ranking_signals_count_what_the_spec_says(org: Org) -> None:
     await add_workspace(org, tpl, "theirs", owner=org.other)
     await add_workspace(org, tpl, "theirs-gone", owner=org.other, deleted=True)
     org.clock.advance(DAY)
-    async with org.db.read() as store:
+    async with org.db.read(as_system()) as store:
         (signals,) = await store.get_template_ranking_signals(
             owner_id=org.owner.id,
             organization_id=org.org_id,
             template_ids=[tpl.id],
-            since=org.clock.now() - lt.LOOKBACK,
+            since=org.clock.now() - ranking.LOOKBACK,
         )
     assert signals.active_count == 2
     assert signals.deleted_recent_count == 1
@@ -321,10 +323,10 @@ def _ranked(*entries: tuple[int, float]) -> list[Ranked]:
 @pytest.mark.spec("lt.recommend")
 def test_recommendation_rules() -> None:
     """[lt.recommend] Every branch of the confidence rules, with 1e-9 slack."""
-    use, ask = lt.NEXT_STEP_USE_RECOMMENDED, lt.NEXT_STEP_ASK_USER
+    use, ask = ranking.NEXT_STEP_USE_RECOMMENDED, ranking.NEXT_STEP_ASK_USER
     # Nothing ranked.
-    assert recommend([], 0) == (None, lt.NEXT_STEP_NO_TEMPLATES)
-    assert recommend([], 3) == (None, lt.NEXT_STEP_NO_MATCHES)
+    assert recommend([], 0) == (None, ranking.NEXT_STEP_NO_TEMPLATES)
+    assert recommend([], 3) == (None, ranking.NEXT_STEP_NO_MATCHES)
     # The only visible template, ranked: it, whatever its scores.
     (only,) = _ranked((0, 0.0))
     assert recommend([only], 1) == (only.template.id, use)
@@ -366,7 +368,7 @@ async def test_two_developers_versus_one_recommends(org: Org) -> None:
     result = await _list(org)
     assert _names(result) == ["two", "one"]
     assert result["recommended_template_id"] == str(two.id)
-    assert result["next_step"] == lt.NEXT_STEP_USE_RECOMMENDED
+    assert result["next_step"] == ranking.NEXT_STEP_USE_RECOMMENDED
 
 
 @pytest.mark.spec("lt.next-step")

@@ -17,7 +17,6 @@ from berth.domain.agents import (
     agent_status,
     select_chat_agent,
 )
-from berth.domain.durations import parse_chat_workspace_ttl, validate_chat_workspace_ttl
 from berth.domain.enums import AgentLifecycle, AgentStatus
 from berth.domain.names import (
     ADJECTIVES,
@@ -26,6 +25,7 @@ from berth.domain.names import (
     is_valid_name,
     name_error,
 )
+from berth.domain.ttl import parse_chat_workspace_ttl, validate_chat_workspace_ttl
 from berth.errors import InvalidInput
 
 # --- §7 choosing the chat agent ---------------------------------------------------------

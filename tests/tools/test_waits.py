@@ -31,16 +31,15 @@ from tool_support import (
 
 from berth.agentconn import AgentGateway
 from berth.clock import FakeClock
-from berth.db.authz import AuthzStore
 from berth.db.engine import Database
-from berth.domain.actors import as_agent_gateway
+from berth.domain.actors import as_agent_gateway, as_system
 from berth.domain.enums import JobStatus, Transition
+from berth.errors import BuildFailed
 from berth.provisioner.backends.fake import FakeOutcome
 from berth.records import WorkspaceAgent
 from berth.services import workspaces
 from berth.tools.context import ToolTimings
 from berth.tools.waits import (
-    BuildError,
     external_agent_message,
     wait_for_agent_ready,
     wait_for_build,
@@ -86,8 +85,8 @@ async def queued(world: World, **template: Any) -> workspaces.Started:
     return await world.start_workspace(await world.template(**template), "w")
 
 
-async def build_error(world: World, build_id: uuid.UUID, **changes: Any) -> BuildError:
-    with anyio.fail_after(WAIT), pytest.raises(BuildError) as caught:
+async def build_error(world: World, build_id: uuid.UUID, **changes: Any) -> BuildFailed:
+    with anyio.fail_after(WAIT), pytest.raises(BuildFailed) as caught:
         await wait_for_build(world.ctx(**changes), build_id)
     return caught.value
 
@@ -146,7 +145,7 @@ async def test_failed_build_without_an_error_text(manual: World) -> None:
 @pytest.mark.spec("wait.build")
 async def test_canceled_build(manual: World) -> None:
     started = await queued(manual)
-    await workspaces.cancel_build(manual.service(), str(started.workspace.id))
+    await workspaces.cancel_build(manual.service(), started.workspace.id)
     error = await build_error(manual, started.build.id)
     assert (error.message, error.code) == ("build was canceled", None)
 
@@ -157,9 +156,9 @@ async def test_canceled_while_running(world: World) -> None:
     started = await queued(world, fake={"hang": True})
     await world.wait_hanging()
     async with background(wait_for_build(world.ctx(), started.build.id)) as waiting:
-        job = await workspaces.cancel_build(world.service(), str(started.workspace.id))
+        job = await workspaces.cancel_build(world.service(), started.workspace.id)
         assert job.status == "canceling"
-        with pytest.raises(BuildError, match=r"^build was canceled$"):
+        with pytest.raises(BuildFailed, match=r"^build was canceled$"):
             await finished(waiting)
 
 
@@ -289,7 +288,7 @@ class CountingGateway(AgentGateway):
     """A real gateway that records each connection attempt's time bound."""
 
     def __init__(self, world: World) -> None:
-        super().__init__(world.db, world.bus)
+        super().__init__()
         self.attempts: list[float] = []
 
     async def call(
@@ -321,8 +320,8 @@ async def test_connect_phase_gives_up_with_the_last_error(world: World) -> None:
 async def connect_elsewhere(world: World, agent: WorkspaceAgent) -> None:
     """The agent's row as another replica's gateway writes it: connected there, now."""
     now = world.clock.now()
-    async with world.db.write() as raw:
-        await AuthzStore(raw, as_agent_gateway()).update_workspace_agent_connection(
+    async with world.db.write(as_system()) as raw:
+        await raw.acting_as(as_agent_gateway()).update_workspace_agent_connection(
             agent.id, first_connected_at=now, last_connected_at=now, replica_id=uuid.uuid4()
         )
 
@@ -374,7 +373,7 @@ async def test_connect_phase_skipped_when_told_or_without_a_gateway(world: World
 async def test_connect_phase_wakes_when_the_agent_connects(world: World) -> None:
     """Retries are a minute apart, so only the agent's connect event can end the wait."""
     agent = await quiet_agent(world)
-    gateway = AgentGateway(world.db, world.bus)
+    gateway = AgentGateway()
     ctx = world.ctx(
         gateway=gateway,
         timings=timings(agent_retry_interval=LONG, startup_script_poll_interval=LONG),
@@ -382,7 +381,7 @@ async def test_connect_phase_wakes_when_the_agent_connects(world: World) -> None
     socket = LoopbackSocket()
     async with background(wait_for_agent_ready(ctx, agent, connect=True)) as waiting:
         await asyncio.sleep(0)  # its first attempt fails: nothing is connected
-        async with background(gateway.serve(agent, socket)):
+        async with background(world.serve(gateway, agent, socket)):
             socket.report({"type": "lifecycle", "state": "starting"})
             socket.report({"type": "lifecycle", "state": "ready"})
             assert await finished(waiting) == {}
@@ -405,7 +404,7 @@ def test_external_agent_messages() -> None:
 async def test_external_agent_not_ready(world: World) -> None:
     agent = await quiet_agent(world, agents=[{"name": "laptop", "external": True}])
     assert agent.external
-    gateway = AgentGateway(world.db, world.bus)
+    gateway = AgentGateway()
     window = timings(agent_connect_timeout=300 * MS)
     ctx = world.ctx(gateway=gateway, timings=window)
     with anyio.fail_after(WAIT):
@@ -428,7 +427,7 @@ async def test_start_workspace_with_an_external_agent(world: World) -> None:
     await world.wait_job(stopping.job.id)
     result = await world.call(
         "start_workspace",
-        gateway=AgentGateway(world.db, world.bus),
+        gateway=AgentGateway(),
         timings=timings(agent_connect_timeout=300 * MS),
     )
     assert result_of(result) == {

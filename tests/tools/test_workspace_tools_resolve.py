@@ -24,6 +24,7 @@ from chat_tool_support import (
 from berth.agentconn import AgentGateway
 from berth.clock import FakeClock
 from berth.db.engine import Database
+from berth.domain.actors import as_system
 from berth.records import Workspace, WorkspaceAgent
 from berth.tools.registry import call_tool
 from berth.tools.workspace_tools import NO_WORKSPACE, WORKSPACE_DELETED
@@ -49,7 +50,7 @@ async def org(db: Database, clock: FakeClock) -> Org:
 
 async def _errors(org: Org, **kw: Any) -> set[str]:
     """The text error every workspace tool answers with (they must all agree)."""
-    ctx = org.ctx(gateway=AgentGateway(org.db, None), **kw)
+    ctx = org.ctx(gateway=AgentGateway(), **kw)
     return {error_text(await call_tool(ctx, name, arguments)) for name, arguments in CALLS}
 
 
@@ -68,7 +69,7 @@ async def _connect(
     last_connected_at: dt.datetime | None = None,
     disconnected_at: dt.datetime | None = None,
 ) -> None:
-    async with org.db.write() as store:
+    async with org.db.write(as_system()) as store:
         await store.update_workspace_agent_connection(
             agent.id,
             first_connected_at=first_connected_at,
@@ -88,7 +89,7 @@ async def test_chat_without_a_workspace(org: Org) -> None:
     assert NO_WORKSPACE == "chat has no workspace; use create_workspace first"
     assert await _errors(org) == {NO_WORKSPACE}
     # Even before checking its own arguments.
-    ctx = org.ctx(gateway=AgentGateway(org.db, None))
+    ctx = org.ctx(gateway=AgentGateway())
     assert error_text(await call_tool(ctx, "execute", {})) == NO_WORKSPACE
     assert error_text(await call_tool(ctx, "edit_files", {})) == NO_WORKSPACE
 
@@ -191,7 +192,7 @@ async def test_activity_moves_last_use_and_the_deadline(org: Org) -> None:
     timed = await add_workspace(org, template, "timed", ttl_ms=3_600_000)
     plain = await add_workspace(org, template, "plain")
     now = org.clock.advance(dt.timedelta(minutes=5))
-    async with org.db.write() as store:
+    async with org.db.write(as_system()) as store:
         touched = await store.touch_workspace(timed.id, now)
         assert touched is not None
         assert touched.last_used_at == now

@@ -22,7 +22,7 @@ import dataclasses
 import datetime as dt
 import json
 import uuid
-from collections.abc import AsyncGenerator, Mapping
+from collections.abc import AsyncGenerator, Coroutine, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,15 +31,15 @@ import anyio
 import sqlalchemy as sa
 
 from berth.agent import protocol
+from berth.agentconn import AgentGateway
 from berth.clock import FakeClock
 from berth.db import tables as t
-from berth.db.authz import AuthzStore
 from berth.db.engine import Database
 from berth.domain.actors import Actor, as_agent_gateway, as_provisioner, as_system
 from berth.domain.enums import JobStatus, Transition
 from berth.events import EventBus, InProcessBus
 from berth.provisioner.backends.fake import FakeBackend
-from berth.provisioner.service import Provisioner
+from berth.provisioner.jobs import Host
 from berth.provisioner.spec import AgentSpec, BuildSpec, LogSink, ResourceRecord, ResourceState
 from berth.provisioner.worker import WorkerTiming
 from berth.records import (
@@ -52,8 +52,10 @@ from berth.records import (
 )
 from berth.services import workspaces
 from berth.services.accounts import actor_for_user, create_user
+from berth.services.agents import AgentReports
 from berth.services.base import Ctx
 from berth.services.bootstrap import bootstrap
+from berth.services.runtime import BuildLoops, ReapTiming
 from berth.services.templates import Pushed, push_template
 from berth.tools.context import ChatContext, ToolTimings
 from berth.tools.registry import call_tool
@@ -78,10 +80,12 @@ FAST = ToolTimings(
 """Every interval 50 ms; the timeouts long, so only tests that want a timeout get one."""
 
 WORKER_TIMING = WorkerTiming(
-    poll_interval=0.05,
-    heartbeat_interval=5.0,  # cancellation is noticed through the job's events anyway
+    acquire_wait=0.05,
+    heartbeat_wait=5.0,  # cancellation is noticed through the job's events anyway
+)
+REAP_TIMING = ReapTiming(
     stale_after=dt.timedelta(days=365),  # the fake clock moves in some tests: never reap
-    reap_interval=3600.0,
+    interval=3600.0,
 )
 
 HEX4 = r"[0-9a-f]{4}"
@@ -110,8 +114,8 @@ class AgentDriver:
         self._bus = bus
 
     async def _publish(self, agent_id: uuid.UUID, payload: dict[str, object]) -> None:
-        async with self._db.read() as raw:
-            workspace_id = await AuthzStore(raw, as_agent_gateway()).get_workspace_id_by_agent_id(
+        async with self._db.read(as_system()) as raw:
+            workspace_id = await raw.acting_as(as_agent_gateway()).get_workspace_id_by_agent_id(
                 agent_id
             )
         body: dict[str, object] = {"agent_id": str(agent_id), **payload}
@@ -121,22 +125,22 @@ class AgentDriver:
 
     async def connect(self, agent_id: uuid.UUID) -> None:
         now = self._db.clock.now()
-        async with self._db.write() as raw:
-            await AuthzStore(raw, as_agent_gateway()).update_workspace_agent_connection(
+        async with self._db.write(as_system()) as raw:
+            await raw.acting_as(as_agent_gateway()).update_workspace_agent_connection(
                 agent_id, first_connected_at=now, last_connected_at=now
             )
         await self._publish(agent_id, {"type": "connection", "state": "connected"})
 
     async def disconnect(self, agent_id: uuid.UUID) -> None:
-        async with self._db.write() as raw:
-            await AuthzStore(raw, as_agent_gateway()).update_workspace_agent_connection(
+        async with self._db.write(as_system()) as raw:
+            await raw.acting_as(as_agent_gateway()).update_workspace_agent_connection(
                 agent_id, disconnected_at=self._db.clock.now()
             )
         await self._publish(agent_id, {"type": "connection", "state": "disconnected"})
 
     async def lifecycle(self, agent_id: uuid.UUID, state: str) -> None:
-        async with self._db.write() as raw:
-            await AuthzStore(raw, as_agent_gateway()).update_workspace_agent_lifecycle(
+        async with self._db.write(as_system()) as raw:
+            await raw.acting_as(as_agent_gateway()).update_workspace_agent_lifecycle(
                 agent_id, state
             )
         await self._publish(agent_id, {"type": "lifecycle", "state": state})
@@ -209,7 +213,7 @@ class World:
     fake: FakeBackend
     sim: SimBackend
     driver: AgentDriver
-    provisioner: Provisioner
+    provisioner: BuildLoops
     admin: Actor
     owner: Actor
     org_id: uuid.UUID
@@ -218,6 +222,15 @@ class World:
     timings: ToolTimings = FAST
     updates: list[Chat] = field(default_factory=lambda: list[Chat]())
     _changed: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def serve(
+        self, gateway: AgentGateway, agent: WorkspaceAgent, socket: LoopbackSocket
+    ) -> Coroutine[Any, Any, None]:
+        """``gateway`` serving ``socket`` as ``agent``, its reports recorded as the server does."""
+        reports = AgentReports(
+            Ctx(self.db, as_agent_gateway(), self.bus), agent, gateway.replica_id
+        )
+        return gateway.serve(agent.id, socket, reports)
 
     @property
     def owner_id(self) -> uuid.UUID:
@@ -288,8 +301,8 @@ class World:
     ) -> uuid.UUID:
         actor = owner or self.owner
         assert actor.user_id is not None
-        async with self.db.write() as raw:
-            chat = await AuthzStore(raw, actor).insert_chat(
+        async with self.db.write(as_system()) as raw:
+            chat = await raw.acting_as(actor).insert_chat(
                 owner_id=actor.user_id, organization_id=organization_id or self.org_id
             )
         return chat.id
@@ -310,24 +323,24 @@ class World:
     async def transition(
         self, workspace_id: uuid.UUID, transition: Transition
     ) -> workspaces.Started:
-        return await workspaces.transition_workspace(self.service(), str(workspace_id), transition)
+        return await workspaces.transition_workspace(self.service(), workspace_id, transition)
 
     async def bind(self, workspace_id: uuid.UUID | None, build_id: uuid.UUID | None) -> None:
-        async with self.db.write() as raw:
-            await AuthzStore(raw, as_system()).update_chat_workspace_binding(
+        async with self.db.write(as_system()) as raw:
+            await raw.update_chat_workspace_binding(
                 self.chat_id, workspace_id=workspace_id, build_id=build_id, agent_id=None
             )
 
     async def set_quota(self, allowance: int) -> None:
-        async with self.db.write() as raw:
-            store = AuthzStore(raw, self.admin)
+        async with self.db.write(as_system()) as raw:
+            store = raw.acting_as(self.admin)
             everyone = await store.get_everyone_group(self.org_id)
             assert everyone is not None
             await store.update_group_quota_allowance(everyone.id, allowance)
 
     async def set_site_config(self, key: str, value: str) -> None:
-        async with self.db.write() as raw:
-            await AuthzStore(raw, self.admin).upsert_site_config(key, value)
+        async with self.db.write(as_system()) as raw:
+            await raw.acting_as(self.admin).upsert_site_config(key, value)
 
     async def set_job_status(
         self, job_id: uuid.UUID, status: str, *, error: str | None = None
@@ -345,8 +358,8 @@ class World:
     async def finish_job(
         self, job_id: uuid.UUID, status: JobStatus, error: str | None = None
     ) -> None:
-        async with self.db.write() as raw:
-            await AuthzStore(raw, as_provisioner()).complete_provisioner_job(
+        async with self.db.write(as_system()) as raw:
+            await raw.acting_as(as_provisioner()).complete_provisioner_job(
                 job_id, status=status.value, error=error
             )
         await self.bus.publish(f"job:{job_id}", {"type": "status", "status": status.value})
@@ -358,8 +371,8 @@ class World:
 
         For states a template cannot describe (the validator allows one ``chat`` agent).
         """
-        async with self.db.write() as raw:
-            return await AuthzStore(raw, as_provisioner()).insert_workspace_agent(
+        async with self.db.write(as_system()) as raw:
+            return await raw.acting_as(as_provisioner()).insert_workspace_agent(
                 resource_id=resource_id,
                 name=name,
                 display_order=0,
@@ -374,50 +387,50 @@ class World:
     # --- reading ----------------------------------------------------------------------
 
     async def chat(self, chat_id: uuid.UUID | None = None) -> Chat:
-        async with self.db.read() as raw:
-            chat = await AuthzStore(raw, as_system()).get_chat_by_id(chat_id or self.chat_id)
+        async with self.db.read(as_system()) as raw:
+            chat = await raw.get_chat_by_id(chat_id or self.chat_id)
         assert chat is not None
         return chat
 
     async def workspaces(self) -> list[Workspace]:
         """Alice's live workspaces, by name."""
-        async with self.db.read() as raw:
-            return await AuthzStore(raw, as_system()).list_workspaces(owner_id=self.owner_id)
+        async with self.db.read(as_system()) as raw:
+            return await raw.list_workspaces(owner_id=self.owner_id)
 
     async def workspace(self, workspace_id: uuid.UUID) -> Workspace:
-        async with self.db.read() as raw:
-            workspace = await AuthzStore(raw, as_system()).get_workspace_by_id(workspace_id)
+        async with self.db.read(as_system()) as raw:
+            workspace = await raw.get_workspace_by_id(workspace_id)
         assert workspace is not None
         return workspace
 
     async def build(self, build_id: uuid.UUID) -> WorkspaceBuild:
-        async with self.db.read() as raw:
-            build = await AuthzStore(raw, as_system()).get_workspace_build_by_id(build_id)
+        async with self.db.read(as_system()) as raw:
+            build = await raw.get_workspace_build_by_id(build_id)
         assert build is not None
         return build
 
     async def builds(self, workspace_id: uuid.UUID) -> list[WorkspaceBuild]:
-        async with self.db.read() as raw:
-            return await AuthzStore(raw, as_system()).list_workspace_builds(workspace_id)
+        async with self.db.read(as_system()) as raw:
+            return await raw.list_workspace_builds(workspace_id)
 
     async def job(self, job_id: uuid.UUID) -> ProvisionerJob:
-        async with self.db.read() as raw:
-            job = await AuthzStore(raw, as_system()).get_provisioner_job_by_id(job_id)
+        async with self.db.read(as_system()) as raw:
+            job = await raw.get_provisioner_job_by_id(job_id)
         assert job is not None
         return job
 
     async def build_parameters(self, build_id: uuid.UUID) -> dict[str, str]:
-        async with self.db.read() as raw:
-            rows = await AuthzStore(raw, as_system()).list_workspace_build_parameters(build_id)
+        async with self.db.read(as_system()) as raw:
+            rows = await raw.list_workspace_build_parameters(build_id)
         return {p.name: p.value for p in rows}
 
     async def agents(self, job_id: uuid.UUID) -> list[WorkspaceAgent]:
-        async with self.db.read() as raw:
-            return await AuthzStore(raw, as_system()).list_workspace_agents_by_job(job_id)
+        async with self.db.read(as_system()) as raw:
+            return await raw.list_workspace_agents_by_job(job_id)
 
     async def agent(self, agent_id: uuid.UUID) -> WorkspaceAgent:
-        async with self.db.read() as raw:
-            agent = await AuthzStore(raw, as_system()).get_workspace_agent_by_id(agent_id)
+        async with self.db.read(as_system()) as raw:
+            agent = await raw.get_workspace_agent_by_id(agent_id)
         assert agent is not None
         return agent
 
@@ -451,18 +464,17 @@ async def open_world(
     bus = InProcessBus()
     await bus.start()
     await bootstrap(db, install_examples=False)
-    async with db.read() as raw:
-        system = AuthzStore(raw, as_system())
+    async with db.read(as_system()) as system:
         admin_user = await system.get_user_by_username("admin")
         assert admin_user is not None
         admin = await actor_for_user(system, admin_user)
     alice_user, orgs = await create_user(
         Ctx(db, admin, bus), username="alice", email="alice@example.com", name="Alice"
     )
-    async with db.read() as raw:
-        owner = await actor_for_user(AuthzStore(raw, as_system()), alice_user)
-    async with db.write() as raw:
-        chat = await AuthzStore(raw, owner).insert_chat(
+    async with db.read(as_system()) as raw:
+        owner = await actor_for_user(raw, alice_user)
+    async with db.write(as_system()) as raw:
+        chat = await raw.acting_as(owner).insert_chat(
             owner_id=alice_user.id, organization_id=orgs[0], title="tests"
         )
     fake = FakeBackend()
@@ -470,15 +482,13 @@ async def open_world(
     sim = SimBackend(fake, driver)
     state_dir = tmp_path / "state"
     state_dir.mkdir(exist_ok=True)
-    provisioner = Provisioner(
-        db,
-        bus,
-        {"fake": sim},
+    provisioner = BuildLoops(
+        Ctx(db, as_provisioner(), bus),
+        Host({"fake": sim}, tmp_path / "none.pyz", state_dir),
         server_url="http://127.0.0.1:9",
-        state_dir=state_dir,
-        agent_zipapp=lambda: tmp_path / "none.pyz",
         workers=1,
-        timing=WORKER_TIMING,
+        worker_timing=WORKER_TIMING,
+        reap_timing=REAP_TIMING,
     )
     world = World(
         db=db,
@@ -504,11 +514,11 @@ async def open_world(
         await bus.close()
 
 
-_PROVISIONER_COROUTINES = frozenset({"Worker._heartbeat", "BuildRunner.run"})
+_PROVISIONER_COROUTINES = frozenset({"Worker._heartbeat", "Worker._apply"})
 
 
 async def _settle() -> None:
-    """Wait for provisioner tasks that outlive ``Provisioner.stop``.
+    """Wait for provisioner tasks that outlive ``BuildLoops.stop``.
 
     A worker cancelled while it waits for its job's heartbeat to wind down leaves that
     heartbeat task running (reported as a provisioner bug). If the database were
@@ -527,9 +537,17 @@ async def _settle() -> None:
 
 
 async def run_job(world: World) -> None:
-    """Run one queued job to its end with the provisioner's own worker (manual mode)."""
+    """Run one queued job to its end with the provisioner's own worker (manual mode).
+
+    A job that cannot be prepared (over quota) ends as the worker acquires it, without
+    reaching the worker; either way the job is done when this returns.
+    """
+    async with world.db.connection() as conn:
+        pending = t.provisioner_jobs.c.status == "pending"
+        queued = await conn.scalar(sa.select(sa.func.count()).where(pending))
+    assert queued, "no job was queued"
     with anyio.fail_after(WAIT):
-        assert await world.provisioner.workers[0].run_once(), "no job was queued"
+        await world.provisioner.workers[0].run_once()
 
 
 def result_of(result: ToolResult) -> dict[str, Any]:

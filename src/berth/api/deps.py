@@ -1,33 +1,33 @@
-"""Request dependencies: the runtime, and the authenticated service context."""
+"""Request dependencies: the runtime, the authenticated service context, and refs.
+
+Path parameters that name a workspace, a user or a template are resolved here, once,
+into records (the services take ids and records); a ref the caller may not see is the
+same 404 as a missing one.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Annotated
 
-from fastapi import Depends
+from fastapi import Depends, Query
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.requests import HTTPConnection
 
-from berth.agentconn import AgentGateway
-from berth.db.engine import Database
 from berth.errors import Unauthenticated
-from berth.events import EventBus
+from berth.records import Template, User, Workspace
+from berth.services import Ctx, refs
 from berth.services.accounts import authenticate
-from berth.services.base import Ctx
-from berth.settings import Settings
+from berth.services.runtime import Runtime
 
-
-@dataclass
-class Runtime:
-    """The server's long-lived parts, built in the app's lifespan."""
-
-    settings: Settings
-    db: Database
-    bus: EventBus
-    gateway: AgentGateway
-    agent_zipapp: Path
+__all__ = [
+    "CtxDep",
+    "Runtime",
+    "RuntimeDep",
+    "TemplateDep",
+    "UserDep",
+    "WorkspaceDep",
+    "get_runtime",
+]
 
 
 def get_runtime(connection: HTTPConnection) -> Runtime:
@@ -47,9 +47,30 @@ async def get_ctx(
         raise Unauthenticated(
             "Authentication required.", detail="Send an API token as 'Authorization: Bearer …'."
         )
-    actor = await authenticate(runtime.db, credentials.credentials)
-    return Ctx(runtime.db, actor, runtime.bus)
+    return runtime.ctx(await authenticate(runtime.db, credentials.credentials))
 
 
 CtxDep = Annotated[Ctx, Depends(get_ctx)]
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+
+
+async def _workspace(workspace: str, ctx: CtxDep) -> Workspace:
+    return await refs.workspace(ctx, workspace)
+
+
+async def _user(user: str, ctx: CtxDep) -> User:
+    return await refs.user(ctx, user)
+
+
+async def _template(
+    template: str, ctx: CtxDep, organization: Annotated[str | None, Query()] = None
+) -> Template:
+    return await refs.template(ctx, template, organization)
+
+
+WorkspaceDep = Annotated[Workspace, Depends(_workspace)]
+"""The ``{workspace}`` path parameter: an id, ``name`` (the caller's) or ``owner/name``."""
+UserDep = Annotated[User, Depends(_user)]
+"""The ``{user}`` path parameter: ``me``, an id or a username."""
+TemplateDep = Annotated[Template, Depends(_template)]
+"""The ``{template}`` path parameter (an id or a name) and the ``organization`` query."""

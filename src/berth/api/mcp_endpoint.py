@@ -16,14 +16,11 @@ from starlette.types import Receive, Scope, Send
 
 from berth.api.deps import Runtime
 from berth.api.errors import error_response
-from berth.db.authz import AuthzStore
 from berth.domain.actors import as_chat_tools
 from berth.errors import BerthError, NotFound, Unauthenticated
 from berth.mcp.server import SCOPE_KEY, build_server, chat_from_scope
+from berth.services import refs, siteconfig
 from berth.services.accounts import authenticate
-from berth.services.base import Ctx
-from berth.services.chats import get_chat
-from berth.services.siteconfig import CHAT_TEMPLATE_ALLOWLIST, KEYS, parse_allowlist
 from berth.tools.context import ChatContext
 
 MCP_PATH = "/api/v1/chats/{chat_id}/mcp"
@@ -37,11 +34,7 @@ def session_manager() -> StreamableHTTPSessionManager:
 
 def allowlist_reader(runtime: Runtime) -> Callable[[], Awaitable[frozenset[uuid.UUID]]]:
     async def read() -> frozenset[uuid.UUID]:
-        async with runtime.db.read() as raw:
-            value = await AuthzStore(raw, as_chat_tools()).get_site_config(
-                KEYS[CHAT_TEMPLATE_ALLOWLIST]
-            )
-        return parse_allowlist(value)
+        return await siteconfig.chat_template_allowlist(runtime.ctx(as_chat_tools()))
 
     return read
 
@@ -58,7 +51,7 @@ async def chat_context(runtime: Runtime, request: Request) -> ChatContext:
         chat_id = uuid.UUID(str(request.path_params.get("chat_id", "")))
     except ValueError:
         raise NotFound("chat not found") from None
-    chat = await get_chat(Ctx(runtime.db, actor, runtime.bus), chat_id)
+    chat = await refs.chat(runtime.ctx(actor), chat_id)
     return ChatContext(
         db=runtime.db,
         chat_id=chat.id,

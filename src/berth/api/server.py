@@ -18,10 +18,10 @@ from pathlib import Path
 import uvicorn
 from sqlalchemy.exc import SQLAlchemyError
 
-from berth.api.app import StartupReport, create_app, prepare
-from berth.api.deps import Runtime
-from berth.db.engine import Database, create_engine
+from berth.api.app import create_app
 from berth.errors import BerthError
+from berth.services.bootstrap import Bootstrapped
+from berth.services.runtime import Runtime, prepare_server
 from berth.settings import Settings
 
 ADMIN_TOKEN_FILE = "admin-token"  # noqa: S105 - a file name
@@ -71,27 +71,19 @@ def split_address(address: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
-def startup_message(runtime: Runtime, report: StartupReport) -> str:
+def startup_message(runtime: Runtime, bootstrapped: Bootstrapped | None) -> str:
     settings = runtime.settings
     url = settings.resolved_access_url()
     lines = [f"berth is running at {url}"]
     lines.append(f"MCP endpoint:   {url}/api/v1/chats/<chat-id>/mcp")
     lines.append(f"Database:       {runtime.db.dialect}")
     token_path = settings.data_dir / ADMIN_TOKEN_FILE
-    if report.bootstrapped is not None:
+    if bootstrapped is not None:
         lines.append(f"Created the first user 'admin'; its API token is in {token_path}")
-        if report.bootstrapped.templates:
-            lines.append(f"Installed example templates: {', '.join(report.bootstrapped.templates)}")
+        if bootstrapped.templates:
+            lines.append(f"Installed example templates: {', '.join(bootstrapped.templates)}")
     lines.append(f'Log in with:    berth login {url} --token "$(cat {token_path})"')
     return "\n".join(lines)
-
-
-async def _prepare(settings: Settings) -> StartupReport:
-    db = Database(create_engine(settings.resolved_database_url()))
-    try:
-        return await prepare(db, settings)
-    finally:
-        await db.dispose()
 
 
 def serve(
@@ -117,13 +109,13 @@ def serve(
         if settings.access_url is None and port == 0:
             settings = settings.model_copy(update={"access_url": f"http://{host}:{bound}"})
         try:
-            first = asyncio.run(_prepare(settings))
+            first = asyncio.run(prepare_server(settings))
         except (OSError, SQLAlchemyError, BerthError) as exc:
             raise StartupError(f"cannot open the database: {_reason(exc)}") from exc
-        if first.bootstrapped is not None:
-            write_secret(settings.data_dir / ADMIN_TOKEN_FILE, first.bootstrapped.token)
+        if first is not None:
+            write_secret(settings.data_dir / ADMIN_TOKEN_FILE, first.token)
 
-        def on_started(runtime: Runtime, _: StartupReport) -> None:
+        def on_started(runtime: Runtime) -> None:
             echo(startup_message(runtime, first))
 
         app = create_app(settings, on_started=on_started)
@@ -144,7 +136,6 @@ class RunningServer:
 
     url: str
     runtime: Runtime
-    report: StartupReport
 
 
 @contextlib.contextmanager
@@ -155,10 +146,10 @@ def running_server(settings: Settings, *, start_timeout: float = 60.0) -> Genera
     connections queue until the app is ready.
     """
     started = threading.Event()
-    state: dict[str, object] = {}
+    state: dict[str, Runtime] = {}
 
-    def on_started(runtime: Runtime, report: StartupReport) -> None:
-        state["runtime"], state["report"] = runtime, report
+    def on_started(runtime: Runtime) -> None:
+        state["runtime"] = runtime
         started.set()
 
     host, _ = split_address(settings.address)
@@ -177,10 +168,7 @@ def running_server(settings: Settings, *, start_timeout: float = 60.0) -> Genera
     try:
         if not started.wait(timeout=start_timeout):
             raise StartupError(f"the server did not start within {start_timeout:g}s")
-        runtime, report = state["runtime"], state["report"]
-        assert isinstance(runtime, Runtime)
-        assert isinstance(report, StartupReport)
-        yield RunningServer(url, runtime, report)
+        yield RunningServer(url, state["runtime"])
     finally:
         server.should_exit = True
         thread.join(timeout=30)

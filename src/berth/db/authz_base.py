@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import uuid
-from typing import TypeVar
+from typing import Self, TypeVar
 
 from berth.db.policy import Action, Kind, Resource, is_allowed
-from berth.db.store import Store
+from berth.db.querier import Querier
 from berth.domain.actors import Actor
 from berth.errors import Forbidden, NotFound
 from berth.records import Chat, Template, User
@@ -33,14 +33,27 @@ def chat_resource(c: Chat) -> Resource:
     return Resource(Kind.CHAT, organization_id=c.organization_id, owner_id=c.owner_id)
 
 
-class AuthzBase(Store):
-    """The Store's interface, with ``actor`` authorized on every call."""
+class AuthzBase:
+    """Holds the Store and the actor; the subclasses authorize each query on it.
 
-    def __init__(self, store: Store, actor: Actor) -> None:
-        # Share the inner store's connection so the wrapper is a view, not a copy.
-        super().__init__(store._conn, store._clock)  # pyright: ignore[reportPrivateUsage]
+    Composition, not inheritance: the only way to the database is a method that checks
+    ``actor`` first and then calls the held store.
+    """
+
+    __slots__ = ("_inner", "actor")
+
+    def __init__(self, store: Querier, actor: Actor) -> None:
         self._inner = store
         self.actor = actor
+
+    @property
+    def dialect(self) -> str:
+        return self._inner.dialect
+
+    def acting_as(self, actor: Actor) -> Self:
+        """The same transaction, checked for another actor (bootstrap installs templates
+        as the admin it has just created)."""
+        return type(self)(self._inner, actor)
 
     # --- helpers ----------------------------------------------------------------------
 

@@ -1,8 +1,9 @@
-"""The database handle: an async engine plus transactions that hand out Stores.
+"""The database handle: an async engine plus transactions that hand out authorized Stores.
 
-Services own transactions (DESIGN §3): they open one with :meth:`Database.write` or
-:meth:`Database.read`, call named Store methods, and the block commits on success.
-Store methods never commit.
+Services own transactions (DESIGN §2): they open one with :meth:`Database.write` or
+:meth:`Database.read` *for an actor*, call named queries on the
+:class:`~berth.db.authz.AuthzStore` it yields, and the block commits on success. The raw
+:class:`~berth.db.store.Store` never leaves this package; its methods never commit.
 
 SQLite: WAL journal, foreign keys on, a busy timeout, and write transactions that start
 with ``BEGIN IMMEDIATE`` so that two writers queue instead of failing halfway (the
@@ -23,8 +24,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from berth.clock import Clock, SystemClock
+from berth.db.authz import AuthzStore
 from berth.db.dialects import is_retryable
 from berth.db.store import Store
+from berth.db.store.base import uninterruptible
+from berth.domain.actors import Actor
 from berth.errors import Unavailable
 from berth.settings import async_database_url
 
@@ -59,8 +63,16 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         conn.exec_driver_sql(f"BEGIN {mode}")
 
 
+async def _abandon(conn: AsyncConnection) -> None:
+    """Give up a transaction nobody will use (its opener was cancelled)."""
+    try:
+        await conn.rollback()
+    finally:
+        await conn.close()
+
+
 class Database:
-    """An engine and a clock; the factory of transactions and Stores."""
+    """An engine and a clock; the factory of transactions, each for one actor."""
 
     def __init__(self, engine: AsyncEngine, *, clock: Clock | None = None) -> None:
         self.engine = engine
@@ -71,24 +83,48 @@ class Database:
         return self.engine.dialect.name
 
     @contextlib.asynccontextmanager
-    async def _transaction(self, **options: Any) -> AsyncGenerator[Store]:
+    async def _transaction(self, actor: Actor, **options: Any) -> AsyncGenerator[AuthzStore]:
+        """One transaction; a cancellation of the caller never cuts a database call short.
+
+        A call cut short inside the driver leaves the connection in a state its pool
+        cannot clean (with aiosqlite, a write lock held until the connection is garbage
+        collected, which stalls every other writer). So each boundary — checkout and
+        begin, commit or rollback, close — and each statement (:meth:`Store._execute`)
+        runs to its end, and the cancellation is raised after it.
+        """
         try:
-            async with self.engine.connect() as conn:
-                conn = await conn.execution_options(**options)
-                async with conn.begin():
-                    yield Store(conn, self.clock)
+            conn = await uninterruptible(self._begin(options), undo=_abandon)
+            try:
+                yield AuthzStore(Store(conn, self.clock), actor)
+            except BaseException:
+                await uninterruptible(conn.rollback())
+                raise
+            else:
+                await uninterruptible(conn.commit())
+            finally:
+                await uninterruptible(conn.close())
         except DBAPIError as exc:
             if is_retryable(exc):
                 raise Unavailable("The database is busy; try again.") from exc
             raise
 
-    def write(self) -> contextlib.AbstractAsyncContextManager[Store]:
-        """A read-write transaction (``BEGIN IMMEDIATE`` on SQLite)."""
-        return self._transaction(sqlite_begin="IMMEDIATE")
+    async def _begin(self, options: dict[str, Any]) -> AsyncConnection:
+        conn = await self.engine.connect()
+        try:
+            conn = await conn.execution_options(**options)
+            await conn.begin()
+        except BaseException:
+            await conn.close()
+            raise
+        return conn
 
-    def read(self) -> contextlib.AbstractAsyncContextManager[Store]:
-        """A read transaction."""
-        return self._transaction()
+    def write(self, actor: Actor) -> contextlib.AbstractAsyncContextManager[AuthzStore]:
+        """A read-write transaction for ``actor`` (``BEGIN IMMEDIATE`` on SQLite)."""
+        return self._transaction(actor, sqlite_begin="IMMEDIATE")
+
+    def read(self, actor: Actor) -> contextlib.AbstractAsyncContextManager[AuthzStore]:
+        """A read transaction for ``actor``."""
+        return self._transaction(actor)
 
     @contextlib.asynccontextmanager
     async def connection(self) -> AsyncGenerator[AsyncConnection]:

@@ -14,7 +14,7 @@ from typing import Annotated, cast
 
 from pydantic import AfterValidator, BeforeValidator, PlainSerializer
 
-from berth.domain.durations import DurationError, format_duration, parse_duration
+from berth.domain.gocompat import DurationError, format_duration, parse_duration
 from berth.domain.names import name_error
 
 __all__ = [

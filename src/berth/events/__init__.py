@@ -35,6 +35,8 @@ from berth.events.core import (
     Subscription,
     SubscriptionClosed,
     encode_payload,
+    listening,
+    pause,
     publish_quietly,
     validate_channel,
 )
@@ -55,6 +57,8 @@ __all__ = [
     "bus_for_url",
     "encode_payload",
     "is_postgres_url",
+    "listening",
+    "pause",
     "publish_quietly",
     "validate_channel",
 ]

@@ -314,3 +314,27 @@ async def publish_quietly(
         await bus.publish(channel, payload)
     except Exception:
         logger.warning("could not publish on %s", channel, exc_info=True)
+
+
+@asynccontextmanager
+async def listening(bus: EventBus | None, *channels: str) -> AsyncGenerator[Subscription | None]:
+    """A subscription to ``channels`` for the block, or ``None`` without a bus.
+
+    Waiters subscribe *before* their first check of the database, so no change between
+    the check and the wait is missed; with ``None`` they simply re-check on a timer.
+    """
+    if bus is None:
+        yield None
+        return
+    async with bus.subscribe(*channels) as subscription:
+        yield subscription
+
+
+async def pause(subscription: Subscription | None, seconds: float) -> None:
+    """Until an event arrives on ``subscription`` or ``seconds`` pass (at once if ≤ 0)."""
+    if seconds <= 0:
+        return
+    if subscription is None:
+        await asyncio.sleep(seconds)
+    else:
+        await subscription.get(timeout=seconds)

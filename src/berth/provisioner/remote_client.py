@@ -1,4 +1,11 @@
-"""The HTTP client of the standalone provisioner: requests, errors, the agent zipapp cache."""
+"""The standalone provisioner's job source: the server's provisioner API over HTTP.
+
+:class:`ProvisionerAPI` is the :class:`~berth.provisioner.jobs.JobSource` of the
+workers of ``berth provisioner`` (the protocol is described in
+:mod:`berth.provisioner.remote`), plus the key check and the agent zipapp cache.
+Failures are :class:`~berth.errors.RemoteError` (for a person to read),
+:class:`~berth.errors.KeyRefused` or :class:`~berth.errors.JobLost` (404/409).
+"""
 
 from __future__ import annotations
 
@@ -9,19 +16,20 @@ import logging
 import os
 import tempfile
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
 import httpx
 from pydantic import BaseModel, ValidationError
 
+from berth.errors import JobLost, KeyRefused, RemoteError, ServerUnreachable
+from berth.provisioner.jobs import AcquiredJob, Outcome
 from berth.provisioner.wire import (
     API_PREFIX,
     MAX_WAIT_SECONDS,
     PROVISIONER_PREFIX,
     ZIPAPP_PATH,
-    AcquiredJob,
     AcquireRequest,
     CompleteRequest,
     HeartbeatRequest,
@@ -29,29 +37,12 @@ from berth.provisioner.wire import (
     KeyOut,
     LogEntryIn,
     LogsRequest,
-    Outcome,
     ResourceIn,
 )
 
 log = logging.getLogger("berth.provisioner")
 
 _M = TypeVar("_M", bound=BaseModel)
-
-
-class RemoteError(Exception):
-    """The server refused or could not be reached; ``str()`` is for a person."""
-
-
-class KeyRefused(RemoteError):
-    """The server does not accept the provisioner key (wrong, or deleted)."""
-
-
-class ServerUnreachable(RemoteError):
-    """No answer from the server (not running, wrong URL, network)."""
-
-
-class JobLost(RemoteError):
-    """The job is gone or no longer this worker's (404/409)."""
 
 
 def _message(response: httpx.Response) -> str:
@@ -119,12 +110,12 @@ class ProvisionerAPI:
         return _parse(KeyOut, response)
 
     async def acquire(
-        self, worker_id: str, *, wait_seconds: float, backends: Sequence[str] | None
+        self, worker_id: str, *, wait: float, backends: Collection[str]
     ) -> AcquiredJob | None:
         body = AcquireRequest(
             worker_id=worker_id,
-            wait_seconds=min(wait_seconds, MAX_WAIT_SECONDS),
-            backends=None if backends is None else list(backends),
+            wait_seconds=min(wait, MAX_WAIT_SECONDS),
+            backends=sorted(backends),
         )
         response = await self._send(
             "POST", f"{PROVISIONER_PREFIX}/jobs/acquire", body=body, wait=body.wait_seconds
@@ -133,13 +124,16 @@ class ProvisionerAPI:
             return None
         return _parse(AcquiredJob, response)
 
-    async def heartbeat(self, job_id: uuid.UUID, worker_id: str, *, wait_seconds: float) -> str:
+    async def heartbeat(self, job_id: uuid.UUID, worker_id: str, *, wait: float) -> str:
         """The job's status; raises :class:`JobLost` when it is not this worker's any more."""
-        body = HeartbeatRequest(worker_id=worker_id, wait_seconds=wait_seconds)
+        body = HeartbeatRequest(worker_id=worker_id, wait_seconds=min(wait, MAX_WAIT_SECONDS))
         response = await self._send(
-            "POST", f"{PROVISIONER_PREFIX}/jobs/{job_id}/heartbeat", body=body, wait=wait_seconds
+            "POST", f"{PROVISIONER_PREFIX}/jobs/{job_id}/heartbeat", body=body, wait=wait
         )
         return _parse(JobStatusOut, response).status
+
+    def log_sink(self, job_id: uuid.UUID, worker_id: str) -> RemoteJobLog:
+        return RemoteJobLog(self, job_id, worker_id)
 
     async def logs(
         self, job_id: uuid.UUID, worker_id: str, entries: Sequence[tuple[str, str, str]]
@@ -183,6 +177,24 @@ class ProvisionerAPI:
         return await asyncio.to_thread(
             _store_zipapp, cache_dir, response.content, response.headers.get("etag")
         )
+
+
+class RemoteJobLog:
+    """The :class:`~berth.provisioner.spec.LogSink` of a remote job: POSTed to the server.
+
+    A log line that cannot be delivered is logged here and dropped; it never fails the build.
+    """
+
+    def __init__(self, api: ProvisionerAPI, job_id: uuid.UUID, worker_id: str) -> None:
+        self._api = api
+        self._job_id = job_id
+        self._worker_id = worker_id
+
+    async def __call__(self, output: str, *, stage: str = "apply", level: str = "info") -> None:
+        try:
+            await self._api.logs(self._job_id, self._worker_id, [(stage, level, output)])
+        except (RemoteError, JobLost) as exc:
+            log.warning("job %s: could not send a log line: %s", self._job_id, exc)
 
 
 _ZIPAPP_INDEX = "etag.json"
@@ -236,6 +248,3 @@ def _write_atomically(path: Path, data: bytes, *, mode: int = 0o600) -> None:
     except BaseException:
         Path(temp).unlink(missing_ok=True)
         raise
-
-
-# --- the workers ------------------------------------------------------------------------

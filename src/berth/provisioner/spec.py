@@ -68,15 +68,6 @@ class ResourceState:
     detail: str = ""
 
 
-class BuildFailed(Exception):
-    """The build cannot complete; ``message`` goes to the job error, ``code`` to error_code."""
-
-    def __init__(self, message: str, *, code: str | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.code = code
-
-
 class LogSink(Protocol):
     """Where a backend streams build output; stored in order and published live."""
 
@@ -91,10 +82,10 @@ class Backend(Protocol):
     async def apply(
         self, spec: BuildSpec, transition: Transition, log: LogSink
     ) -> list[ResourceRecord]:
-        """Make the workspace match ``transition``; raise :class:`BuildFailed` on failure.
+        """Make the workspace match ``transition``; raise :class:`~berth.errors.BuildFailed`.
 
-        ``start``: create or reuse the persistent home, run ``prepare`` (non-zero exit
-        → BuildFailed with its output), start the sandbox with one agent process per
+        ``start``: create or reuse the persistent home, run ``prepare`` (non-zero exit:
+        BuildFailed with its output), start the sandbox with one agent process per
         non-external agent. ``stop``: stop every process, keep the home. ``delete``:
         remove the sandbox and the home. Returns the resources now existing.
         """

@@ -1,27 +1,16 @@
 """The wire format of the standalone provisioner protocol (:mod:`berth.provisioner.remote`).
 
-Shared by the server's routes (``berth.api.routes.provisioner``) and the worker.
+Shared by the server's routes (``berth.api.routes.provisioner``) and the worker; the
+job itself travels as :class:`berth.provisioner.jobs.AcquiredJob`.
 """
 
 from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Sequence
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
-
-from berth.domain.enums import Transition
-from berth.domain.template import validate_template_data
-from berth.provisioner.runner import PreparedBuild
-from berth.provisioner.spec import (
-    AgentSpec,
-    BuildSpec,
-    ResourceRecord,
-)
 
 log = logging.getLogger("berth.provisioner")
 
@@ -90,104 +79,3 @@ class KeyOut(BaseModel):
     id: str
     name: str
     organization_id: uuid.UUID
-
-
-class AgentWire(BaseModel):
-    id: uuid.UUID
-    name: str
-    token: str
-    directory: str
-    env: dict[str, str]
-    external: bool = False
-
-
-class SpecWire(BaseModel):
-    """A :class:`BuildSpec` without the paths, which are the worker's own."""
-
-    workspace_id: uuid.UUID
-    workspace_name: str
-    owner_name: str
-    build_id: uuid.UUID
-    build_number: int
-    template: dict[str, Any]
-    """The build's rendered template document, as stored."""
-    agents: list[AgentWire]
-    server_url: str
-    labels: dict[str, str]
-
-
-class AcquiredJob(BaseModel):
-    """What ``jobs/acquire`` answers: the job and everything needed to apply it."""
-
-    job_id: uuid.UUID
-    transition: Transition
-    spec: SpecWire
-
-    @classmethod
-    def of(cls, prepared: PreparedBuild, *, server_url: str) -> AcquiredJob:
-        return cls(
-            job_id=prepared.job_id,
-            transition=prepared.transition,
-            spec=SpecWire(
-                workspace_id=prepared.workspace.id,
-                workspace_name=prepared.workspace.name,
-                owner_name=prepared.owner_name,
-                build_id=prepared.build.id,
-                build_number=prepared.build.build_number,
-                template=prepared.build.rendered or {},
-                agents=[
-                    AgentWire(
-                        id=a.id,
-                        name=a.name,
-                        token=a.token,
-                        directory=a.directory,
-                        env=a.env,
-                        external=a.external,
-                    )
-                    for a in prepared.agents
-                ],
-                server_url=server_url,
-                labels=prepared.labels,
-            ),
-        )
-
-    def build_spec(self, *, agent_zipapp: Path, state_dir: Path) -> BuildSpec:
-        """The spec for this host's backend; the template is validated again here."""
-        s = self.spec
-        doc = validate_template_data(s.template, filename=f"build {s.build_number}")
-        return BuildSpec(
-            workspace_id=s.workspace_id,
-            workspace_name=s.workspace_name,
-            owner_name=s.owner_name,
-            build_id=s.build_id,
-            build_number=s.build_number,
-            template=doc,
-            agents=[
-                AgentSpec(
-                    id=a.id,
-                    name=a.name,
-                    token=a.token,
-                    directory=a.directory,
-                    env=dict(a.env),
-                    external=a.external,
-                )
-                for a in s.agents
-            ],
-            server_url=s.server_url,
-            agent_zipapp=agent_zipapp,
-            state_dir=state_dir,
-            labels=dict(s.labels),
-        )
-
-
-# --- the client -------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    """How an apply ended, as reported to ``jobs/{id}/complete``."""
-
-    status: Literal["succeeded", "failed", "canceled"]
-    error: str | None = None
-    error_code: str | None = None
-    resources: Sequence[ResourceRecord] = ()

@@ -1,42 +1,44 @@
-"""Provisioner workers: claim jobs, run them with a heartbeat, reap the abandoned.
+"""The provisioner worker: one loop for built-in and standalone workers alike.
 
-A worker sleeps on the ``provisioner:jobs`` channel, so a new job starts within
-milliseconds; it also re-checks every ``poll_interval`` in case an event was lost.
-While a job runs, the worker heart-beats it and watches for ``canceling``. The reaper
-fails jobs whose worker stopped heart-beating (a crashed server) and stops the
-sandbox such a build may have left behind.
+A worker acquires a job from its :class:`~berth.provisioner.jobs.JobSource` (waiting on
+it, so a new job starts within milliseconds), applies it with this host's backend while
+a heartbeat task keeps the job alive and watches for ``canceling``, and reports the
+outcome. The source decides where that goes: the database (``berth server``) or the
+server's API (``berth provisioner``). A job that is no longer this worker's (completed
+behind its back, reaped) is dropped without a report.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime as dt
 import logging
 import socket
 import uuid
 from dataclasses import dataclass
 
-from berth.db.authz import AuthzStore
-from berth.db.engine import Database
-from berth.domain.actors import as_provisioner
-from berth.domain.enums import JobStatus, Transition
-from berth.domain.template import validate_template_data
-from berth.events import EventBus, publish_quietly
-from berth.provisioner.runner import BuildRunner, JobLog
-from berth.provisioner.spec import BuildFailed, BuildSpec
+from berth.errors import BuildFailed, JobLost, KeyRefused, RemoteError, Unavailable
+from berth.provisioner.jobs import CANCELED, AcquiredJob, Host, JobSource, Outcome
 
 log = logging.getLogger("berth.provisioner")
 
-JOBS_CHANNEL = "provisioner:jobs"
+_RETRYABLE = (Unavailable, RemoteError)
+"""A source that cannot be reached right now (a busy database, a restarting server)."""
 
 
 @dataclass(frozen=True, slots=True)
 class WorkerTiming:
-    poll_interval: float = 5.0
-    heartbeat_interval: float = 2.0
-    stale_after: dt.timedelta = dt.timedelta(seconds=30)
-    reap_interval: float = 10.0
+    acquire_wait: float = 5.0
+    """How long one acquire waits for a job before asking again (a remote source holds
+    the request open that long, at most 30 s)."""
+    heartbeat_wait: float = 2.0
+    """How long one heartbeat waits for a status change; well below the stale timeout."""
+    retry_after: float = 2.0
+    """Pause after the source could not be reached, before trying again."""
+    complete_attempts: int = 5
+    """How often an outcome is reported while the source cannot be reached."""
+    shutdown_report: float = 5.0
+    """How long a stopping worker tries to report its build as canceled."""
 
 
 def new_worker_id() -> str:
@@ -48,134 +50,124 @@ class Worker:
 
     def __init__(
         self,
-        db: Database,
-        bus: EventBus | None,
-        runner: BuildRunner,
+        source: JobSource,
+        host: Host,
         *,
         worker_id: str | None = None,
         timing: WorkerTiming | None = None,
     ) -> None:
-        self._db = db
-        self._bus = bus
-        self._runner = runner
+        self._source = source
+        self._host = host
         self.worker_id = worker_id or new_worker_id()
         self._timing = timing or WorkerTiming()
 
     async def run_forever(self) -> None:
-        if self._bus is None:
-            while True:
-                if not await self.run_once():
-                    await asyncio.sleep(self._timing.poll_interval)
-        async with self._bus.subscribe(JOBS_CHANNEL) as jobs:
-            while True:
-                if not await self.run_once():
-                    await jobs.get(timeout=self._timing.poll_interval)
+        """Acquire and run jobs until cancelled; :class:`KeyRefused` ends it."""
+        while True:
+            try:
+                await self.run_once(wait=self._timing.acquire_wait)
+            except KeyRefused:
+                raise
+            except _RETRYABLE as exc:
+                log.warning("worker %s: %s; retrying", self.worker_id, exc)
+                await asyncio.sleep(self._timing.retry_after)
 
-    async def run_once(self) -> bool:
-        """Claim and run one job; ``False`` when there was none."""
-        async with self._db.write() as raw:
-            job = await AuthzStore(raw, as_provisioner()).acquire_provisioner_job(self.worker_id)
+    async def run_once(self, *, wait: float = 0.0) -> bool:
+        """Acquire and run one job; ``False`` when none came within ``wait`` seconds."""
+        job = await self._source.acquire(
+            self.worker_id, wait=wait, backends=sorted(self._host.backends)
+        )
         if job is None:
             return False
-        log.info("worker %s runs job %s", self.worker_id, job.id)
-        await publish_quietly(self._bus, f"job:{job.id}", {"type": "status", "status": job.status})
-        task = asyncio.create_task(self._runner.run(job))
-        beat = asyncio.create_task(self._heartbeat(job.id, task))
+        log.info("worker %s runs job %s", self.worker_id, job.job_id)
+        await self._run(job)
+        return True
+
+    async def _run(self, job: AcquiredJob) -> None:
+        lost = asyncio.Event()
+        task = asyncio.create_task(self._apply(job))
+        beat = asyncio.create_task(self._heartbeat(job.job_id, task, lost))
         try:
-            await task
+            outcome = await task
         except asyncio.CancelledError:
             # The heartbeat cancels ``task`` when the job is canceled: that ends this
             # job, not the worker. A cancellation of the worker itself (shutdown) also
             # cancels the awaited ``task``, so tell the two apart by our own state.
             current = asyncio.current_task()
             if not task.cancelled() or (current is not None and current.cancelling()):
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(
+                        self._source.complete(job.job_id, self.worker_id, CANCELED),
+                        timeout=self._timing.shutdown_report,
+                    )
                 raise
+            if lost.is_set():
+                log.warning("job %s is no longer this worker's; dropped it", job.job_id)
+                return
+            outcome = CANCELED
         finally:
             beat.cancel()
             # Not ``await beat`` under suppress(CancelledError): that would also swallow
             # a cancellation of this worker arriving while the beat winds down.
             await asyncio.wait([beat])
             if not beat.cancelled() and (error := beat.exception()) is not None:
-                log.warning("the heartbeat of job %s failed", job.id, exc_info=error)
-        return True
+                log.warning("the heartbeat of job %s failed", job.job_id, exc_info=error)
+        await self._complete(job.job_id, outcome)
 
-    async def _heartbeat(self, job_id: uuid.UUID, task: asyncio.Task[None]) -> None:
-        channel = f"job:{job_id}"
-        subscription = self._bus.subscribe(channel) if self._bus else contextlib.nullcontext()
-        async with subscription as events:
-            while not task.done():
-                async with self._db.write() as raw:
-                    job = await AuthzStore(raw, as_provisioner()).update_provisioner_job_heartbeat(
-                        job_id, self.worker_id
-                    )
-                if job is None or job.status == JobStatus.CANCELING.value:
-                    task.cancel()
-                    return
-                if events is None:
-                    await asyncio.sleep(self._timing.heartbeat_interval)
-                else:
-                    await events.get(timeout=self._timing.heartbeat_interval)
-
-
-class Reaper:
-    """Fails jobs whose worker died and stops what their builds left running."""
-
-    def __init__(
-        self, runner: BuildRunner, db: Database, timing: WorkerTiming | None = None
-    ) -> None:
-        self._runner = runner
-        self._db = db
-        self._timing = timing or WorkerTiming()
-
-    async def run_forever(self) -> None:
-        while True:
-            await self.reap_once()
-            await asyncio.sleep(self._timing.reap_interval)
-
-    async def reap_once(self) -> int:
-        """Reap every stale job now; returns how many."""
-        cutoff = self._db.clock.now() - self._timing.stale_after
-        async with self._db.write() as raw:
-            stale = await AuthzStore(raw, as_provisioner()).list_stale_provisioner_jobs(cutoff)
-        for job in stale:
-            seconds = int(self._timing.stale_after.total_seconds())
-            message = (
-                f"the provisioner running this build ({job.worker_id}) stopped responding: "
-                f"no heartbeat for {seconds}s"
-            )
-            log.warning("reaping job %s: %s", job.id, message)
-            await self._reconcile(job.id)
-            await self._runner.finish(job.id, JobStatus.FAILED, error=message)
-        return len(stale)
-
-    async def _reconcile(self, job_id: uuid.UUID) -> None:
-        """Stop the sandbox a half-done start build may have created (the home stays)."""
-        async with self._db.read() as raw:
-            store = AuthzStore(raw, as_provisioner())
-            build = await store.get_workspace_build_by_job_id(job_id)
-            workspace = build and await store.get_workspace_by_id(build.workspace_id)
-        if not build or not workspace or build.rendered is None:
-            return
-        if build.transition != Transition.START.value:
-            return
-        doc = validate_template_data(build.rendered, filename=f"build {build.build_number}")
-        backend = self._runner.backends.get(doc.backend.type.value)
-        if backend is None:
-            return
-        spec = BuildSpec(
-            workspace_id=workspace.id,
-            workspace_name=workspace.name,
-            owner_name="",
-            build_id=build.id,
-            build_number=build.build_number,
-            template=doc,
-            agents=[],
-            server_url=self._runner.config.server_url,
-            agent_zipapp=self._runner.config.agent_zipapp(),
-            state_dir=self._runner.config.state_dir,
-        )
-        sink = JobLog(self._db, None, job_id)
+    async def _apply(self, job: AcquiredJob) -> Outcome:
+        sink = self._source.log_sink(job.job_id, self.worker_id)
         try:
-            await backend.apply(spec, Transition.STOP, sink)
+            spec = self._host.spec(job)
+            kind = spec.template.backend.type.value
+            backend = self._host.backends.get(kind)
+            if backend is None:
+                raise BuildFailed(f"no {kind!r} backend is configured on this provisioner")
+            records = await backend.apply(spec, job.transition, sink)
         except BuildFailed as exc:
-            await sink(f"reconcile: {exc.message}", stage="reap", level="error")
+            return Outcome("failed", exc.message, exc.code)
+        except Exception as exc:
+            log.exception("job %s failed unexpectedly", job.job_id)
+            return Outcome("failed", f"internal error: {exc}")
+        return Outcome("succeeded", resources=records)
+
+    async def _heartbeat(
+        self, job_id: uuid.UUID, task: asyncio.Task[Outcome], lost: asyncio.Event
+    ) -> None:
+        while not task.done():
+            try:
+                status = await self._source.heartbeat(
+                    job_id, self.worker_id, wait=self._timing.heartbeat_wait
+                )
+            except JobLost:
+                lost.set()
+                task.cancel()
+                return
+            except _RETRYABLE as exc:
+                log.warning("job %s: heartbeat failed: %s", job_id, exc)
+                await asyncio.sleep(self._timing.retry_after)
+                continue
+            if status != "running":  # canceling, or completed behind this worker's back
+                if status != "canceling":
+                    lost.set()
+                task.cancel()
+                return
+
+    async def _complete(self, job_id: uuid.UUID, outcome: Outcome) -> None:
+        """Report the outcome, retrying while the source is unreachable (it may restart)."""
+        attempts = self._timing.complete_attempts
+        for attempt in range(attempts):
+            try:
+                status = await self._source.complete(job_id, self.worker_id, outcome)
+            except JobLost as exc:
+                log.warning("job %s: the server did not take its result: %s", job_id, exc)
+                return
+            except KeyRefused:
+                raise
+            except _RETRYABLE as exc:
+                if attempt + 1 == attempts:
+                    raise
+                log.warning("job %s: could not report its result (%s); retrying", job_id, exc)
+                await asyncio.sleep(self._timing.retry_after)
+            else:
+                log.info("job %s: %s", job_id, status)
+                return

@@ -16,13 +16,14 @@ from berth.db.dialects import is_unique_violation
 from berth.db.engine import Database
 from berth.db.policy import Kind
 from berth.domain import credentials
-from berth.domain.actors import Actor, as_authenticator
-from berth.domain.durations import DurationError, parse_duration
+from berth.domain.actors import Actor, as_authenticator, as_chat_tools
 from berth.domain.enums import Role
+from berth.domain.gocompat import DurationError, parse_duration
 from berth.domain.names import name_error
-from berth.errors import Conflict, InvalidInput, Unauthenticated, Validation
+from berth.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthenticated, Validation
 from berth.records import ApiKey, Organization, User
-from berth.services.base import Ctx, parse_uuid, resolve_organization
+from berth.services.base import Ctx
+from berth.services.refs import organization_in
 
 TOKEN_PREFIX = "berth"  # noqa: S105 - a public prefix, not a secret
 MAX_TOKEN_LIFETIME = dt.timedelta(days=365)
@@ -53,8 +54,7 @@ async def authenticate(db: Database, token: str) -> Actor:
     if parts is None:
         raise Unauthenticated("Invalid API token.", detail="The token is malformed.")
     key_id, secret = parts
-    async with db.write() as raw:
-        store = AuthzStore(raw, as_authenticator())
+    async with db.write(as_authenticator()) as store:
         key = await store.get_api_key_by_id(key_id)
         if key is None or not credentials.secret_matches(key.hashed_secret, secret):
             raise Unauthenticated("Invalid API token.")
@@ -66,6 +66,23 @@ async def authenticate(db: Database, token: str) -> Actor:
             raise Unauthenticated("The token's user is not active.")
         if key.last_used_at is None or now - key.last_used_at > dt.timedelta(minutes=1):
             await store.update_api_key_last_used(key.id)  # throttled: one write a minute
+        return await actor_for_user(store, user)
+
+
+async def owner_actor(ctx: Ctx, user_id: uuid.UUID) -> Actor:
+    """A user's actor, freshly read, for acting on their behalf (the reference's ``asOwner``).
+
+    Read as the chat tools' actor; raises with the reference's texts (``user not
+    found``, ``user is suspended``) when the user cannot act.
+    """
+    async with ctx.db.read(as_chat_tools()) as store:
+        user = await store.get_user_by_id(user_id)
+    if user is None:
+        raise NotFound("user not found")
+    if user.status != "active":
+        raise Forbidden(f"user is {user.status}")
+    # The user may read their own memberships; nothing wider is needed here.
+    async with ctx.db.read(Actor(user_id=user.id, username=user.username)) as store:
         return await actor_for_user(store, user)
 
 
@@ -93,19 +110,6 @@ async def issue_token(
     return NewToken(key=key, token=minted.value)
 
 
-async def resolve_user(store: AuthzStore, ref: str) -> User:
-    """A user by ``me`` (the actor), id or username."""
-    if ref == "me":
-        user = await store.get_user_by_id(store.actor.user_id) if store.actor.user_id else None
-    elif (user_id := parse_uuid(ref)) is not None:
-        user = await store.get_user_by_id(user_id)
-    else:
-        user = await store.get_user_by_username(ref)
-    if user is None:
-        raise not_found(Kind.USER)
-    return user
-
-
 def _lifetime(value: str | None) -> dt.timedelta | None:
     if value is None or value.strip() in ("", "0", "0s"):
         return None
@@ -130,37 +134,33 @@ def _token_name(name: str) -> str:
     return name
 
 
-async def create_token(ctx: Ctx, user_ref: str, name: str, lifetime: str | None) -> NewToken:
+async def create_token(ctx: Ctx, user_id: uuid.UUID, name: str, lifetime: str | None) -> NewToken:
     name = _token_name(name)
     life = _lifetime(lifetime)
     async with ctx.write() as store:
-        user = await resolve_user(store, user_ref)
-        expires = None if life is None else ctx.db.clock.now() + life
-        return await issue_token(store, user.id, name, expires_at=expires)
+        expires = None if life is None else ctx.clock.now() + life
+        return await issue_token(store, user_id, name, expires_at=expires)
 
 
-async def list_tokens(ctx: Ctx, user_ref: str) -> list[ApiKey]:
+async def list_tokens(ctx: Ctx, user_id: uuid.UUID) -> list[ApiKey]:
     async with ctx.read() as store:
-        user = await resolve_user(store, user_ref)
-        return await store.list_api_keys_by_user(user.id)
+        return await store.list_api_keys_by_user(user_id)
 
 
-async def delete_token(ctx: Ctx, user_ref: str, token_ref: str) -> None:
+async def delete_token(ctx: Ctx, user_id: uuid.UUID, token_ref: str) -> None:
+    """Delete one of the user's tokens, named by its id or its name."""
     async with ctx.write() as store:
-        user = await resolve_user(store, user_ref)
-        for key in await store.list_api_keys_by_user(user.id):
+        for key in await store.list_api_keys_by_user(user_id):
             if token_ref in (key.id, key.name):
                 await store.delete_api_key(key.id)
                 return
         raise not_found(Kind.API_KEY)
 
 
-async def get_user(ctx: Ctx, ref: str) -> tuple[User, list[uuid.UUID]]:
-    """A user and the organizations they belong to."""
+async def organizations_of(ctx: Ctx, user_id: uuid.UUID) -> list[uuid.UUID]:
+    """The organizations a user belongs to."""
     async with ctx.read() as store:
-        user = await resolve_user(store, ref)
-        members = await store.list_organization_members_by_user(user.id)
-        return user, [m.organization_id for m in members]
+        return [m.organization_id for m in await store.list_organization_members_by_user(user_id)]
 
 
 async def list_users(ctx: Ctx) -> list[tuple[User, list[uuid.UUID]]]:
@@ -227,7 +227,7 @@ async def create_user(
         raise InvalidInput("Invalid user.", validations=problems)
     site_roles = sorted({r for r in roles or [] if r != Role.MEMBER.value})
     async with ctx.write() as store:
-        org = await resolve_organization(store, organization)
+        org = await organization_in(store, organization)
         user = await add_user(
             store,
             username=username,
@@ -237,6 +237,11 @@ async def create_user(
             organization_id=org.id,
         )
         return user, [org.id]
+
+
+async def list_organizations(ctx: Ctx) -> list[Organization]:
+    async with ctx.read() as store:
+        return await store.list_organizations()
 
 
 async def create_organization(

@@ -1,29 +1,26 @@
-"""What every service call needs: the database and the actor it acts for."""
+"""What every service call needs: the database, the actor it acts for, the event bus."""
 
 from __future__ import annotations
 
 import contextlib
-import logging
+import dataclasses
 import uuid
-from collections.abc import AsyncGenerator, Mapping
 from dataclasses import dataclass
 
-from berth.db.authz import AuthzStore, not_found
+from berth.clock import Clock
+from berth.db.authz import AuthzStore
 from berth.db.engine import Database
-from berth.db.policy import Kind
 from berth.domain.actors import Actor
-from berth.events import EventBus, publish_quietly
-from berth.records import Organization
-
-log = logging.getLogger("berth.services")
+from berth.events import EventBus, messages
 
 
 @dataclass(frozen=True, slots=True)
 class Ctx:
     """A database, an actor and the event bus: the first argument of every service.
 
-    Services publish on ``bus`` after their transaction commits; payloads carry ids
-    and states only, and consumers re-read the database.
+    A service opens its transactions with :meth:`read` and :meth:`write` (the store
+    they yield checks :attr:`actor` on every query) and publishes on the bus after its
+    transaction commits. Nothing outside ``services/`` opens a transaction.
     """
 
     db: Database
@@ -31,21 +28,25 @@ class Ctx:
     bus: EventBus | None = None
     """``None`` in tests that do not observe events."""
 
-    async def publish(self, channel: str, payload: Mapping[str, object]) -> None:
+    @property
+    def clock(self) -> Clock:
+        return self.db.clock
+
+    def acting_as(self, actor: Actor) -> Ctx:
+        """The same database and bus, for another actor (a system actor, the chat owner)."""
+        return dataclasses.replace(self, actor=actor)
+
+    async def publish(self, channel: str, *events: messages.Message) -> None:
         """Publish after commit; a lost event only delays waiters until their re-check."""
-        await publish_quietly(self.bus, channel, payload)
+        await messages.publish(self.bus, channel, *events)
 
-    @contextlib.asynccontextmanager
-    async def write(self) -> AsyncGenerator[AuthzStore]:
-        """A read-write transaction whose Store checks this context's actor."""
-        async with self.db.write() as store:
-            yield AuthzStore(store, self.actor)
+    def write(self) -> contextlib.AbstractAsyncContextManager[AuthzStore]:
+        """A read-write transaction whose store checks this context's actor."""
+        return self.db.write(self.actor)
 
-    @contextlib.asynccontextmanager
-    async def read(self) -> AsyncGenerator[AuthzStore]:
-        """A read-only transaction whose Store checks this context's actor."""
-        async with self.db.read() as store:
-            yield AuthzStore(store, self.actor)
+    def read(self) -> contextlib.AbstractAsyncContextManager[AuthzStore]:
+        """A read-only transaction whose store checks this context's actor."""
+        return self.db.read(self.actor)
 
 
 def parse_uuid(value: str) -> uuid.UUID | None:
@@ -54,16 +55,3 @@ def parse_uuid(value: str) -> uuid.UUID | None:
         return uuid.UUID(value)
     except ValueError:
         return None
-
-
-async def resolve_organization(store: AuthzStore, ref: str | None) -> Organization:
-    """An organization by id or name; the default organization when ``ref`` is empty."""
-    if not ref:
-        org = await store.get_default_organization()
-    elif (org_id := parse_uuid(ref)) is not None:
-        org = await store.get_organization_by_id(org_id)
-    else:
-        org = await store.get_organization_by_name(ref)
-    if org is None:
-        raise not_found(Kind.ORGANIZATION)
-    return org

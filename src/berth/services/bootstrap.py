@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import berth
-from berth.db.authz import AuthzStore
 from berth.db.engine import Database
 from berth.domain.actors import Actor, as_system
 from berth.domain.enums import Role
@@ -50,8 +49,7 @@ def examples_dir() -> Path | None:
 
 async def bootstrap(db: Database, *, install_examples: bool = True) -> Bootstrapped | None:
     """Set up an empty database; ``None`` when it was set up already."""
-    async with db.write() as raw:
-        store = AuthzStore(raw, as_system())
+    async with db.write(as_system()) as store:
         await store.take_bootstrap_lock()
         if await store.count_human_users() > 0:
             return None
@@ -72,8 +70,10 @@ async def bootstrap(db: Database, *, install_examples: bool = True) -> Bootstrap
         installed: list[str] = []
         source = examples_dir() if install_examples else None
         if source is not None:
-            admin_actor = Actor(admin.id, admin.username, roles=frozenset({Role.OWNER}))
-            admin_store = AuthzStore(raw, admin_actor)
+            # As the admin, in the same transaction: the admin pushed the examples.
+            admin_store = store.acting_as(
+                Actor(admin.id, admin.username, roles=frozenset({Role.OWNER}))
+            )
             for folder in sorted(p for p in source.iterdir() if p.is_dir()):
                 pushed = await install_template_dir(admin_store, org.id, folder)
                 installed.append(pushed.template.name)

@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from berth.agentconn import AgentCallError, AgentGateway, AgentUnavailable
+from berth.agentconn import AgentGateway
 from berth.domain.agents import AgentSelectionError, select_chat_agent
-from berth.errors import Conflict, InvalidInput, Unavailable, Validation
+from berth.errors import (
+    AgentCallError,
+    AgentUnavailable,
+    Conflict,
+    InvalidInput,
+    Unavailable,
+    Validation,
+)
 from berth.services.base import Ctx
-from berth.services.workspace_views import load_view
-from berth.services.workspaces import resolve_workspace
+from berth.services.workspace_views import get_workspace
 
 MAX_TIMEOUT_MS = 4 * 3600 * 1000
 
@@ -28,7 +35,7 @@ class ExecResult:
 async def exec_command(
     ctx: Ctx,
     gateway: AgentGateway,
-    ref: str,
+    workspace_id: uuid.UUID,
     command: str,
     *,
     timeout_ms: int = 60_000,
@@ -43,8 +50,7 @@ async def exec_command(
             "Invalid timeout.",
             validations=[Validation("timeout_ms", "must be between 1 ms and 4h")],
         )
-    async with ctx.read() as store:
-        view = await load_view(store, await resolve_workspace(store, ref), ctx.db.clock.now())
+    view = await get_workspace(ctx, workspace_id)
     if view.status != "running":
         raise Conflict(f"Workspace {view.workspace.name!r} is {view.status}, not running.")
     try:

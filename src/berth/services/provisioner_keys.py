@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from berth.db.authz import AuthzStore, not_found
+from berth.db.authz import not_found
 from berth.db.dialects import is_unique_violation
 from berth.db.engine import Database
 from berth.db.policy import Kind
@@ -24,7 +24,8 @@ from berth.domain.actors import as_provisioner
 from berth.domain.names import name_error
 from berth.errors import Conflict, InvalidInput, Unauthenticated, Validation
 from berth.records import ProvisionerKey
-from berth.services.base import Ctx, resolve_organization
+from berth.services.base import Ctx
+from berth.services.refs import organization_in
 
 KEY_PREFIX = "berthprov"
 
@@ -46,8 +47,8 @@ async def authenticate_key(db: Database, key: str) -> ProvisionerKey:
             detail="These endpoints take a provisioner key (berthprov_…), not an API token.",
         )
     key_id, secret = parts
-    async with db.read() as raw:
-        record = await AuthzStore(raw, as_provisioner()).get_provisioner_key_by_id(key_id)
+    async with db.read(as_provisioner()) as store:
+        record = await store.get_provisioner_key_by_id(key_id)
     if record is None or not credentials.secret_matches(record.hashed_secret, secret):
         raise Unauthenticated("Invalid provisioner key.")
     return record
@@ -61,7 +62,7 @@ async def create_key(ctx: Ctx, name: str, organization: str | None = None) -> Ne
         )
     minted = credentials.mint(KEY_PREFIX)
     async with ctx.write() as store:
-        org = await resolve_organization(store, organization)
+        org = await organization_in(store, organization)
         try:
             record = await store.insert_provisioner_key(
                 key_id=minted.id, organization_id=org.id, name=name, hashed_secret=minted.hashed
@@ -79,14 +80,14 @@ async def create_key(ctx: Ctx, name: str, organization: str | None = None) -> Ne
 async def list_keys(ctx: Ctx, organization: str | None = None) -> list[ProvisionerKey]:
     """Every key the actor may see; only ``organization``'s when it is given."""
     async with ctx.read() as store:
-        org_id = (await resolve_organization(store, organization)).id if organization else None
+        org_id = (await organization_in(store, organization)).id if organization else None
         return await store.list_provisioner_keys(organization_id=org_id)
 
 
 async def delete_key(ctx: Ctx, ref: str, organization: str | None = None) -> ProvisionerKey:
     """Delete a key by id or name; a name used in several organizations needs ``organization``."""
     async with ctx.write() as store:
-        org_id = (await resolve_organization(store, organization)).id if organization else None
+        org_id = (await organization_in(store, organization)).id if organization else None
         keys = await store.list_provisioner_keys(organization_id=org_id)
         found = [k for k in keys if k.id == ref] or [k for k in keys if k.name == ref]
         if not found:

@@ -15,8 +15,8 @@ from berth.db.authz import not_found
 from berth.db.policy import Kind
 from berth.errors import InvalidInput, Validation
 from berth.records import Group
-from berth.services.accounts import resolve_user
-from berth.services.base import Ctx, parse_uuid, resolve_organization
+from berth.services.base import Ctx, parse_uuid
+from berth.services.refs import organization_in
 
 MAX_ALLOWANCE = 1_000_000
 
@@ -27,18 +27,17 @@ class Quota:
     budget: int | None
 
 
-async def get_quota(ctx: Ctx, user_ref: str, organization: str | None) -> Quota:
+async def get_quota(ctx: Ctx, user_id: uuid.UUID, organization_id: uuid.UUID) -> Quota:
+    """What the user consumes in the organization, and their budget there."""
     async with ctx.read() as store:
-        user = await resolve_user(store, user_ref)
-        org = await resolve_organization(store, organization)
-        budget = await store.get_quota_allowance(user.id, org.id)
-        consumed = await store.get_quota_consumed(user.id, org.id)
+        budget = await store.get_quota_allowance(user_id, organization_id)
+        consumed = await store.get_quota_consumed(user_id, organization_id)
     return Quota(credits_consumed=consumed, budget=budget)
 
 
 async def list_groups(ctx: Ctx, organization: str | None) -> list[Group]:
     async with ctx.read() as store:
-        org = await resolve_organization(store, organization)
+        org = await organization_in(store, organization)
         return await store.list_groups_by_organization(org.id)
 
 
@@ -51,12 +50,13 @@ async def set_quota_allowance(
             validations=[Validation("quota_allowance", f"must be between 0 and {MAX_ALLOWANCE}")],
         )
     async with ctx.write() as store:
-        org = await resolve_organization(store, organization)
+        org = await organization_in(store, organization)
         group_id: uuid.UUID | None = parse_uuid(group_ref)
         groups = await store.list_groups_by_organization(org.id)
         group = next((g for g in groups if g.id == group_id or g.name == group_ref), None)
         if group is None:
             raise not_found(Kind.GROUP)
         updated = await store.update_group_quota_allowance(group.id, allowance)
-        assert updated is not None
-        return updated
+    if updated is None:
+        raise not_found(Kind.GROUP)
+    return updated

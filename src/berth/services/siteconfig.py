@@ -9,7 +9,8 @@ from __future__ import annotations
 import uuid
 
 from berth.db.authz import AuthzStore
-from berth.domain.durations import validate_chat_workspace_ttl
+from berth.domain.actors import as_chat_tools
+from berth.domain.ttl import validate_chat_workspace_ttl
 from berth.errors import InvalidInput, NotFound, Validation
 from berth.services.base import Ctx, parse_uuid
 
@@ -71,3 +72,9 @@ def parse_allowlist(raw: str | None) -> frozenset[uuid.UUID]:
     return frozenset(
         u for part in (raw or "").split(",") if (u := parse_uuid(part.strip())) is not None
     )
+
+
+async def chat_template_allowlist(ctx: Ctx) -> frozenset[uuid.UUID]:
+    """The chat template allowlist, read as the chat tools; empty allows every template."""
+    async with ctx.db.read(as_chat_tools()) as store:
+        return parse_allowlist(await store.get_site_config(KEYS[CHAT_TEMPLATE_ALLOWLIST]))

@@ -7,8 +7,9 @@ the new version. A document that fails validation stores nothing.
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,11 +21,13 @@ from berth.errors import Conflict, InvalidInput, Validation
 from berth.records import (
     PresetParameter,
     Template,
+    TemplateRankingSignals,
     TemplateVersion,
     TemplateVersionParameter,
     TemplateVersionPreset,
 )
-from berth.services.base import Ctx, parse_uuid, resolve_organization
+from berth.services.base import Ctx
+from berth.services.refs import organization_in
 
 TEMPLATE_FILES = ("template.yaml", "template.yml")
 README_FILE = "README.md"
@@ -137,7 +140,7 @@ async def store_version(
             desired_prebuild_instances=instances or None,
             parameters=dict(preset.parameters),
         )
-    template = await store.update_template(
+    updated = await store.update_template(
         template.id,
         display_name=doc.display_name,
         description=doc.description,
@@ -147,15 +150,16 @@ async def store_version(
         require_active_version=doc.require_active_version,
         active_version_id=version.id,
     )
-    assert template is not None
-    return Pushed(template=template, version=version, created=created)
+    if updated is None:
+        raise not_found(Kind.TEMPLATE)
+    return Pushed(template=updated, version=version, created=created)
 
 
 async def push_template(ctx: Ctx, files: Mapping[str, str], organization: str | None) -> Pushed:
     filename, text, readme = _read_files(files)
     doc = parse_template(text, filename=filename)
     async with ctx.write() as store:
-        org = await resolve_organization(store, organization)
+        org = await organization_in(store, organization)
         return await store_version(
             store, organization_id=org.id, doc=doc, source=text, readme=readme
         )
@@ -173,30 +177,17 @@ async def install_template_dir(store: AuthzStore, organization_id: uuid.UUID, pa
     )
 
 
-async def resolve_template(store: AuthzStore, ref: str, organization: str | None) -> Template:
-    """A live template by id, or by name in ``organization`` (default organization)."""
-    template_id = parse_uuid(ref)
-    if template_id is not None:
-        template = await store.get_template_by_id(template_id)
-    else:
-        org = await resolve_organization(store, organization)
-        template = await store.get_template_by_organization_and_name(org.id, ref)
-    if template is None or template.deleted:
-        raise not_found(Kind.TEMPLATE)
-    return template
-
-
 async def list_templates(ctx: Ctx, organization: str | None) -> list[Template]:
     async with ctx.read() as store:
         if organization:
-            org = await resolve_organization(store, organization)
+            org = await organization_in(store, organization)
             return await store.list_templates(organization_ids=[org.id])
         return await store.list_templates()
 
 
-async def get_template(ctx: Ctx, ref: str, organization: str | None) -> TemplateDetail:
+async def get_template(ctx: Ctx, template: Template) -> TemplateDetail:
+    """The template with its active version, parameters and presets."""
     async with ctx.read() as store:
-        template = await resolve_template(store, ref, organization)
         version = None
         if template.active_version_id is not None:
             version = await store.get_template_version_by_id(template.active_version_id)
@@ -213,19 +204,81 @@ async def get_template(ctx: Ctx, ref: str, organization: str | None) -> Template
         )
 
 
-async def list_versions(ctx: Ctx, ref: str, organization: str | None) -> list[TemplateVersion]:
+async def list_versions(ctx: Ctx, template_id: uuid.UUID) -> list[TemplateVersion]:
     async with ctx.read() as store:
-        template = await resolve_template(store, ref, organization)
-        return await store.list_template_versions(template.id)
+        return await store.list_template_versions(template_id)
 
 
-async def delete_template(ctx: Ctx, ref: str, organization: str | None) -> None:
+async def delete_template(ctx: Ctx, template: Template) -> None:
     """Soft-delete a template that no live workspace uses."""
     async with ctx.write() as store:
-        template = await resolve_template(store, ref, organization)
         if count := await store.count_live_workspaces_by_template(template.id):
             raise Conflict(
                 f"Template {template.name!r} is used by {count} workspace(s).",
                 detail="Delete those workspaces first.",
             )
         await store.mark_template_deleted(template.id)
+
+
+# --- reads for the chat tools, one step each (list_templates, read_template) -------------
+
+
+async def organization_templates(ctx: Ctx, organization_id: uuid.UUID) -> list[Template]:
+    """The organization's templates the actor may see (deleted and deprecated included)."""
+    async with ctx.read() as store:
+        return await store.list_templates(organization_ids=[organization_id])
+
+
+async def ranking_signals(
+    ctx: Ctx,
+    *,
+    owner_id: uuid.UUID,
+    organization_id: uuid.UUID,
+    template_ids: Sequence[uuid.UUID],
+    since: dt.datetime,
+) -> list[TemplateRankingSignals]:
+    async with ctx.read() as store:
+        return await store.get_template_ranking_signals(
+            owner_id=owner_id,
+            organization_id=organization_id,
+            template_ids=template_ids,
+            since=since,
+        )
+
+
+async def active_readmes(ctx: Ctx, templates: Sequence[Template]) -> dict[uuid.UUID, str]:
+    """The README of each template's active version, by template id."""
+    found: dict[uuid.UUID, str] = {}
+    async with ctx.read() as store:
+        for template in templates:
+            if template.active_version_id is None:
+                continue
+            version = await store.get_template_version_by_id(template.active_version_id)
+            if version is not None:
+                found[template.id] = version.readme
+    return found
+
+
+async def get_template_by_id(ctx: Ctx, template_id: uuid.UUID) -> Template | None:
+    async with ctx.read() as store:
+        return await store.get_template_by_id(template_id)
+
+
+async def get_version(ctx: Ctx, version_id: uuid.UUID) -> TemplateVersion | None:
+    async with ctx.read() as store:
+        return await store.get_template_version_by_id(version_id)
+
+
+async def version_parameters(ctx: Ctx, version_id: uuid.UUID) -> list[TemplateVersionParameter]:
+    async with ctx.read() as store:
+        return await store.list_template_version_parameters(version_id)
+
+
+async def version_presets(ctx: Ctx, version_id: uuid.UUID) -> list[TemplateVersionPreset]:
+    async with ctx.read() as store:
+        return await store.list_template_version_presets(version_id)
+
+
+async def preset_parameters(ctx: Ctx, preset_ids: Sequence[uuid.UUID]) -> list[PresetParameter]:
+    async with ctx.read() as store:
+        return await store.list_preset_parameters(preset_ids)

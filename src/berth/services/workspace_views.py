@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from dataclasses import dataclass
 
 from berth.db.authz import AuthzStore
@@ -17,7 +18,7 @@ from berth.records import (
     WorkspaceBuild,
 )
 from berth.services.base import Ctx
-from berth.services.workspaces import resolve_workspace
+from berth.services.refs import live_workspace_in
 
 _RUNNING = {"start": "starting", "stop": "stopping", "delete": "deleting"}
 _DONE = {"start": "running", "stop": "stopped", "delete": "deleted"}
@@ -90,28 +91,38 @@ async def load_view(store: AuthzStore, workspace: Workspace, now: dt.datetime) -
     )
 
 
-async def get_workspace(ctx: Ctx, ref: str) -> WorkspaceView:
+async def get_workspace(ctx: Ctx, workspace_id: uuid.UUID) -> WorkspaceView:
     async with ctx.read() as store:
-        return await load_view(store, await resolve_workspace(store, ref), ctx.db.clock.now())
+        return await load_view(store, await live_workspace_in(store, workspace_id), ctx.clock.now())
 
 
 async def list_workspaces(ctx: Ctx, *, all_users: bool = False) -> list[WorkspaceView]:
     async with ctx.read() as store:
         owner_id = None if all_users else ctx.actor.user_id
         workspaces = await store.list_workspaces(owner_id=owner_id)
-        now = ctx.db.clock.now()
+        now = ctx.clock.now()
         return [await load_view(store, w, now) for w in workspaces]
 
 
 async def build_logs(
-    ctx: Ctx, ref: str, *, after_id: int = 0
+    ctx: Ctx, workspace_id: uuid.UUID, *, after_id: int = 0
 ) -> tuple[WorkspaceView, list[JobLog]]:
     """The latest build's logs after ``after_id``, with the workspace's current view."""
     async with ctx.read() as store:
-        view = await load_view(store, await resolve_workspace(store, ref), ctx.db.clock.now())
+        view = await load_view(store, await live_workspace_in(store, workspace_id), ctx.clock.now())
         logs = (
             await store.list_provisioner_job_logs(view.build.job_id, after_id=after_id)
             if view.build
             else []
         )
         return view, logs
+
+
+async def get_build(ctx: Ctx, build_id: uuid.UUID) -> WorkspaceBuild | None:
+    async with ctx.read() as store:
+        return await store.get_workspace_build_by_id(build_id)
+
+
+async def get_job(ctx: Ctx, job_id: uuid.UUID) -> ProvisionerJob | None:
+    async with ctx.read() as store:
+        return await store.get_provisioner_job_by_id(job_id)

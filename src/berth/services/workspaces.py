@@ -3,7 +3,12 @@
 A workspace changes state only through builds (DESIGN §6). Every build is inserted
 with its pending job in one transaction; provisioner workers pick the job up. The
 rendered template document is stored on the build, so a build is reproducible and the
-backend never needs the template again.
+backend never needs the template again. The version's document is parsed once per
+call and handed down.
+
+Callers name the workspace by its record or id (an edge resolves a user's ref with
+:mod:`berth.services.refs`); a create names its template, owner and organization by
+ref, resolved inside the create's transaction after its input is validated.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from berth.domain.parameters import preset_then_explicit, validate_parameter_val
 from berth.domain.render import render_template
 from berth.domain.template import TemplateDoc, validate_template_data
 from berth.errors import Conflict, InvalidInput, Validation
-from berth.provisioner.worker import JOBS_CHANNEL
+from berth.events import messages
 from berth.records import (
     ProvisionerJob,
     Template,
@@ -32,9 +37,14 @@ from berth.records import (
     Workspace,
     WorkspaceBuild,
 )
-from berth.services.accounts import resolve_user
-from berth.services.base import Ctx, parse_uuid
-from berth.services.templates import resolve_template
+from berth.services.base import Ctx
+from berth.services.refs import (
+    invalid_preset,
+    live_workspace_in,
+    preset_id,
+    template_in,
+    user_in,
+)
 
 PRIORITY_HUMAN = 1
 PRIORITY_PREBUILD = 0
@@ -76,6 +86,7 @@ async def insert_build(
     owner: User,
     template: Template,
     version: TemplateVersion,
+    doc: TemplateDoc,
     transition: Transition,
     parameters: Mapping[str, str],
     preset_id: uuid.UUID | None = None,
@@ -91,8 +102,8 @@ async def insert_build(
     build on a state the caller never checked. Default: the latest build's plus one.
     """
     initiator = store.actor.user_id or owner.id
-    doc = render_template(
-        version_doc(version),
+    rendered = render_template(
+        doc,
         parameters=parameters,
         **_context(workspace.name, workspace.id, owner, template),  # pyright: ignore[reportArgumentType]
     )
@@ -117,7 +128,7 @@ async def insert_build(
             reason=reason.value,
             daily_cost=template.daily_cost if transition is Transition.START else 0,
             job_id=job.id,
-            rendered=doc.model_dump(mode="json"),
+            rendered=rendered.model_dump(mode="json"),
         )
     except Exception as exc:
         if is_unique_violation(exc):
@@ -129,10 +140,10 @@ async def insert_build(
 
 async def _published(ctx: Ctx, started: Started) -> Started:
     if started.new_build:
-        await ctx.publish(JOBS_CHANNEL, {"job_id": str(started.job.id)})
+        await ctx.publish(messages.JOBS, messages.JobQueued(job_id=started.job.id))
         await ctx.publish(
-            f"workspace:{started.workspace.id}",
-            {"type": "build", "build_id": str(started.build.id), "status": started.job.status},
+            messages.workspace(started.workspace.id),
+            messages.BuildStatusChanged(build_id=started.build.id, status=started.job.status),
         )
     return started
 
@@ -142,23 +153,16 @@ async def _resolve_parameters(
     doc: TemplateDoc,
     version: TemplateVersion,
     parameters: Mapping[str, str],
-    preset_id: str | None,
-) -> tuple[dict[str, str], uuid.UUID | None]:
+    preset: uuid.UUID | None,
+) -> dict[str, str]:
     preset_values: dict[str, str] = {}
-    preset_uuid: uuid.UUID | None = None
-    if preset_id:
-        preset_uuid = parse_uuid(preset_id)
-        preset = preset_uuid and await store.get_template_version_preset_by_id(preset_uuid)
-        if not preset or preset.template_version_id != version.id:
-            raise InvalidInput(
-                "Invalid preset.",
-                validations=[
-                    Validation("preset_id", "not a preset of the template's active version")
-                ],
-            )
-        preset_values = {p.name: p.value for p in await store.list_preset_parameters([preset.id])}
+    if preset is not None:
+        found = await store.get_template_version_preset_by_id(preset)
+        if found is None or found.template_version_id != version.id:
+            raise invalid_preset()
+        preset_values = {p.name: p.value for p in await store.list_preset_parameters([found.id])}
     merged = preset_then_explicit(preset_values, parameters)
-    return validate_parameter_values(doc.parameters, merged), preset_uuid
+    return validate_parameter_values(doc.parameters, merged)
 
 
 async def create_workspace(
@@ -168,19 +172,24 @@ async def create_workspace(
     name: str,
     owner: str = "me",
     parameters: Mapping[str, str] | None = None,
-    preset_id: str | None = None,
+    preset_ref: str | None = None,
     ttl_ms: int | None = None,
     organization: str | None = None,
 ) -> Started:
-    """Insert the workspace, build 1 (``start``) and its job in one transaction."""
+    """Insert the workspace, build 1 (``start``) and its job in one transaction.
+
+    ``template`` is an id, or a name in ``organization`` (default organization);
+    ``owner`` is ``me``, an id or a username.
+    """
     name = name.strip()
     if problem := name_error(name):
         raise InvalidInput("Invalid workspace name.", validations=[Validation("name", problem)])
     if ttl_ms is not None and ttl_ms < 0:
         raise InvalidInput("Invalid TTL.", validations=[Validation("ttl_ms", "must be >= 0")])
+    preset = preset_id(preset_ref)
     async with ctx.write() as store:
-        tpl = await resolve_template(store, template, organization)
-        user = await resolve_user(store, owner)
+        tpl = await template_in(store, template, organization)
+        user = await user_in(store, owner)
         if tpl.active_version_id is None:
             raise Conflict(f"Template {tpl.name!r} has no active version.")
         version = await store.get_template_version_by_id(tpl.active_version_id)
@@ -192,9 +201,7 @@ async def create_workspace(
                 validations=[Validation("name", f"a workspace named {name!r} already exists")],
             )
         doc = version_doc(version)
-        values, preset_uuid = await _resolve_parameters(
-            store, doc, version, parameters or {}, preset_id
-        )
+        values = await _resolve_parameters(store, doc, version, parameters or {}, preset)
         try:
             workspace = await store.insert_workspace(
                 owner_id=user.id,
@@ -216,29 +223,20 @@ async def create_workspace(
             owner=user,
             template=tpl,
             version=version,
+            doc=doc,
             transition=Transition.START,
             parameters=values,
-            preset_id=preset_uuid,
+            preset_id=preset,
         )
     return await _published(ctx, started)
 
 
-async def resolve_workspace(store: AuthzStore, ref: str) -> Workspace:
-    """A live workspace by id, ``name`` (the actor's) or ``owner/name``."""
-    workspace: Workspace | None
-    if (workspace_id := parse_uuid(ref)) is not None:
-        workspace = await store.get_workspace_by_id(workspace_id)
-    else:
-        owner_ref, _, name = ref.rpartition("/")
-        owner = await resolve_user(store, owner_ref or "me")
-        workspace = await store.get_workspace_by_owner_and_name(owner.id, name)
-    if workspace is None or workspace.deleted:
-        raise not_found(Kind.WORKSPACE)
-    return workspace
-
-
 async def transition_workspace(
-    ctx: Ctx, ref: str, transition: Transition, *, reason: BuildReason = BuildReason.INITIATOR
+    ctx: Ctx,
+    workspace_id: uuid.UUID,
+    transition: Transition,
+    *,
+    reason: BuildReason = BuildReason.INITIATOR,
 ) -> Started:
     """Start, stop or delete: a new build, or the current one when nothing changes.
 
@@ -246,7 +244,7 @@ async def transition_workspace(
     stopped one are answered with the latest build and no new one.
     """
     async with ctx.write() as store:
-        workspace = await resolve_workspace(store, ref)
+        workspace = await live_workspace_in(store, workspace_id)
         started = await _transition_in(store, workspace, transition, reason)
     return await _published(ctx, started)
 
@@ -258,7 +256,8 @@ async def _transition_in(
     if latest is None:
         raise not_found(Kind.WORKSPACE)
     job = await store.get_provisioner_job_by_id(latest.job_id)
-    assert job is not None
+    if job is None:
+        raise not_found(Kind.JOB)
     if job.status in IN_PROGRESS:
         raise Conflict(
             f"Workspace {workspace.name!r} is already building.",
@@ -279,15 +278,17 @@ async def _transition_in(
     if version is None:
         raise not_found(Kind.TEMPLATE)
     previous = {p.name: p.value for p in await store.list_workspace_build_parameters(latest.id)}
+    doc = version_doc(version)
     values = previous
     if version.id != latest.template_version_id:
-        values = validate_parameter_values(version_doc(version).parameters, {}, previous=previous)
+        values = validate_parameter_values(doc.parameters, {}, previous=previous)
     return await insert_build(
         store,
         workspace=workspace,
         owner=owner,
         template=tpl,
         version=version,
+        doc=doc,
         transition=transition,
         parameters=values,
         preset_id=latest.preset_id,
@@ -296,32 +297,39 @@ async def _transition_in(
     )
 
 
-async def cancel_build(ctx: Ctx, ref: str) -> ProvisionerJob:
+async def cancel_build(ctx: Ctx, workspace_id: uuid.UUID) -> ProvisionerJob:
     """Cancel the in-progress build: pending → canceled, running → canceling."""
     async with ctx.write() as store:
-        workspace = await resolve_workspace(store, ref)
+        workspace = await live_workspace_in(store, workspace_id)
         latest = await store.get_latest_workspace_build_by_workspace_id(workspace.id)
         job = latest and await store.request_provisioner_job_cancel(latest.job_id)
         if latest is None or job is None:
             raise Conflict(f"Workspace {workspace.name!r} has no build in progress.")
-    await ctx.publish(f"job:{job.id}", {"status": job.status})
-    await ctx.publish(JOBS_CHANNEL, {"job_id": str(job.id), "cancel": True})
+    await ctx.publish(messages.job(job.id), messages.JobStatusChanged(status=job.status))
+    await ctx.publish(messages.JOBS, messages.JobQueued(job_id=job.id, cancel=True))
     return job
 
 
-async def update_ttl(ctx: Ctx, ref: str, ttl_ms: int | None) -> Workspace:
+async def update_ttl(ctx: Ctx, workspace_id: uuid.UUID, ttl_ms: int | None) -> Workspace:
     if ttl_ms is not None and ttl_ms < 0:
         raise InvalidInput("Invalid TTL.", validations=[Validation("ttl_ms", "must be >= 0")])
     async with ctx.write() as store:
-        workspace = await resolve_workspace(store, ref)
+        workspace = await live_workspace_in(store, workspace_id)
         deadline = workspace.deadline
         if ttl_ms and workspace.last_used_at and deadline is not None:
             deadline = workspace.last_used_at + dt.timedelta(milliseconds=ttl_ms)
         updated = await store.update_workspace(
             workspace.id, ttl_ms=ttl_ms or None, deadline=deadline if ttl_ms else None
         )
-        assert updated is not None
-        return updated
+    if updated is None:
+        raise not_found(Kind.WORKSPACE)
+    return updated
+
+
+async def record_activity(ctx: Ctx, workspace_id: uuid.UUID) -> None:
+    """Count a use of the workspace (``last_used_at``; with a TTL, the autostop deadline)."""
+    async with ctx.write() as store:
+        await store.touch_workspace(workspace_id, ctx.clock.now())
 
 
 @dataclass(frozen=True, slots=True)
@@ -331,14 +339,16 @@ class AgentToken:
     token: str
 
 
-async def issue_external_agent_token(ctx: Ctx, ref: str, agent_name: str) -> AgentToken:
+async def issue_external_agent_token(
+    ctx: Ctx, workspace_id: uuid.UUID, agent_name: str
+) -> AgentToken:
     """A fresh token for an external agent of the workspace's latest build.
 
     External agents run on hosts the user manages (``berth agent --url … --token …``),
     so the owner needs their token; berth keeps only its hash, hence a new one each time.
     """
     async with ctx.write() as store:
-        workspace = await resolve_workspace(store, ref)
+        workspace = await live_workspace_in(store, workspace_id)
         latest = await store.get_latest_workspace_build_by_workspace_id(workspace.id)
         agents = await store.list_workspace_agents_by_job(latest.job_id) if latest else []
         agent = next((a for a in agents if a.name == agent_name), None)

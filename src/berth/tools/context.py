@@ -3,7 +3,9 @@
 It carries the options of the reference (``CreateWorkspaceOptions``): the template
 allowlist, the agent connection, the inactive-disconnect timeout and the chat-updated
 callback; plus the clock and every wait interval and timeout as settings, so tests
-shorten them instead of sleeping.
+shorten them instead of sleeping. The tools reach state only through services:
+:attr:`ChatContext.services` acts as the ``chat-tools`` system actor,
+:meth:`ChatContext.as_owner` as the chat's owner (the reference's ``asOwner``).
 """
 
 from __future__ import annotations
@@ -15,9 +17,11 @@ from dataclasses import dataclass, field
 
 from berth.agentconn import AgentGateway
 from berth.clock import Clock
-from berth.db.engine import Database
+from berth.domain.actors import as_chat_tools
 from berth.events import EventBus
 from berth.records import Chat
+from berth.services import Ctx, Database
+from berth.services.accounts import owner_actor
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,3 +66,16 @@ class ChatContext:
     @property
     def clock(self) -> Clock:
         return self.db.clock
+
+    @property
+    def services(self) -> Ctx:
+        """Service calls as the ``chat-tools`` system actor: lookups, the chat's lease."""
+        return Ctx(self.db, as_chat_tools(), self.bus)
+
+    async def as_owner(self) -> Ctx:
+        """Service calls as the chat's owner, whose roles are read afresh.
+
+        Raises with the reference's texts (``user not found``, ``user is suspended``);
+        the tools prefix them (``load user authorization: …``).
+        """
+        return Ctx(self.db, await owner_actor(self.services, self.owner_id), self.bus)

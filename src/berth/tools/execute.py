@@ -10,12 +10,11 @@ gets a non-interactive environment so nothing waits for a terminal.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import re
 from typing import Any
 
 from berth.agent.protocol import SIGNALS
-from berth.domain.durations import DurationError, format_duration, parse_duration
+from berth.domain.gocompat import DurationError, format_duration, go_quote, parse_duration
 from berth.tools.context import ChatContext
 from berth.tools.result import ToolResult
 from berth.tools.workspace_tools import (
@@ -109,11 +108,6 @@ def command_env() -> dict[str, str]:
     return {CHAT_AGENT_ENV: "true", **NON_INTERACTIVE_ENV}
 
 
-def _go_quote(value: str) -> str:
-    """Go's ``%q`` for the strings a model sends (printable text)."""
-    return json.dumps(value, ensure_ascii=False)
-
-
 def split_background(command: str, background: bool) -> tuple[str, bool]:
     """[ex.background] A trailing single ``&`` (not ``&&``, ``|&``) means background."""
     trimmed = command.strip()
@@ -132,7 +126,7 @@ def parse_timeout(name: str, value: str) -> dt.timedelta:
     try:
         return parse_duration(value)
     except DurationError as exc:
-        raise ValueError(f"invalid {name} {_go_quote(value)}: {exc}") from None
+        raise ValueError(f"invalid {name} {go_quote(value)}: {exc}") from None
 
 
 def foreground_timeout(value: str | None) -> dt.timedelta:
@@ -141,7 +135,7 @@ def foreground_timeout(value: str | None) -> dt.timedelta:
         return DEFAULT_TIMEOUT
     parsed = parse_timeout("timeout", value)
     if parsed <= dt.timedelta(0):
-        raise ValueError(f"timeout must be positive, got {_go_quote(value)}")
+        raise ValueError(f"timeout must be positive, got {go_quote(value)}")
     return min(parsed, MAX_TIMEOUT)
 
 
@@ -290,7 +284,7 @@ async def process_signal(ctx: ChatContext, *, process_id: str, signal: str) -> T
         return ToolResult.json(
             {
                 "success": True,
-                "message": f"signal {_go_quote(name)} sent to process {process_id.strip()}",
+                "message": f"signal {go_quote(name)} sent to process {process_id.strip()}",
             }
         )
 

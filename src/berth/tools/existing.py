@@ -12,15 +12,15 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from berth.db.authz import AuthzStore
-from berth.domain.actors import as_chat_tools
 from berth.domain.agents import AgentSelectionError, select_chat_agent
 from berth.domain.enums import AgentStatus, JobStatus, Transition
+from berth.errors import BuildFailed
 from berth.records import WorkspaceAgent
+from berth.services import agents, chats, workspace_views
 from berth.tools.chats import bind_workspace
 from berth.tools.context import ChatContext
 from berth.tools.responses import BuildAction
-from berth.tools.waits import BuildError, status_of, wait_for_agent_ready, wait_for_build
+from berth.tools.waits import status_of, wait_for_agent_ready, wait_for_build
 
 log = logging.getLogger("berth.tools")
 
@@ -33,7 +33,7 @@ class Existing:
     done: bool = False
     build_action: BuildAction = "create"
     build_id: uuid.UUID | None = None
-    build_error: BuildError | None = None
+    build_error: BuildFailed | None = None
     error: str | None = None
 
 
@@ -47,24 +47,19 @@ def pick_agent(agents: list[WorkspaceAgent]) -> WorkspaceAgent:
 
 
 async def check_existing(ctx: ChatContext) -> Existing:
-    async with ctx.db.read() as raw:
-        store = AuthzStore(raw, as_chat_tools())
-        chat = await store.get_chat_by_id(ctx.chat_id)
-        if chat is None:
-            return Existing(error="load chat: chat not found")
-        if chat.workspace_id is None:
-            return Existing()  # [cw.existing.none]
-        workspace = await store.get_workspace_by_id(chat.workspace_id)
-        if workspace is None:
-            return Existing(error="load workspace: workspace not found")
-        if workspace.deleted:
-            return Existing()  # [cw.existing.deleted]
-        build = await store.get_latest_workspace_build_by_workspace_id(workspace.id)
-        job = build and await store.get_provisioner_job_by_id(build.job_id)
-        if build is None or not job:
-            return Existing()  # [cw.existing.unreadable]
-        agents = await store.list_workspace_agents_by_job(build.job_id)
-    roots = [a for a in agents if a.parent_id is None] or agents
+    current = await chats.chat_workspace(ctx.services, ctx.chat_id)
+    chat, workspace, build, job = current.chat, current.workspace, current.build, current.job
+    if chat is None:
+        return Existing(error="load chat: chat not found")
+    if chat.workspace_id is None:
+        return Existing()  # [cw.existing.none]
+    if workspace is None:
+        return Existing(error="load workspace: workspace not found")
+    if workspace.deleted:
+        return Existing()  # [cw.existing.deleted]
+    if build is None or job is None:
+        return Existing()  # [cw.existing.unreadable]
+    roots = [a for a in current.agents if a.parent_id is None] or current.agents
     if job.status in (JobStatus.PENDING, JobStatus.RUNNING):
         return await _building(ctx, workspace.id, workspace.name, build.id, build.transition)
     if job.status == JobStatus.SUCCEEDED:
@@ -91,9 +86,9 @@ async def _building(
     await bind_workspace(ctx, workspace_id, build_id)
     try:
         await wait_for_build(ctx, build_id)
-    except BuildError as exc:
+    except BuildFailed as exc:
         action: BuildAction = "start" if transition == Transition.START else "create"
-        failure = BuildError(f"existing workspace build failed: {exc.message}", exc.code)
+        failure = BuildFailed(f"existing workspace build failed: {exc.message}", code=exc.code)
         return Existing(build_action=action, build_id=build_id, build_error=failure)
     result: dict[str, Any] = {
         "created": False,
@@ -102,11 +97,9 @@ async def _building(
         "message": "workspace build completed",
         "build_id": str(build_id),
     }
-    async with ctx.db.read() as raw:
-        store = AuthzStore(raw, as_chat_tools())
-        build = await store.get_workspace_build_by_id(build_id)
-        agents = await store.list_workspace_agents_by_job(build.job_id) if build else []
-    roots = [a for a in agents if a.parent_id is None] or agents
+    build = await workspace_views.get_build(ctx.services, build_id)
+    found = await agents.agents_of_job(ctx.services, build.job_id) if build else []
+    roots = [a for a in found if a.parent_id is None] or found
     if roots:
         result.update(await wait_for_agent_ready(ctx, pick_agent(roots), connect=True))
     return Existing(result=result, done=True)

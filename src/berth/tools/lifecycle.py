@@ -6,19 +6,15 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from berth.db.authz import AuthzStore
-from berth.domain.actors import Actor, as_chat_tools
 from berth.domain.enums import JobStatus, Transition
-from berth.errors import BerthError, NotFound
+from berth.errors import BerthError, BuildFailed, NotFound, ToolError
 from berth.records import ProvisionerJob, Workspace, WorkspaceBuild
-from berth.services import workspaces
-from berth.services.base import Ctx
+from berth.services import Ctx, chats, workspaces
 from berth.tools.chats import bind_workspace, chat_lock, refire_chat_updated
 from berth.tools.context import ChatContext
-from berth.tools.owner import owner_actor
 from berth.tools.responses import build_failure
 from berth.tools.result import ToolResult
-from berth.tools.waits import BuildError, merge_agent_readiness, wait_for_build
+from berth.tools.waits import merge_agent_readiness, wait_for_build
 
 START_DESCRIPTION = (
     "Start the chat's workspace if it is currently stopped. This tool is idempotent — if "
@@ -48,50 +44,39 @@ class Current:
     job: ProvisionerJob
 
 
-class ToolFailure(Exception):
-    """An early return with a text error."""
-
-
 async def _current(ctx: ChatContext) -> Current:
-    async with ctx.db.read() as raw:
-        store = AuthzStore(raw, as_chat_tools())
-        chat = await store.get_chat_by_id(ctx.chat_id)
-        if chat is None:
-            raise ToolFailure("load chat: chat not found")
-        if chat.workspace_id is None:
-            raise ToolFailure("chat has no workspace; use create_workspace first")
-        workspace = await store.get_workspace_by_id(chat.workspace_id)
-        if workspace is None:
-            raise ToolFailure("load workspace: workspace not found")
-        if workspace.deleted:
-            raise ToolFailure("workspace was deleted; use create_workspace to make a new one")
-        build = await store.get_latest_workspace_build_by_workspace_id(workspace.id)
-        if build is None:
-            raise ToolFailure("get latest build: workspace build not found")
-        job = await store.get_provisioner_job_by_id(build.job_id)
-        if job is None:
-            raise ToolFailure("get provisioner job: provisioner job not found")
-    return Current(workspace, build, job)
+    state = await chats.chat_workspace(ctx.services, ctx.chat_id)
+    if state.chat is None:
+        raise ToolError("load chat: chat not found")
+    if state.chat.workspace_id is None:
+        raise ToolError("chat has no workspace; use create_workspace first")
+    if state.workspace is None:
+        raise ToolError("load workspace: workspace not found")
+    if state.workspace.deleted:
+        raise ToolError("workspace was deleted; use create_workspace to make a new one")
+    if state.build is None:
+        raise ToolError("get latest build: workspace build not found")
+    if state.job is None:
+        raise ToolError("get provisioner job: provisioner job not found")
+    return Current(state.workspace, state.build, state.job)
 
 
-async def _owner(ctx: ChatContext) -> Actor:
+async def _owner(ctx: ChatContext) -> Ctx:
     try:
-        return await owner_actor(ctx)
+        return await ctx.as_owner()
     except Exception as exc:
-        raise ToolFailure(f"load user authorization: {exc}") from exc
+        raise ToolError(f"load user authorization: {exc}") from exc
 
 
 async def _new_build(
-    ctx: ChatContext, actor: Actor, workspace: Workspace, transition: Transition, verb: str
+    owner: Ctx, workspace: Workspace, transition: Transition, verb: str
 ) -> workspaces.Started:
     try:
-        return await workspaces.transition_workspace(
-            Ctx(ctx.db, actor, ctx.bus), str(workspace.id), transition
-        )
+        return await workspaces.transition_workspace(owner, workspace.id, transition)
     except BerthError as exc:
-        raise ToolFailure(exc.message or f"{verb} workspace: {exc}") from exc
+        raise ToolError(exc.message or f"{verb} workspace: {exc}") from exc
     except Exception as exc:
-        raise ToolFailure(f"{verb} workspace: {exc}") from exc
+        raise ToolError(f"{verb} workspace: {exc}") from exc
 
 
 async def start_workspace(ctx: ChatContext) -> ToolResult:
@@ -100,21 +85,21 @@ async def start_workspace(ctx: ChatContext) -> ToolResult:
     try:
         async with chat_lock(ctx):
             return await _start(ctx)
-    except ToolFailure as exc:
-        return ToolResult.error(str(exc))
+    except ToolError as exc:
+        return ToolResult.error(exc.message)
     except NotFound:
         return ToolResult.error("load chat: chat not found")
 
 
 async def _start(ctx: ChatContext) -> ToolResult:
     current = await _current(ctx)
-    actor = await _owner(ctx)
+    owner = await _owner(ctx)
     name = current.workspace.name
     if current.job.status in IN_PROGRESS:
         await bind_workspace(ctx, current.workspace.id, current.build.id)
         try:
             await wait_for_build(ctx, current.build.id)
-        except BuildError as exc:
+        except BuildFailed as exc:
             return ToolResult.json(
                 {
                     "error": f"waiting for in-progress build: {exc.message}",
@@ -128,12 +113,12 @@ async def _start(ctx: ChatContext) -> ToolResult:
         result["no_build"] = True
         job_id = current.build.job_id
     else:
-        started = await _new_build(ctx, actor, current.workspace, Transition.START, "start")
+        started = await _new_build(owner, current.workspace, Transition.START, "start")
         build = started.build
         await bind_workspace(ctx, current.workspace.id, build.id)
         try:
             await wait_for_build(ctx, build.id)
-        except BuildError as exc:
+        except BuildFailed as exc:
             return await build_failure(
                 ctx, "start", build.id, exc, f"workspace start build failed: {exc.message}"
             )
@@ -154,21 +139,21 @@ async def stop_workspace(ctx: ChatContext) -> ToolResult:
     try:
         async with chat_lock(ctx):
             return await _stop(ctx)
-    except ToolFailure as exc:
-        return ToolResult.error(str(exc))
+    except ToolError as exc:
+        return ToolResult.error(exc.message)
     except NotFound:
         return ToolResult.error("load chat: chat not found")
 
 
 async def _stop(ctx: ChatContext) -> ToolResult:
     current = await _current(ctx)
-    actor = await _owner(ctx)
+    owner = await _owner(ctx)
     if current.job.status in IN_PROGRESS:
         await bind_workspace(ctx, current.workspace.id, current.build.id)
-        wait_error: BuildError | None = None
+        wait_error: BuildFailed | None = None
         try:
             await wait_for_build(ctx, current.build.id)
-        except BuildError as exc:
+        except BuildFailed as exc:
             wait_error = exc
         current = await _current(ctx)
         if wait_error is not None and not JobStatus(current.job.status).is_terminal:
@@ -182,12 +167,12 @@ async def _stop(ctx: ChatContext) -> ToolResult:
     succeeded = current.job.status == JobStatus.SUCCEEDED
     if succeeded and current.build.transition == Transition.STOP:
         return ToolResult.json({"stopped": True, "workspace_name": name, "no_build": True})
-    started = await _new_build(ctx, actor, current.workspace, Transition.STOP, "stop")
+    started = await _new_build(owner, current.workspace, Transition.STOP, "stop")
     build_id: uuid.UUID = started.build.id
     await bind_workspace(ctx, current.workspace.id, build_id)
     try:
         await wait_for_build(ctx, build_id)
-    except BuildError as exc:
+    except BuildFailed as exc:
         return ToolResult.json(
             {"error": f"workspace stop build failed: {exc.message}", "build_id": str(build_id)}
         )

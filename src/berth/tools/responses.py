@@ -5,14 +5,11 @@ from __future__ import annotations
 import uuid
 from typing import Any, Literal
 
-from berth.db.authz import AuthzStore
-from berth.errors import BerthError
+from berth.errors import INSUFFICIENT_QUOTA, BerthError, BuildFailed
+from berth.services import quotas
 from berth.tools.context import ChatContext
-from berth.tools.owner import owner_actor
 from berth.tools.result import ToolResult
-from berth.tools.waits import BuildError
 
-INSUFFICIENT_QUOTA = "INSUFFICIENT_QUOTA"
 QUOTA_TITLE = "Workspace quota reached"
 
 BuildAction = Literal["create", "start"]
@@ -30,7 +27,7 @@ async def build_failure(
     ctx: ChatContext,
     action: BuildAction,
     build_id: uuid.UUID | None,
-    error: BuildError,
+    error: BuildFailed,
     message: str,
 ) -> ToolResult:
     """[resp.build-failure] A failed build as a JSON result; quota failures say more."""
@@ -53,14 +50,11 @@ async def build_failure(
 async def _quota(ctx: ChatContext) -> dict[str, int] | None:
     """The owner's quota figures, read as the owner; ``None`` when they cannot be read."""
     try:
-        actor = await owner_actor(ctx)
-        async with ctx.db.read() as raw:
-            store = AuthzStore(raw, actor)
-            budget = await store.get_quota_allowance(ctx.owner_id, ctx.organization_id)
-            consumed = await store.get_quota_consumed(ctx.owner_id, ctx.organization_id)
+        quota = await quotas.get_quota(await ctx.as_owner(), ctx.owner_id, ctx.organization_id)
     except Exception:
         return None
-    return {"credits_consumed": consumed, "budget": budget if budget is not None else 0}
+    budget = quota.budget if quota.budget is not None else 0
+    return {"credits_consumed": quota.credits_consumed, "budget": budget}
 
 
 def api_error(exc: BerthError) -> ToolResult:

@@ -1,31 +1,33 @@
 """``list_templates`` (spec §11) and ``read_template`` (spec §12), run as the chat owner.
 
-Port of the reference's ``listtemplates.go`` / ``readtemplate.go``: templates are
-ranked by query relevance, then by an affinity ("frecency") score made of the owner's
-recent usage and the organization's popularity, and the result tells the model what to
-do next (``next_step``) and, when one template is a confident pick, which one.
+Port of the reference's ``listtemplates.go`` / ``readtemplate.go``. The ranking is
+pure and lives in :mod:`berth.domain.ranking`; the result tells the model what to do
+next (``next_step``) and, when one template is a confident pick, which one.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
-import math
 import uuid
-from dataclasses import dataclass, field
 from typing import Any
 
-from berth.db.authz import AuthzStore
-from berth.domain.actors import Actor
+from berth.domain.gocompat import parse_uuid
+from berth.domain.ranking import (
+    LOOKBACK,
+    Ranked,
+    affinity_score,
+    query_score,
+    rank,
+    recommend,
+)
 from berth.records import (
     Template,
     TemplateRankingSignals,
     TemplateVersionParameter,
     TemplateVersionPreset,
 )
+from berth.services import Ctx, templates
 from berth.tools.context import ChatContext
-from berth.tools.create_workspace import parse_uuid_arg
-from berth.tools.owner import owner_actor
 from berth.tools.result import ToolResult
 from berth.tools.template_text import readme_text, rfc3339, truncate
 
@@ -52,143 +54,13 @@ TEMPLATE_ID_DESCRIPTION = (
     "The UUIDv4 of the template to read details for. Obtain this from list_templates."
 )
 
-NEXT_STEP_USE_RECOMMENDED = (
-    "Use recommended_template_id with create_workspace. Call read_template first only if "
-    "you need parameter or preset details."
-)
-NEXT_STEP_ASK_USER = (
-    "Do not call create_workspace yet. Ask the user to choose a template, unless they "
-    "already named one."
-)
-NEXT_STEP_NO_MATCHES = "No templates matched the query. Retry without a query or ask the user."
-NEXT_STEP_NO_TEMPLATES = "No templates are available to this chat. Inform the user."
-
 PAGE_SIZE = 10
-LOOKBACK = dt.timedelta(days=60)
-HALF_LIFE = dt.timedelta(days=14)
-PERSONAL_WEIGHT = 10.0
-DELETED_WEIGHT = 0.5
-ORG_WEIGHT = 1.0
-MIN_DEVELOPERS_FOR_RECOMMENDATION = 2
-MIN_CONFIDENT_AFFINITY = ORG_WEIGHT * math.log1p(MIN_DEVELOPERS_FOR_RECOMMENDATION)
-"""``ln(3)``: organization popularity alone is confident at two developers."""
-MIN_CONFIDENT_GAP = ORG_WEIGHT * (
-    math.log1p(MIN_DEVELOPERS_FOR_RECOMMENDATION)
-    - math.log1p(MIN_DEVELOPERS_FOR_RECOMMENDATION - 1)
-)
-"""``ln(3) − ln(2)``: "2 developers versus 1" recommends, "16 versus 15" does not."""
-AFFINITY_EPSILON = 1e-9
-
-QUERY_SCORE_EXACT = 4
-QUERY_SCORE_PREFIX = 3
-QUERY_SCORE_CONTAINS = 2
-QUERY_SCORE_DESCRIPTION = 1
-
 LIST_DESCRIPTION_MAX = 200
 README_EXCERPT_MAX = 1000
 READ_README_MAX = 8000
 PARAMETER_DESCRIPTION_MAX = 300
 
 TEMPLATE_NOT_FOUND = "template not found"
-
-
-# --- ranking ----------------------------------------------------------------------------
-
-
-def _normalize(value: str) -> str:
-    return value.strip().lower()
-
-
-def _compact(value: str) -> str:
-    return value.replace(" ", "").replace("-", "").replace("_", "")
-
-
-def _name_score(field_value: str, query: str, query_compact: str) -> int:
-    value = _normalize(field_value)
-    if not value:
-        return 0
-    compact = _compact(value)
-    if value == query or compact == query_compact:
-        return QUERY_SCORE_EXACT
-    if value.startswith(query) or compact.startswith(query_compact):
-        return QUERY_SCORE_PREFIX
-    if query in value or query_compact in compact:
-        return QUERY_SCORE_CONTAINS
-    return 0
-
-
-def query_score(template: Template, query: str) -> int:
-    """[lt.query] 4 exact, 3 prefix, 2 contains (name, display name); 1 description; else 0."""
-    normalized = _normalize(query)
-    compact = _compact(normalized)
-    if not normalized or not compact:
-        return 0
-    best = max(_name_score(f, normalized, compact) for f in (template.name, template.display_name))
-    if best > 0:
-        return best
-    description = _normalize(template.description)
-    if normalized in description or compact in _compact(description):
-        return QUERY_SCORE_DESCRIPTION
-    return 0
-
-
-def affinity_score(signals: TemplateRankingSignals, now: dt.datetime) -> float:
-    """[lt.affinity] Recency-decayed personal use plus log-scaled organization popularity."""
-    personal = 0.0
-    if signals.last_used_at is not None:
-        count = signals.active_count + DELETED_WEIGHT * signals.deleted_recent_count
-        age = max(now - signals.last_used_at, dt.timedelta(0))
-        personal = PERSONAL_WEIGHT * count * 0.5 ** (age / HALF_LIFE)
-    return personal + ORG_WEIGHT * math.log1p(signals.org_developers)
-
-
-@dataclass
-class Ranked:
-    template: Template
-    query_score: int = 0
-    signals: TemplateRankingSignals = field(
-        default_factory=lambda: TemplateRankingSignals(template_id=uuid.UUID(int=0))
-    )
-    affinity: float = 0.0
-
-
-def rank(candidates: list[Ranked], query: str) -> list[Ranked]:
-    """[lt.order] Query score (with a query) and affinity descending, then name and id."""
-    by_name = sorted(candidates, key=lambda r: (r.template.name, str(r.template.id)))
-    # Stable: entries equal on score and affinity keep the name/id order.
-    return sorted(by_name, key=lambda r: (-r.query_score if query else 0, -r.affinity))
-
-
-def _at_least(score: float, threshold: float) -> bool:
-    return score >= threshold - AFFINITY_EPSILON
-
-
-def recommend(
-    ranked: list[Ranked], visible: int, signals_failed: bool = False
-) -> tuple[uuid.UUID | None, str]:
-    """[lt.recommend] [lt.next-step] The confident pick (if any) and the next step."""
-    if not ranked:
-        return None, NEXT_STEP_NO_TEMPLATES if visible == 0 else NEXT_STEP_NO_MATCHES
-    top = ranked[0]
-    if visible == 1 and len(ranked) == 1:
-        return top.template.id, NEXT_STEP_USE_RECOMMENDED
-    if top.query_score > 0 and (len(ranked) == 1 or top.query_score > ranked[1].query_score):
-        return top.template.id, NEXT_STEP_USE_RECOMMENDED
-    if signals_failed:
-        return None, NEXT_STEP_ASK_USER
-    if top.query_score > 0:  # a tie on the query score: affinity must break it clearly
-        if len(ranked) > 1 and _at_least(top.affinity - ranked[1].affinity, MIN_CONFIDENT_GAP):
-            return top.template.id, NEXT_STEP_USE_RECOMMENDED
-        return None, NEXT_STEP_ASK_USER
-    if not _at_least(top.affinity, MIN_CONFIDENT_AFFINITY):
-        return None, NEXT_STEP_ASK_USER
-    if (
-        len(ranked) > 1
-        and _at_least(ranked[1].affinity, MIN_CONFIDENT_AFFINITY)
-        and not _at_least(top.affinity - ranked[1].affinity, MIN_CONFIDENT_GAP)
-    ):
-        return None, NEXT_STEP_ASK_USER
-    return top.template.id, NEXT_STEP_USE_RECOMMENDED
 
 
 def template_item(entry: Ranked, readme: str) -> dict[str, Any]:
@@ -219,32 +91,29 @@ async def _allowed(ctx: ChatContext) -> frozenset[uuid.UUID]:
 
 async def list_templates(ctx: ChatContext, *, query: str = "", page: int = 1) -> ToolResult:
     try:  # [lt.decl] as the owner
-        actor = await owner_actor(ctx)
+        owner = await ctx.as_owner()
     except Exception as exc:
         return ToolResult.error(f"authorize list_templates owner: load user authorization: {exc}")
     allowlist = await _allowed(ctx)
-    async with ctx.db.read() as raw:  # [lt.query] the visible templates
-        templates = [
-            t
-            for t in await AuthzStore(raw, actor).list_templates(
-                organization_ids=[ctx.organization_id]
-            )
-            if not t.deleted and not t.deprecated.strip() and (not allowlist or t.id in allowlist)
-        ]
+    visible = [  # [lt.query] the visible templates
+        t
+        for t in await templates.organization_templates(owner, ctx.organization_id)
+        if not t.deleted and not t.deprecated.strip() and (not allowlist or t.id in allowlist)
+    ]
     query = query.strip()
-    candidates = [Ranked(t, query_score(t, query)) for t in templates]
+    candidates = [Ranked(t, query_score(t, query)) for t in visible]
     if query:
         candidates = [c for c in candidates if c.query_score > 0]
     now = ctx.clock.now()
     signals_failed = False
     try:
-        async with ctx.db.read() as raw:
-            signals = await AuthzStore(raw, actor).get_template_ranking_signals(
-                owner_id=ctx.owner_id,
-                organization_id=ctx.organization_id,
-                template_ids=[c.template.id for c in candidates],
-                since=now - LOOKBACK,
-            )
+        signals = await templates.ranking_signals(
+            owner,
+            owner_id=ctx.owner_id,
+            organization_id=ctx.organization_id,
+            template_ids=[c.template.id for c in candidates],
+            since=now - LOOKBACK,
+        )
     except Exception:
         log.warning("failed to load template ranking signals", exc_info=True)
         signals, signals_failed = [], True
@@ -254,11 +123,11 @@ async def list_templates(ctx: ChatContext, *, query: str = "", page: int = 1) ->
         candidate.signals = found or TemplateRankingSignals(template_id=candidate.template.id)
         candidate.affinity = affinity_score(candidate.signals, now)
     ranked = rank(candidates, query)
-    recommended, next_step = recommend(ranked, len(templates), signals_failed)
+    recommended, next_step = recommend(ranked, len(visible), signals_failed)
     page = max(page, 1)  # [lt.page]
     start = min((page - 1) * PAGE_SIZE, len(ranked))
     end = min(start + PAGE_SIZE, len(ranked))
-    readmes = await _readmes(ctx, actor, [r.template for r in ranked[start:end]])
+    readmes = await _readmes(owner, [r.template for r in ranked[start:end]])
     result: dict[str, Any] = {
         "templates": [template_item(r, readmes.get(r.template.id, "")) for r in ranked[start:end]],
         "page": page,
@@ -271,23 +140,13 @@ async def list_templates(ctx: ChatContext, *, query: str = "", page: int = 1) ->
     return ToolResult.json(result)
 
 
-async def _readmes(
-    ctx: ChatContext, actor: Actor, templates: list[Template]
-) -> dict[uuid.UUID, str]:
+async def _readmes(owner: Ctx, page: list[Template]) -> dict[uuid.UUID, str]:
     """The active version's README of each template (best effort, as the owner)."""
-    found: dict[uuid.UUID, str] = {}
     try:
-        async with ctx.db.read() as raw:
-            store = AuthzStore(raw, actor)
-            for template in templates:
-                if template.active_version_id is None:
-                    continue
-                version = await store.get_template_version_by_id(template.active_version_id)
-                if version is not None:
-                    found[template.id] = version.readme
+        return await templates.active_readmes(owner, page)
     except Exception:
         log.warning("failed to load template READMEs", exc_info=True)
-    return found
+        return {}
 
 
 # --- read_template --------------------------------------------------------------------
@@ -349,45 +208,41 @@ async def read_template(ctx: ChatContext, *, template_id: str) -> ToolResult:
     ref = template_id.strip()
     if not ref:  # [rt.errors]
         return ToolResult.error("template_id is required")
-    tpl_id, parse_error = parse_uuid_arg(ref)
+    tpl_id, parse_error = parse_uuid(ref)
     if tpl_id is None:
         return ToolResult.error(f"invalid template_id: {parse_error}")
     allowlist = await _allowed(ctx)
     if allowlist and tpl_id not in allowlist:
         return ToolResult.error(TEMPLATE_NOT_FOUND)
     try:
-        actor = await owner_actor(ctx)
+        owner = await ctx.as_owner()
     except Exception as exc:
         return ToolResult.error(f"load user authorization: {exc}")
-    async with ctx.db.read() as raw:
-        store = AuthzStore(raw, actor)
-        template = await store.get_template_by_id(tpl_id)
-        if template is None or template.deleted or template.organization_id != ctx.organization_id:
-            return ToolResult.error(TEMPLATE_NOT_FOUND)
-        version_id = template.active_version_id
+    template = await templates.get_template_by_id(owner, tpl_id)
+    if template is None or template.deleted or template.organization_id != ctx.organization_id:
+        return ToolResult.error(TEMPLATE_NOT_FOUND)
+    version_id = template.active_version_id
+    try:
+        rows = await templates.version_parameters(owner, version_id) if version_id else []
+    except Exception as exc:
+        return ToolResult.error(f"failed to get template parameters: {exc}")
+    try:
+        presets = await templates.version_presets(owner, version_id) if version_id else []
+    except Exception as exc:
+        return ToolResult.error(f"failed to get template presets: {exc}")
+    preset_values: dict[uuid.UUID, list[dict[str, str]]] = {p.id: [] for p in presets}
+    if presets:
         try:
-            rows = await store.list_template_version_parameters(version_id) if version_id else []
+            for value in await templates.preset_parameters(owner, [p.id for p in presets]):
+                preset_values[value.preset_id].append({"name": value.name, "value": value.value})
         except Exception as exc:
-            return ToolResult.error(f"failed to get template parameters: {exc}")
-        try:
-            presets = await store.list_template_version_presets(version_id) if version_id else []
-        except Exception as exc:
-            return ToolResult.error(f"failed to get template presets: {exc}")
-        preset_values: dict[uuid.UUID, list[dict[str, str]]] = {p.id: [] for p in presets}
-        if presets:
-            try:
-                for value in await store.list_preset_parameters([p.id for p in presets]):
-                    preset_values[value.preset_id].append(
-                        {"name": value.name, "value": value.value}
-                    )
-            except Exception as exc:
-                return ToolResult.error(f"failed to get preset parameters: {exc}")
-        readme = ""
-        try:
-            version = await store.get_template_version_by_id(version_id) if version_id else None
-            readme = version.readme if version is not None else ""
-        except Exception:
-            log.warning("failed to read the README of template %s", template.id, exc_info=True)
+            return ToolResult.error(f"failed to get preset parameters: {exc}")
+    readme = ""
+    try:
+        version = await templates.get_version(owner, version_id) if version_id else None
+        readme = version.readme if version is not None else ""
+    except Exception:
+        log.warning("failed to read the README of template %s", template.id, exc_info=True)
     info: dict[str, Any] = {
         "id": str(template.id),
         "name": template.name,

@@ -2,26 +2,24 @@
 
 Each wait subscribes to the channel of what it waits on before its first check, so
 no change is missed between the check and the wait; it re-checks at the spec's
-interval anyway in case an event was lost. Reads run as the ``chat-tools`` system
-actor, which may read builds, jobs and agents.
+interval anyway in case an event was lost. Reads go through the services as the
+``chat-tools`` system actor, which may read builds, jobs and agents. A build that did
+not succeed is :class:`~berth.errors.BuildFailed`, its message the reference's text.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import uuid
-from collections.abc import AsyncGenerator
 from typing import Any
 
-from berth.agentconn import AgentCallError, AgentUnavailable
-from berth.db.authz import AuthzStore
-from berth.domain.actors import as_chat_tools
 from berth.domain.agents import AgentSelectionError, agent_status, select_chat_agent
 from berth.domain.enums import AgentLifecycle, AgentStatus, JobStatus
-from berth.events import Subscription
+from berth.errors import AgentCallError, AgentUnavailable, BuildFailed
+from berth.events import Subscription, listening, messages, pause
 from berth.records import WorkspaceAgent
+from berth.services import agents, workspace_views
 from berth.tools.context import ChatContext
 
 EXTERNAL_NOT_CONNECTED = (
@@ -35,72 +33,44 @@ EXTERNAL_OFFLINE = (
 )
 
 
-class BuildError(Exception):
-    """A build that did not succeed; ``code`` is the job's error code (``INSUFFICIENT_QUOTA``)."""
-
-    def __init__(self, message: str, code: str | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.code = code
-
-
 def external_agent_message(agent: WorkspaceAgent) -> str:
     """Spec §9: what to tell the model about an external agent that is not reachable."""
     return EXTERNAL_OFFLINE if agent.first_connected_at is not None else EXTERNAL_NOT_CONNECTED
 
 
-@contextlib.asynccontextmanager
-async def _subscribed(ctx: ChatContext, channel: str) -> AsyncGenerator[Subscription | None]:
-    if ctx.bus is None:
-        yield None
-        return
-    async with ctx.bus.subscribe(channel) as subscription:
-        yield subscription
-
-
-async def _pause(subscription: Subscription | None, seconds: float) -> None:
-    """Until an event arrives or ``seconds`` pass."""
-    if subscription is None:
-        await asyncio.sleep(seconds)
-    else:
-        await subscription.get(timeout=seconds)
-
-
 async def wait_for_build(ctx: ChatContext, build_id: uuid.UUID) -> None:
-    """Return when the build's job succeeded; :class:`BuildError` otherwise (spec §3.1)."""
+    """Return when the build's job succeeded; :class:`BuildFailed` otherwise (spec §3.1)."""
     timings = ctx.timings
     try:
         async with asyncio.timeout(timings.build_timeout.total_seconds()):
             await _build_loop(ctx, build_id)
     except TimeoutError:
-        raise BuildError(
+        raise BuildFailed(
             "timed out waiting for workspace build: context deadline exceeded"
         ) from None
 
 
 async def _build_loop(ctx: ChatContext, build_id: uuid.UUID) -> None:
-    async with ctx.db.read() as raw:
-        build = await AuthzStore(raw, as_chat_tools()).get_workspace_build_by_id(build_id)
+    build = await workspace_views.get_build(ctx.services, build_id)
     if build is None:
-        raise BuildError("get build: workspace build not found")
-    async with _subscribed(ctx, f"job:{build.job_id}") as events:
+        raise BuildFailed("get build: workspace build not found")
+    async with listening(ctx.bus, messages.job(build.job_id)) as events:
         while True:
-            async with ctx.db.read() as raw:
-                job = await AuthzStore(raw, as_chat_tools()).get_provisioner_job_by_id(build.job_id)
+            job = await workspace_views.get_job(ctx.services, build.job_id)
             if job is None:
-                raise BuildError("get provisioner job: provisioner job not found")
+                raise BuildFailed("get provisioner job: provisioner job not found")
             match job.status:
                 case JobStatus.SUCCEEDED:
                     return
                 case JobStatus.FAILED:
-                    raise BuildError(job.error or "build failed", job.error_code)
+                    raise BuildFailed(job.error or "build failed", code=job.error_code)
                 case JobStatus.CANCELED:
-                    raise BuildError("build was canceled")
+                    raise BuildFailed("build was canceled")
                 case JobStatus.PENDING | JobStatus.RUNNING | JobStatus.CANCELING:
                     pass
                 case _:
-                    raise BuildError(f"unexpected job status: {job.status}")
-            await _pause(events, ctx.timings.build_poll_interval.total_seconds())
+                    raise BuildFailed(f"unexpected job status: {job.status}")
+            await pause(events, ctx.timings.build_poll_interval.total_seconds())
 
 
 async def wait_for_agent_ready(
@@ -117,7 +87,7 @@ async def wait_for_agent_ready(
     sees ``startup_scripts_unknown``.
     """
     out: dict[str, Any] = {} if result is None else result
-    async with _subscribed(ctx, f"agent:{agent.id}") as events:
+    async with listening(ctx.bus, messages.agent(agent.id)) as events:
         if (
             connect
             and ctx.gateway is not None
@@ -131,7 +101,9 @@ async def wait_for_agent_ready(
 async def _connect_phase(
     ctx: ChatContext, agent: WorkspaceAgent, events: Subscription | None, out: dict[str, Any]
 ) -> bool:
-    assert ctx.gateway is not None
+    gateway = ctx.gateway
+    if gateway is None:  # the caller checked; without a connection there is nothing to try
+        return True
     timings = ctx.timings
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timings.agent_connect_timeout.total_seconds()
@@ -139,11 +111,9 @@ async def _connect_phase(
     while True:
         attempt_started = loop.time()
         try:
-            if not ctx.gateway.is_connected(agent.id) and await _held_by_another_replica(
-                ctx, agent
-            ):
+            if not gateway.is_connected(agent.id) and await _held_by_another_replica(ctx, agent):
                 return True
-            await ctx.gateway.call(
+            await gateway.call(
                 agent.id, "ping", {}, within=timings.agent_attempt_timeout.total_seconds()
             )
             return True
@@ -159,7 +129,7 @@ async def _connect_phase(
         # Attempts at least the retry interval apart, unless the agent's connect event
         # arrives first (then retry at once).
         gap = timings.agent_retry_interval.total_seconds() - (loop.time() - attempt_started)
-        await _pause(events, max(0.0, min(gap, remaining)))
+        await pause(events, max(0.0, min(gap, remaining)))
 
 
 def status_of(ctx: ChatContext, agent: WorkspaceAgent) -> AgentStatus:
@@ -182,16 +152,14 @@ async def _held_by_another_replica(ctx: ChatContext, agent: WorkspaceAgent) -> b
     replicas is not built yet), but the connection is real, and recent, per the row
     that replica keeps current with the agent's heartbeats.
     """
-    assert ctx.gateway is not None
+    replica = ctx.gateway.replica_id if ctx.gateway is not None else None
     fresh = await _reload(ctx, agent)
-    other = fresh.last_connected_replica_id not in (None, ctx.gateway.replica_id)
+    other = fresh.last_connected_replica_id not in (None, replica)
     return other and status_of(ctx, fresh) is AgentStatus.CONNECTED
 
 
 async def _reload(ctx: ChatContext, agent: WorkspaceAgent) -> WorkspaceAgent:
-    async with ctx.db.read() as raw:
-        fresh = await AuthzStore(raw, as_chat_tools()).get_workspace_agent_by_id(agent.id)
-    return fresh or agent
+    return await agents.get_agent(ctx.services, agent.id) or agent
 
 
 async def _lifecycle_phase(
@@ -211,7 +179,7 @@ async def _lifecycle_phase(
                     out["startup_scripts"] = "startup_scripts_failed"
                     out["lifecycle_state"] = state
                     return
-                await _pause(events, timings.startup_script_poll_interval.total_seconds())
+                await pause(events, timings.startup_script_poll_interval.total_seconds())
     except TimeoutError:
         out["startup_scripts"] = "startup_scripts_timeout"
     except asyncio.CancelledError:
@@ -222,8 +190,7 @@ async def _lifecycle_phase(
 async def _lifecycle_state(ctx: ChatContext, agent_id: uuid.UUID) -> str | None:
     """The agent's lifecycle state; ``None`` when it cannot be read (ignored, spec §3.2)."""
     try:
-        async with ctx.db.read() as raw:
-            agent = await AuthzStore(raw, as_chat_tools()).get_workspace_agent_by_id(agent_id)
+        agent = await agents.get_agent(ctx.services, agent_id)
     except Exception:
         return None
     return None if agent is None else agent.lifecycle_state
@@ -234,15 +201,14 @@ async def merge_agent_readiness(
 ) -> None:
     """[cw.agent-select] [cw.agent-wait] Select the build's chat agent and merge its readiness."""
     try:
-        async with ctx.db.read() as raw:
-            agents = await AuthzStore(raw, as_chat_tools()).list_workspace_agents_by_job(job_id)
+        found = await agents.agents_of_job(ctx.services, job_id)
     except Exception:
         return
-    if not agents:
+    if not found:
         result["agent_status"] = "no_agent"
         return
     try:
-        agent = select_chat_agent(agents)
+        agent = select_chat_agent(found)
     except AgentSelectionError as exc:
         result["agent_status"] = "selection_error"
         result["agent_error"] = str(exc)

@@ -6,7 +6,8 @@ error when there is none or it cannot be reached, count the call as workspace ac
 RPC through the gateway. Agent errors become text errors carrying the agent's message.
 
 Lookups run as the ``chat-tools`` system actor; the activity update runs as the chat's
-owner, since only the owner may change the workspace.
+owner, since only the owner may change the workspace. Early returns are
+:class:`~berth.errors.ToolError` s.
 """
 
 from __future__ import annotations
@@ -17,17 +18,14 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from berth.agentconn import AgentCallError, AgentUnavailable
-from berth.db.authz import AuthzStore
-from berth.domain.actors import as_chat_tools
 from berth.domain.agents import AgentSelectionError, select_chat_agent
 from berth.domain.enums import AgentStatus, JobStatus, Transition
+from berth.errors import AgentCallError, AgentUnavailable, ToolError
 from berth.records import Workspace, WorkspaceAgent
+from berth.services import chats, workspaces
 from berth.tools.context import ChatContext
-from berth.tools.existing import status_of
-from berth.tools.owner import owner_actor
 from berth.tools.result import ToolResult
-from berth.tools.waits import external_agent_message
+from berth.tools.waits import external_agent_message, status_of
 
 log = logging.getLogger("berth.tools")
 
@@ -48,14 +46,6 @@ _STATUS_REASONS = {
 }
 
 
-class WorkspaceToolError(Exception):
-    """An early return: the tool answers with this text error."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
-
-
 def unreachable(reason: str) -> str:
     """[agent.status] The text error for an agent the tool cannot talk to."""
     return (
@@ -73,39 +63,34 @@ class Target:
 
 
 async def resolve_target(ctx: ChatContext) -> Target:
-    """The chat's workspace and chat agent; :class:`WorkspaceToolError` when unusable."""
-    async with ctx.db.read() as raw:
-        store = AuthzStore(raw, as_chat_tools())
-        chat = await store.get_chat_by_id(ctx.chat_id)
-        if chat is None:
-            raise WorkspaceToolError("load chat: chat not found")
-        if chat.workspace_id is None:
-            raise WorkspaceToolError(NO_WORKSPACE)
-        workspace = await store.get_workspace_by_id(chat.workspace_id)
-        if workspace is None:
-            raise WorkspaceToolError("load workspace: workspace not found")
-        if workspace.deleted:
-            raise WorkspaceToolError(WORKSPACE_DELETED)
-        build = await store.get_latest_workspace_build_by_workspace_id(workspace.id)
-        if build is None:
-            raise WorkspaceToolError("get latest build: workspace build not found")
-        job = await store.get_provisioner_job_by_id(build.job_id)
-        if job is None:
-            raise WorkspaceToolError("get provisioner job: provisioner job not found")
-        agents = await store.list_workspace_agents_by_job(build.job_id)
+    """The chat's workspace and chat agent; :class:`ToolError` when unusable."""
+    state = await chats.chat_workspace(ctx.services, ctx.chat_id)
+    chat, workspace, build, job = state.chat, state.workspace, state.build, state.job
+    if chat is None:
+        raise ToolError("load chat: chat not found")
+    if chat.workspace_id is None:
+        raise ToolError(NO_WORKSPACE)
+    if workspace is None:
+        raise ToolError("load workspace: workspace not found")
+    if workspace.deleted:
+        raise ToolError(WORKSPACE_DELETED)
+    if build is None:
+        raise ToolError("get latest build: workspace build not found")
+    if job is None:
+        raise ToolError("get provisioner job: provisioner job not found")
     if build.transition != Transition.START:
-        raise WorkspaceToolError(unreachable("the workspace is stopped"))
+        raise ToolError(unreachable("the workspace is stopped"))
     if job.status in (JobStatus.PENDING, JobStatus.RUNNING):
-        raise WorkspaceToolError(unreachable("the workspace is still starting"))
+        raise ToolError(unreachable("the workspace is still starting"))
     if job.status != JobStatus.SUCCEEDED:
-        raise WorkspaceToolError(unreachable(f"the workspace's last start build {job.status}"))
-    agent = _chat_agent(agents, chat.agent_id)
+        raise ToolError(unreachable(f"the workspace's last start build {job.status}"))
+    agent = _chat_agent(state.agents, chat.agent_id)
     if ctx.gateway is None:
-        raise WorkspaceToolError(NOT_CONFIGURED)
+        raise ToolError(NOT_CONFIGURED)
     if not ctx.gateway.is_connected(agent.id):
         if agent.external:
-            raise WorkspaceToolError(external_agent_message(agent))
-        raise WorkspaceToolError(unreachable(_STATUS_REASONS[status_of(ctx, agent)]))
+            raise ToolError(external_agent_message(agent))
+        raise ToolError(unreachable(_STATUS_REASONS[status_of(ctx, agent)]))
     return Target(workspace, agent)
 
 
@@ -117,15 +102,13 @@ def _chat_agent(agents: list[WorkspaceAgent], bound: uuid.UUID | None) -> Worksp
     try:
         return select_chat_agent(agents)
     except AgentSelectionError as exc:
-        raise WorkspaceToolError(str(exc)) from exc
+        raise ToolError(str(exc)) from exc
 
 
 async def record_activity(ctx: ChatContext, workspace_id: uuid.UUID) -> None:
     """Count the call as workspace activity, as the owner; a failure is only logged."""
     try:
-        actor = await owner_actor(ctx)
-        async with ctx.db.write() as raw:
-            await AuthzStore(raw, actor).touch_workspace(workspace_id, ctx.clock.now())
+        await workspaces.record_activity(await ctx.as_owner(), workspace_id)
     except Exception:
         log.warning("chat %s: could not record workspace activity", ctx.chat_id, exc_info=True)
 
@@ -138,14 +121,15 @@ async def call_agent(
     *,
     within: float = RPC_SECONDS,
 ) -> dict[str, Any]:
-    """One RPC; an unreachable agent or an agent error becomes :class:`WorkspaceToolError`."""
-    assert ctx.gateway is not None  # resolve_target checked it
+    """One RPC; an unreachable agent or an agent error becomes :class:`ToolError`."""
+    if ctx.gateway is None:  # resolve_target refused already; keep the same answer
+        raise ToolError(NOT_CONFIGURED)
     try:
         return await ctx.gateway.call(target.agent.id, method, params, within=within)
     except AgentUnavailable as exc:
-        raise WorkspaceToolError(unreachable(str(exc))) from exc
+        raise ToolError(unreachable(str(exc))) from exc
     except AgentCallError as exc:
-        raise WorkspaceToolError(exc.message) from exc
+        raise ToolError(exc.message) from exc
 
 
 async def run_workspace_tool(
@@ -156,5 +140,5 @@ async def run_workspace_tool(
         target = await resolve_target(ctx)
         await record_activity(ctx, target.workspace.id)
         return await body(target)
-    except WorkspaceToolError as exc:
+    except ToolError as exc:
         return ToolResult.error(exc.message)

@@ -9,7 +9,8 @@ from fastapi.sse import EventSourceResponse, ServerSentEvent
 
 from berth.api.deps import CtxDep, RuntimeDep
 from berth.api.schemas import ChatOut, CreateChatRequest
-from berth.services import chats
+from berth.events import messages
+from berth.services import chats, refs
 
 router = APIRouter(tags=["chats"])
 
@@ -30,15 +31,15 @@ async def list_chats(ctx: CtxDep) -> list[ChatOut]:
 
 @router.get("/chats/{chat}")
 async def get_chat(chat: str, ctx: CtxDep) -> ChatOut:
-    return ChatOut.of(await chats.get_chat(ctx, chat))
+    return ChatOut.of(await refs.chat(ctx, chat))
 
 
 @router.get("/chats/{chat}/watch", response_class=EventSourceResponse)
 async def watch_chat(chat: str, ctx: CtxDep, runtime: RuntimeDep) -> AsyncIterator[ServerSentEvent]:
     """Server-Sent Events: ``chat`` with the chat's current state, then on every update."""
-    current = await chats.get_chat(ctx, chat)
-    async with runtime.bus.subscribe(f"chat:{current.id}") as events:
+    current = await refs.chat(ctx, chat)
+    async with runtime.bus.subscribe(messages.chat(current.id)) as events:
         while True:
-            current = await chats.get_chat(ctx, current.id)
+            current = await refs.chat(ctx, current.id)
             yield ServerSentEvent(event="chat", data=ChatOut.of(current).model_dump(mode="json"))
             await events.get(timeout=WATCH_RECHECK_SECONDS)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from berth.api.deps import CtxDep
+from berth.api.deps import CtxDep, UserDep
 from berth.api.schemas import GroupOut, GroupUpdateRequest, QuotaOut
-from berth.services import quotas
+from berth.services import quotas, refs
 
 router = APIRouter(tags=["quotas"])
 
@@ -26,6 +26,7 @@ async def update_group(
 
 
 @router.get("/users/{user}/quota")
-async def get_quota(user: str, ctx: CtxDep, organization: str | None = None) -> QuotaOut:
-    quota = await quotas.get_quota(ctx, user, organization)
+async def get_quota(user: UserDep, ctx: CtxDep, organization: str | None = None) -> QuotaOut:
+    org = await refs.organization(ctx, organization)
+    quota = await quotas.get_quota(ctx, user.id, org.id)
     return QuotaOut(credits_consumed=quota.credits_consumed, budget=quota.budget)

@@ -25,8 +25,7 @@ async def health() -> Health:
 
 @router.get("/organizations", tags=["organizations"])
 async def list_organizations(ctx: CtxDep) -> list[OrganizationOut]:
-    async with ctx.read() as store:
-        return [OrganizationOut.of(o) for o in await store.list_organizations()]
+    return [OrganizationOut.of(o) for o in await accounts.list_organizations(ctx)]
 
 
 @router.post("/organizations", tags=["organizations"], status_code=status.HTTP_201_CREATED)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response, status
 
-from berth.api.deps import CtxDep
+from berth.api.deps import CtxDep, TemplateDep
 from berth.api.schemas import (
     ParameterOut,
     PresetOut,
@@ -41,10 +41,8 @@ async def push_template(body: PushTemplateRequest, ctx: CtxDep, response: Respon
 
 
 @router.get("/templates/{template}")
-async def get_template(
-    template: str, ctx: CtxDep, organization: str | None = None
-) -> TemplateDetailOut:
-    detail = await templates.get_template(ctx, template, organization)
+async def get_template(template: TemplateDep, ctx: CtxDep) -> TemplateDetailOut:
+    detail = await templates.get_template(ctx, template)
     return TemplateDetailOut.model_validate(
         {
             **TemplateOut.fields_of(detail.template),
@@ -56,13 +54,11 @@ async def get_template(
 
 
 @router.get("/templates/{template}/versions")
-async def list_versions(
-    template: str, ctx: CtxDep, organization: str | None = None
-) -> list[VersionOut]:
-    return [VersionOut.of(v) for v in await templates.list_versions(ctx, template, organization)]
+async def list_versions(template: TemplateDep, ctx: CtxDep) -> list[VersionOut]:
+    return [VersionOut.of(v) for v in await templates.list_versions(ctx, template.id)]
 
 
 @router.delete("/templates/{template}", status_code=status.HTTP_204_NO_CONTENT)
-async def delete_template(template: str, ctx: CtxDep, organization: str | None = None) -> Response:
-    await templates.delete_template(ctx, template, organization)
+async def delete_template(template: TemplateDep, ctx: CtxDep) -> Response:
+    await templates.delete_template(ctx, template)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response, status
 
-from berth.api.deps import CtxDep
+from berth.api.deps import CtxDep, UserDep
 from berth.api.schemas import (
     CreateTokenRequest,
     CreateUserRequest,
@@ -36,25 +36,24 @@ async def create_user(body: CreateUserRequest, ctx: CtxDep) -> UserOut:
 
 
 @router.get("/users/{user}")
-async def get_user(user: str, ctx: CtxDep) -> UserOut:
-    record, orgs = await accounts.get_user(ctx, user)
-    return UserOut.of(record, orgs)
+async def get_user(user: UserDep, ctx: CtxDep) -> UserOut:
+    return UserOut.of(user, await accounts.organizations_of(ctx, user.id))
 
 
 @router.get("/users/{user}/tokens", tags=["tokens"])
-async def list_tokens(user: str, ctx: CtxDep) -> list[TokenOut]:
-    return [TokenOut.of(k) for k in await accounts.list_tokens(ctx, user)]
+async def list_tokens(user: UserDep, ctx: CtxDep) -> list[TokenOut]:
+    return [TokenOut.of(k) for k in await accounts.list_tokens(ctx, user.id)]
 
 
 @router.post("/users/{user}/tokens", tags=["tokens"], status_code=status.HTTP_201_CREATED)
-async def create_token(user: str, body: CreateTokenRequest, ctx: CtxDep) -> NewTokenOut:
-    new = await accounts.create_token(ctx, user, body.name, body.lifetime)
+async def create_token(user: UserDep, body: CreateTokenRequest, ctx: CtxDep) -> NewTokenOut:
+    new = await accounts.create_token(ctx, user.id, body.name, body.lifetime)
     return NewTokenOut(**TokenOut.of(new.key).model_dump(), token=new.token)
 
 
 @router.delete(
     "/users/{user}/tokens/{token}", tags=["tokens"], status_code=status.HTTP_204_NO_CONTENT
 )
-async def delete_token(user: str, token: str, ctx: CtxDep) -> Response:
-    await accounts.delete_token(ctx, user, token)
+async def delete_token(user: UserDep, token: str, ctx: CtxDep) -> Response:
+    await accounts.delete_token(ctx, user.id, token)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response, status
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 
-from berth.api.deps import CtxDep, RuntimeDep
+from berth.api.deps import CtxDep, RuntimeDep, WorkspaceDep
 from berth.api.schemas import (
     AgentOut,
     AgentTokenOut,
@@ -23,9 +23,10 @@ from berth.api.schemas import (
     TTLRequest,
     WorkspaceOut,
 )
-from berth.domain.durations import DurationError, format_duration, parse_duration
 from berth.domain.enums import Transition
+from berth.domain.gocompat import DurationError, format_duration, parse_duration
 from berth.errors import InvalidInput, NotFound, Validation
+from berth.events import messages
 from berth.services import execs, workspace_views, workspaces
 from berth.services.workspace_views import WorkspaceView
 
@@ -86,11 +87,11 @@ async def create_workspace(body: CreateWorkspaceRequest, ctx: CtxDep) -> Workspa
         name=body.name,
         owner=body.owner,
         parameters=body.parameters,
-        preset_id=body.preset_id,
+        preset_ref=body.preset_id,
         ttl_ms=None if body.ttl is None else _duration_ms(body.ttl, "ttl"),
         organization=body.organization,
     )
-    return workspace_out(await workspace_views.get_workspace(ctx, str(started.workspace.id)))
+    return workspace_out(await workspace_views.get_workspace(ctx, started.workspace.id))
 
 
 @router.get("/workspaces")
@@ -103,8 +104,8 @@ async def list_workspaces(
 
 
 @router.get("/workspaces/{workspace}")
-async def get_workspace(workspace: str, ctx: CtxDep) -> WorkspaceOut:
-    return workspace_out(await workspace_views.get_workspace(ctx, workspace))
+async def get_workspace(workspace: WorkspaceDep, ctx: CtxDep) -> WorkspaceOut:
+    return workspace_out(await workspace_views.get_workspace(ctx, workspace.id))
 
 
 @router.post(
@@ -113,54 +114,55 @@ async def get_workspace(workspace: str, ctx: CtxDep) -> WorkspaceOut:
     responses={200: {"model": BuildOut, "description": "Nothing to do; the latest build"}},
 )
 async def create_build(
-    workspace: str, body: BuildRequest, ctx: CtxDep, response: Response
+    workspace: WorkspaceDep, body: BuildRequest, ctx: CtxDep, response: Response
 ) -> BuildOut:
-    started = await workspaces.transition_workspace(ctx, workspace, Transition(body.transition))
+    started = await workspaces.transition_workspace(ctx, workspace.id, Transition(body.transition))
     if not started.new_build:
         response.status_code = status.HTTP_200_OK
     return BuildOut.of(started.build, started.job)
 
 
 @router.delete("/workspaces/{workspace}", status_code=status.HTTP_202_ACCEPTED)
-async def delete_workspace(workspace: str, ctx: CtxDep) -> BuildOut:
-    started = await workspaces.transition_workspace(ctx, workspace, Transition.DELETE)
+async def delete_workspace(workspace: WorkspaceDep, ctx: CtxDep) -> BuildOut:
+    started = await workspaces.transition_workspace(ctx, workspace.id, Transition.DELETE)
     return BuildOut.of(started.build, started.job)
 
 
 @router.post("/workspaces/{workspace}/cancel")
-async def cancel_build(workspace: str, ctx: CtxDep) -> JobOut:
-    return JobOut.of(await workspaces.cancel_build(ctx, workspace))
+async def cancel_build(workspace: WorkspaceDep, ctx: CtxDep) -> JobOut:
+    return JobOut.of(await workspaces.cancel_build(ctx, workspace.id))
 
 
 @router.put("/workspaces/{workspace}/ttl")
-async def update_ttl(workspace: str, body: TTLRequest, ctx: CtxDep) -> WorkspaceOut:
-    updated = await workspaces.update_ttl(ctx, workspace, _duration_ms(body.ttl, "ttl") or None)
-    return workspace_out(await workspace_views.get_workspace(ctx, str(updated.id)))
+async def update_ttl(workspace: WorkspaceDep, body: TTLRequest, ctx: CtxDep) -> WorkspaceOut:
+    updated = await workspaces.update_ttl(ctx, workspace.id, _duration_ms(body.ttl, "ttl") or None)
+    return workspace_out(await workspace_views.get_workspace(ctx, updated.id))
 
 
 @router.get("/workspaces/{workspace}/logs")
-async def get_logs(workspace: str, ctx: CtxDep, after: int = 0) -> list[LogOut]:
-    _, logs = await workspace_views.build_logs(ctx, workspace, after_id=after)
+async def get_logs(workspace: WorkspaceDep, ctx: CtxDep, after: int = 0) -> list[LogOut]:
+    _, logs = await workspace_views.build_logs(ctx, workspace.id, after_id=after)
     return [LogOut.of(entry) for entry in logs]
 
 
 @router.get("/workspaces/{workspace}/watch", response_class=EventSourceResponse)
 async def watch(
-    workspace: str, ctx: CtxDep, runtime: RuntimeDep, after: int = 0
+    workspace: WorkspaceDep, ctx: CtxDep, runtime: RuntimeDep, after: int = 0
 ) -> AsyncIterator[ServerSentEvent]:
     """Server-Sent Events: ``log`` for each build log line, ``workspace`` on each change.
 
     Ends after the latest build is done and its agents have left ``created``/``starting``.
     """
-    view, logs = await workspace_views.build_logs(ctx, workspace, after_id=after)
-    channel = f"workspace:{view.workspace.id}"
-    job_channel = f"job:{view.build.job_id}" if view.build else channel
-    async with runtime.bus.subscribe(channel, job_channel) as events:
+    view, logs = await workspace_views.build_logs(ctx, workspace.id, after_id=after)
+    channels = [messages.workspace(workspace.id)]
+    if view.build:
+        channels += [messages.job(view.build.job_id), messages.job_logs(view.build.job_id)]
+    async with runtime.bus.subscribe(*channels) as events:
         last = after
         out = workspace_out(view)
         while True:
             try:
-                view, logs = await workspace_views.build_logs(ctx, workspace, after_id=last)
+                view, logs = await workspace_views.build_logs(ctx, workspace.id, after_id=last)
             except NotFound:  # deleted while watched: say so, then end the stream
                 gone = out.model_copy(update={"status": "deleted"})
                 yield ServerSentEvent(event="workspace", data=gone.model_dump(mode="json"))
@@ -187,12 +189,12 @@ def _settled(out: WorkspaceOut) -> bool:
 
 @router.post("/workspaces/{workspace}/exec")
 async def exec_command(
-    workspace: str, body: ExecRequest, ctx: CtxDep, runtime: RuntimeDep
+    workspace: WorkspaceDep, body: ExecRequest, ctx: CtxDep, runtime: RuntimeDep
 ) -> ExecOut:
     result = await execs.exec_command(
         ctx,
         runtime.gateway,
-        workspace,
+        workspace.id,
         body.command,
         timeout_ms=_duration_ms(body.timeout, "timeout") or 1,
         workdir=body.workdir,
@@ -210,10 +212,10 @@ async def exec_command(
 
 @router.post("/workspaces/{workspace}/agents/{agent}/token")
 async def external_agent_token(
-    workspace: str, agent: str, ctx: CtxDep, runtime: RuntimeDep
+    workspace: WorkspaceDep, agent: str, ctx: CtxDep, runtime: RuntimeDep
 ) -> AgentTokenOut:
     """A new token for an external agent (the previous one stops working)."""
-    issued = await workspaces.issue_external_agent_token(ctx, workspace, agent)
+    issued = await workspaces.issue_external_agent_token(ctx, workspace.id, agent)
     url = runtime.settings.resolved_access_url()
     return AgentTokenOut(
         agent_id=issued.agent_id,

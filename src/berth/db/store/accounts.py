@@ -93,7 +93,7 @@ class AccountQueries(StoreBase):
     async def count_human_users(self) -> int:
         u = t.users
         stmt = sa.select(sa.func.count()).select_from(u).where(u.c.is_system.is_(False))
-        return int((await self._conn.execute(stmt)).scalar_one())
+        return int((await self._execute(stmt)).scalar_one())
 
     # --- organization membership ------------------------------------------------------
 
@@ -153,9 +153,7 @@ class AccountQueries(StoreBase):
         )
 
     async def insert_group_member(self, *, group_id: uuid.UUID, user_id: uuid.UUID) -> None:
-        await self._conn.execute(
-            t.group_members.insert().values(group_id=group_id, user_id=user_id)
-        )
+        await self._execute(t.group_members.insert().values(group_id=group_id, user_id=user_id))
 
     async def update_group_quota_allowance(
         self, group_id: uuid.UUID, quota_allowance: int
@@ -204,11 +202,9 @@ class AccountQueries(StoreBase):
 
     async def delete_api_key(self, key_id: str) -> bool:
         k = t.api_keys
-        result = await self._conn.execute(k.delete().where(k.c.id == key_id))
+        result = await self._execute(k.delete().where(k.c.id == key_id))
         return result.rowcount > 0
 
     async def update_api_key_last_used(self, key_id: str) -> None:
         k = t.api_keys
-        await self._conn.execute(
-            k.update().where(k.c.id == key_id).values(last_used_at=self._now())
-        )
+        await self._execute(k.update().where(k.c.id == key_id).values(last_used_at=self._now()))

@@ -79,7 +79,7 @@ class AffinityQueries(StoreBase):
             )
             .group_by(w.c.template_id)
         )
-        return {row[0]: int(row[1]) for row in await self._conn.execute(stmt)}
+        return {row[0]: int(row[1]) for row in await self._execute(stmt)}
 
     async def _deleted_counts(
         self,
@@ -102,7 +102,7 @@ class AffinityQueries(StoreBase):
             )
             .group_by(w.c.template_id)
         )
-        return {row[0]: int(row[1]) for row in await self._conn.execute(stmt)}
+        return {row[0]: int(row[1]) for row in await self._execute(stmt)}
 
     async def _last_used(
         self,
@@ -126,7 +126,7 @@ class AffinityQueries(StoreBase):
         # ``max`` keeps the column's type, so the value comes back timezone-aware.
         return {
             row.template_id: row.last_used_at
-            for row in await self._conn.execute(stmt)
+            for row in await self._execute(stmt)
             if row.last_used_at is not None
         }
 
@@ -145,7 +145,7 @@ class AffinityQueries(StoreBase):
             )
             .group_by(w.c.template_id)
         )
-        return {row[0]: int(row[1]) for row in await self._conn.execute(stmt)}
+        return {row[0]: int(row[1]) for row in await self._execute(stmt)}
 
     async def touch_workspace(self, workspace_id: uuid.UUID, now: dt.datetime) -> Workspace | None:
         """Record activity: ``last_used_at = now``; with a TTL, ``deadline`` ≥ now + TTL.
@@ -154,7 +154,7 @@ class AffinityQueries(StoreBase):
         """
         w = t.workspaces
         row = (
-            await self._conn.execute(w.select().where(w.c.id == workspace_id).with_for_update())
+            await self._execute(w.select().where(w.c.id == workspace_id).with_for_update())
         ).first()
         if row is None:
             return None

@@ -51,7 +51,7 @@ class AgentQueries(StoreBase):
 
     async def insert_workspace_agent_scripts(self, rows: Sequence[dict[str, Any]]) -> None:
         if rows:
-            await self._conn.execute(
+            await self._execute(
                 t.workspace_agent_scripts.insert(), [{"id": uuid.uuid4(), **r} for r in rows]
             )
 
@@ -86,7 +86,7 @@ class AgentQueries(StoreBase):
             .select_from(a.join(r, r.c.id == a.c.resource_id).join(b, b.c.job_id == r.c.job_id))
             .where(a.c.id == agent_id)
         )
-        return (await self._conn.execute(stmt)).scalar_one_or_none()
+        return (await self._execute(stmt)).scalar_one_or_none()
 
     async def update_workspace_agent_connection(
         self,
@@ -144,7 +144,7 @@ class AgentQueries(StoreBase):
         """Append ``(script_id, level, output)`` lines in order."""
         if entries:
             now = self._now()
-            await self._conn.execute(
+            await self._execute(
                 t.workspace_agent_logs.insert(),
                 [
                     {

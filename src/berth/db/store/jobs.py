@@ -65,7 +65,7 @@ class JobQueries(StoreBase):
             .limit(1)
             .with_for_update(skip_locked=True)
         )
-        job_id = (await self._conn.execute(candidate)).scalar_one_or_none()
+        job_id = (await self._execute(candidate)).scalar_one_or_none()
         if job_id is None:
             return None
         now = self._now()
@@ -169,7 +169,7 @@ class JobQueries(StoreBase):
         if not entries:
             return []
         now = self._now()
-        rows = await self._conn.execute(
+        rows = await self._execute(
             t.provisioner_job_logs.insert().returning(t.provisioner_job_logs),
             [
                 {"job_id": job_id, "created_at": now, "stage": s, "level": lv, "output": o}
@@ -247,5 +247,5 @@ class JobQueries(StoreBase):
 
     async def delete_provisioner_key(self, key_id: str) -> bool:
         k = t.provisioner_keys
-        result = await self._conn.execute(k.delete().where(k.c.id == key_id))
+        result = await self._execute(k.delete().where(k.c.id == key_id))
         return result.rowcount > 0

@@ -17,16 +17,16 @@ class SiteQueries(StoreBase):
     async def get_site_config(self, key: str) -> str | None:
         s = t.site_config
         stmt = sa.select(s.c.value).where(s.c.key == key)
-        return (await self._conn.execute(stmt)).scalar_one_or_none()
+        return (await self._execute(stmt)).scalar_one_or_none()
 
     async def upsert_site_config(self, key: str, value: str) -> None:
-        await self._conn.execute(
+        await self._execute(
             upsert(self.dialect, t.site_config, {"key": key, "value": value}, key=["key"])
         )
 
     async def delete_site_config(self, key: str) -> None:
         s = t.site_config
-        await self._conn.execute(s.delete().where(s.c.key == key))
+        await self._execute(s.delete().where(s.c.key == key))
 
     async def take_bootstrap_lock(self) -> None:
         """Serialize first-start setup across servers until the transaction ends."""
@@ -39,7 +39,7 @@ class SiteQueries(StoreBase):
             .select_from(w)
             .where(w.c.template_id == template_id, w.c.deleted.is_(False))
         )
-        return int((await self._conn.execute(stmt)).scalar_one())
+        return int((await self._execute(stmt)).scalar_one())
 
 
 class ChatQueries(StoreBase):
@@ -75,7 +75,7 @@ class ChatQueries(StoreBase):
         """
         c = t.chats
         now = self._now()
-        result = await self._conn.execute(
+        result = await self._execute(
             c.update()
             .where(
                 c.c.id == chat_id,
@@ -91,7 +91,7 @@ class ChatQueries(StoreBase):
 
     async def release_chat_lock(self, chat_id: uuid.UUID, holder: str) -> None:
         c = t.chats
-        await self._conn.execute(
+        await self._execute(
             c.update()
             .where(c.c.id == chat_id, c.c.lock_holder == holder)
             .values(lock_holder=None, lock_expires_at=None)

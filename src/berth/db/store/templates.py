@@ -117,15 +117,13 @@ class TemplateQueries(StoreBase):
     async def count_template_versions(self, template_id: uuid.UUID) -> int:
         v = t.template_versions
         stmt = sa.select(sa.func.count()).select_from(v).where(v.c.template_id == template_id)
-        return int((await self._conn.execute(stmt)).scalar_one())
+        return int((await self._execute(stmt)).scalar_one())
 
     async def insert_template_version_parameters(
         self, rows: Sequence[TemplateVersionParameter]
     ) -> None:
         if rows:
-            await self._conn.execute(
-                t.template_version_parameters.insert(), [_as_dict(r) for r in rows]
-            )
+            await self._execute(t.template_version_parameters.insert(), [_as_dict(r) for r in rows])
 
     async def list_template_version_parameters(
         self, version_id: uuid.UUID
@@ -161,7 +159,7 @@ class TemplateQueries(StoreBase):
             desired_prebuild_instances=desired_prebuild_instances,
         )
         if parameters:
-            await self._conn.execute(
+            await self._execute(
                 t.template_version_preset_parameters.insert(),
                 [{"preset_id": preset.id, "name": k, "value": v} for k, v in parameters.items()],
             )

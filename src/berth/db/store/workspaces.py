@@ -152,7 +152,7 @@ class WorkspaceQueries(StoreBase):
         self, build_id: uuid.UUID, values: Mapping[str, str]
     ) -> None:
         if values:
-            await self._conn.execute(
+            await self._execute(
                 t.workspace_build_parameters.insert(),
                 [{"build_id": build_id, "name": k, "value": v} for k, v in values.items()],
             )
@@ -181,7 +181,7 @@ class WorkspaceQueries(StoreBase):
             .select_from(g.join(m, m.c.group_id == g.c.id))
             .where(m.c.user_id == user_id, g.c.organization_id == organization_id)
         )
-        total, largest = (await self._conn.execute(stmt)).one()
+        total, largest = (await self._execute(stmt)).one()
         return None if not largest else int(total)
 
     async def get_quota_consumed(
@@ -214,4 +214,4 @@ class WorkspaceQueries(StoreBase):
         )
         if exclude_workspace_ids:
             stmt = stmt.where(w.c.id.not_in(list(exclude_workspace_ids)))
-        return int((await self._conn.execute(stmt)).scalar_one())
+        return int((await self._execute(stmt)).scalar_one())

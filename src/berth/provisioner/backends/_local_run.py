@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from berth.errors import BuildFailed
 from berth.provisioner.backends import _supervisor
 from berth.provisioner.backends._bwrap import (
     AGENT_PATH,
@@ -36,7 +37,7 @@ from berth.provisioner.backends._bwrap import (
     plan_relay,
     sandbox_env,
 )
-from berth.provisioner.spec import BuildFailed, BuildSpec, LogSink
+from berth.provisioner.spec import BuildSpec, LogSink
 
 __all__ = [
     "PREPARE_FAILED",

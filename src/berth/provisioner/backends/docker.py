@@ -47,6 +47,7 @@ from docker.models.containers import Container
 from docker.utils import parse_repository_tag
 
 from berth.domain.enums import Transition
+from berth.errors import BuildFailed
 from berth.provisioner.backends import _supervisor
 from berth.provisioner.backends._bwrap import sandbox_user
 from berth.provisioner.backends._docker_sdk import (
@@ -60,7 +61,7 @@ from berth.provisioner.backends._docker_sdk import (
     run_to_end,
     volume_record,
 )
-from berth.provisioner.spec import BuildFailed, BuildSpec, LogSink, ResourceRecord, ResourceState
+from berth.provisioner.spec import BuildSpec, LogSink, ResourceRecord, ResourceState
 
 __all__ = ["DOCKER_UNAVAILABLE", "IMAGE_NOT_FOUND", "DockerBackend"]
 

@@ -32,7 +32,8 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, cast
 
 from berth.domain.enums import Transition
-from berth.provisioner.spec import BuildFailed, BuildSpec, LogSink, ResourceRecord, ResourceState
+from berth.errors import BuildFailed
+from berth.provisioner.spec import BuildSpec, LogSink, ResourceRecord, ResourceState
 
 __all__ = ["DEFAULT_GATE", "FakeApply", "FakeBackend", "FakeOutcome", "FakeWorkspace"]
 

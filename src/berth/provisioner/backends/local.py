@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from berth.domain.enums import Isolation, Transition
+from berth.errors import BuildFailed
 from berth.provisioner.backends import _proc as proc
 from berth.provisioner.backends._bwrap import SandboxPlan, find_bwrap, plan_relay, sandbox_user
 from berth.provisioner.backends._local_run import (
@@ -56,7 +57,7 @@ from berth.provisioner.backends._local_run import (
     run_prepare,
     write_state,
 )
-from berth.provisioner.spec import BuildFailed, BuildSpec, LogSink, ResourceRecord, ResourceState
+from berth.provisioner.spec import BuildSpec, LogSink, ResourceRecord, ResourceState
 
 __all__ = ["BWRAP_MISSING", "PREPARE_FAILED", "SANDBOX_FAILED", "LocalBackend", "remove_tree"]
 

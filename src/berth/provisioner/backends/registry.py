@@ -5,15 +5,18 @@ from __future__ import annotations
 from berth.provisioner.spec import Backend
 
 
-def make_backends() -> dict[str, Backend]:
-    """Every backend; each reports its own missing prerequisite (bwrap, Docker) per build."""
-    # Imported here: the Docker SDK is only loaded by a server that runs builds.
+def make_backends(*, fake: bool = False) -> dict[str, Backend]:
+    """Every real backend; each reports its own missing prerequisite (bwrap, Docker) per build.
+
+    ``fake`` adds the fake backend, which starts nothing: for tests, never a default.
+    """
+    # Imported here: the Docker SDK is only loaded by a process that runs builds.
     from berth.provisioner.backends.docker import DockerBackend
-    from berth.provisioner.backends.fake import FakeBackend
     from berth.provisioner.backends.local import LocalBackend
 
-    return {
-        "fake": FakeBackend(),
-        "local": LocalBackend(),
-        "docker": DockerBackend(),
-    }
+    backends: dict[str, Backend] = {"local": LocalBackend(), "docker": DockerBackend()}
+    if fake:
+        from berth.provisioner.backends.fake import FakeBackend
+
+        backends["fake"] = FakeBackend()
+    return backends
