@@ -279,7 +279,9 @@ class Lifecycle:
 
     def _pump(self, proc: subprocess.Popen[bytes], script_id: str, eof: threading.Event) -> None:
         stream = proc.stdout
-        assert stream is not None
+        if stream is None:  # pragma: no cover - started with stdout=PIPE
+            eof.set()
+            return
         try:
             for raw in iter(lambda: stream.readline(65536), b""):
                 line = raw.decode("utf-8", errors="replace").rstrip("\r\n")

@@ -7,7 +7,7 @@ logged with their traceback and answered with a plain 500 that shows none of it.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, cast
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -77,8 +77,7 @@ def _field(loc: tuple[int | str, ...]) -> str:
 
 
 async def _on_berth_error(_: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, BerthError)
-    return error_response(exc)
+    return error_response(cast(BerthError, exc))  # registered for BerthError only
 
 
 def _validation(err: dict[str, Any]) -> Validation:
@@ -90,13 +89,13 @@ def _validation(err: dict[str, Any]) -> Validation:
 
 
 async def _on_validation_error(_: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, RequestValidationError)
+    exc = cast(RequestValidationError, exc)  # registered for it only
     validations = tuple(_validation(err) for err in exc.errors())
     return JSONResponse(envelope("Invalid request.", None, validations), status_code=422)
 
 
 async def _on_http_error(_: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, StarletteHTTPException)
+    exc = cast(StarletteHTTPException, exc)  # registered for it only
     return JSONResponse(envelope(str(exc.detail)), status_code=exc.status_code, headers=exc.headers)
 
 

@@ -283,10 +283,6 @@ class AuthzStore(WorkspaceAuthz, AffinityAuthz):
         self._require(Action.UPDATE, SITE)
         await self._inner.upsert_site_config(key, value)
 
-    async def delete_site_config(self, key: str) -> None:
-        self._require(Action.UPDATE, SITE)
-        await self._inner.delete_site_config(key)
-
     async def take_bootstrap_lock(self) -> None:
         self._require(Action.UPDATE, SITE)
         await self._inner.take_bootstrap_lock()

@@ -38,7 +38,8 @@ def alembic_config(connection: sa.Connection | None = None) -> Config:
 def head_revision() -> str:
     """The newest revision in the tree."""
     head = ScriptDirectory.from_config(alembic_config()).get_current_head()
-    assert head is not None
+    if head is None:
+        raise RuntimeError("the migration tree has no head revision")
     return head
 
 

@@ -158,7 +158,8 @@ class Subscription:
             event = await self.get(None)
         except SubscriptionClosed:
             raise StopAsyncIteration from None
-        assert event is not None
+        if event is None:  # pragma: no cover - get(None) waits until there is one
+            raise StopAsyncIteration
         return event
 
 

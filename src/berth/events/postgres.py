@@ -167,7 +167,8 @@ class PostgresBus(BusBase):
         text = encode_payload(payload)
         self._check_running()
         pool = self._pool
-        assert pool is not None
+        if pool is None:  # _check_running passed, so start() made it
+            raise RuntimeError("event bus has no connection pool")
         pg = _asyncpg()
         retryable = (
             OSError,  # includes TimeoutError
@@ -226,7 +227,8 @@ class PostgresBus(BusBase):
     async def _command(self, command: Awaitable[None]) -> None:
         """Run a listener command; if the connection is dead, leave it to the reconnect."""
         conn = self._conn
-        assert conn is not None
+        if conn is None:
+            return  # no listener connection: the reconnect listens afresh
         try:
             await asyncio.wait_for(command, self._command_timeout)
         except Exception as exc:

@@ -24,10 +24,6 @@ class SiteQueries(StoreBase):
             upsert(self.dialect, t.site_config, {"key": key, "value": value}, key=["key"])
         )
 
-    async def delete_site_config(self, key: str) -> None:
-        s = t.site_config
-        await self._execute(s.delete().where(s.c.key == key))
-
     async def take_bootstrap_lock(self) -> None:
         """Serialize first-start setup across servers until the transaction ends."""
         await take_transaction_lock(self._conn, BOOTSTRAP_LOCK_KEY)

@@ -105,7 +105,8 @@ async def run_prepare(spec: BuildSpec, plan: SandboxPlan, bwrap: str | None, log
         )
     tail: deque[str] = deque(maxlen=_TAIL_LINES)
     try:
-        assert child.stdout is not None
+        if child.stdout is None:  # pragma: no cover - started with stdout=PIPE
+            raise BuildFailed("the prepare script has no output pipe")
         async for line in _lines(child.stdout):
             tail.append(line)
             await log(line, stage="prepare")
