@@ -14,7 +14,6 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from agent_support import SYSTEM_PYTHON, python39
 
 from berth.agent.build import (
     ZIPAPP_NAME,
@@ -24,6 +23,7 @@ from berth.agent.build import (
     zipapp_bytes,
     zipapp_digest,
 )
+from tests.support.agents import SYSTEM_PYTHON, python39
 
 
 def test_build_is_reproducible(tmp_path: Path) -> None:

@@ -19,12 +19,12 @@ from pathlib import Path
 from typing import Any, cast
 
 import pytest
-from agent_support import SYSTEM_PYTHON, python39
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.http11 import Request, Response
 
 from berth.agent.build import ensure_zipapp
 from berth.agent.protocol import CONNECT_PATH, PROTOCOL_VERSION
+from tests.support.agents import SYSTEM_PYTHON, python39
 
 Frame = dict[str, Any]
 WAIT = 20.0

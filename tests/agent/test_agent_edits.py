@@ -7,10 +7,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from agent_support import call, call_error
 
 from berth.agent import edits
 from berth.agent.context import AgentContext
+from tests.support.agents import call, call_error
 
 SUFFIX = "\nNo edits were applied."
 

@@ -7,11 +7,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from agent_support import call, call_error
 
 from berth.agent.context import AgentContext
 from berth.agent.processes import OutputBuffer, utf8_head, utf8_tail
 from berth.agent.rpc import respond
+from tests.support.agents import call, call_error
 
 # Commands that wait for the test (never for the clock): they spin until a file appears.
 WAIT_FOR_GO = "while [ ! -e go ]; do sleep 0.01; done"

@@ -7,9 +7,9 @@ import stat
 from pathlib import Path
 
 import pytest
-from agent_support import call, call_error
 
 from berth.agent.context import AgentContext
+from tests.support.agents import call, call_error
 
 
 def test_read_file_numbers_lines(ctx: AgentContext, workdir: Path) -> None:

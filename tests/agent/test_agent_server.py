@@ -13,13 +13,13 @@ from pathlib import Path
 
 import httpx
 import pytest
-from agent_support import SYSTEM_PYTHON
-from tests.conftest import LiveServer
 
 from berth.agent.build import ensure_zipapp, zipapp_bytes, zipapp_digest
 from berth.agent.connection import connect_url
 from berth.agent.protocol import PROTOCOL_VERSION, ZIPAPP_PATH, decode, encode
 from berth.agent.wsclient import HandshakeError, connect
+from tests.conftest import LiveServer
+from tests.support.agents import SYSTEM_PYTHON
 
 WAIT = 60.0
 TEMPLATE = """\

@@ -6,7 +6,8 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from api_support import API, Connect, LiveServer
+
+from tests.support.api import API, Connect, LiveServer
 
 
 @pytest.fixture

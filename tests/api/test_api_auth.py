@@ -6,7 +6,6 @@ import datetime as dt
 
 import httpx
 import pytest
-from api_support import Connect, LiveServer, envelope, fields, json_list, ok
 
 from berth.clock import FakeClock
 from berth.db.engine import Database
@@ -14,6 +13,7 @@ from berth.errors import InvalidInput, Unauthenticated
 from berth.services.accounts import authenticate, create_token
 from berth.services.base import Ctx
 from berth.services.bootstrap import bootstrap
+from tests.support.api import Connect, LiveServer, envelope, fields, json_list, ok
 
 
 def _unauthenticated(response: httpx.Response) -> dict[str, object]:

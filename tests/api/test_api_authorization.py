@@ -13,7 +13,8 @@ from typing import Any
 
 import httpx
 import pytest
-from api_support import (
+
+from tests.support.api import (
     Connect,
     count_rows,
     envelope,

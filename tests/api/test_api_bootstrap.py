@@ -11,11 +11,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-from api_support import API, Connect, json_list, ok
 
 import berth
 from berth.api.server import ADMIN_TOKEN_FILE, serve, write_secret
 from berth.settings import Settings
+from tests.support.api import API, Connect, json_list, ok
 
 WAIT = 60.0  # seconds; a bound on every wait for a server to start or stop
 

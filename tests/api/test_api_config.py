@@ -5,7 +5,8 @@ from __future__ import annotations
 import uuid
 
 import httpx
-from api_support import Connect, envelope, fields, json_list, ok
+
+from tests.support.api import Connect, envelope, fields, json_list, ok
 
 TTL = "/config/chat-workspace-ttl"
 ALLOWLIST = "/config/chat-template-allowlist"

@@ -7,7 +7,6 @@ from typing import Any
 
 import httpx
 import pytest
-from api_support import API, Connect, envelope, fields, json_object
 from fastapi import FastAPI
 
 from berth.api.errors import error_response, install_error_handlers
@@ -20,6 +19,7 @@ from berth.errors import (
     Unavailable,
     Validation,
 )
+from tests.support.api import API, Connect, envelope, fields, json_object
 
 
 def test_an_unknown_route_is_404_in_the_envelope(admin: httpx.Client, connect: Connect) -> None:

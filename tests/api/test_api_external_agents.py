@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 
 import httpx
-from tests.conftest import LiveServer
 from typer.testing import CliRunner
 
 from berth.cli.app import app
+from tests.conftest import LiveServer
+from tests.support.waiting import until_sync
 
 TEMPLATE = """\
 name: byo
@@ -26,10 +26,12 @@ WAIT = 60.0
 
 
 def wait_running(api: httpx.Client, name: str) -> None:
-    deadline = time.monotonic() + WAIT
-    while api.get(f"/workspaces/{name}").json()["status"] != "running":
-        assert time.monotonic() < deadline, "the build did not finish"
-        time.sleep(0.02)
+    until_sync(
+        lambda: api.get(f"/workspaces/{name}").json()["status"],
+        lambda status: status == "running",
+        within=WAIT,
+        what=f"the build of {name}",
+    )
 
 
 def test_an_external_agent_connects_with_the_issued_token(live_server: LiveServer) -> None:
@@ -51,13 +53,12 @@ def test_an_external_agent_connects_with_the_issued_token(live_server: LiveServe
             stderr=subprocess.DEVNULL,
         )
         try:
-            deadline = time.monotonic() + WAIT
-            while True:
-                (laptop,) = api.get("/workspaces/mine").json()["agents"]
-                if laptop["status"] == "connected" and laptop["lifecycle_state"] == "ready":
-                    break
-                assert time.monotonic() < deadline, f"the external agent did not connect: {laptop}"
-                time.sleep(0.02)
+            until_sync(
+                lambda: api.get("/workspaces/mine").json()["agents"][0],
+                lambda a: a["status"] == "connected" and a["lifecycle_state"] == "ready",
+                within=WAIT,
+                what="the external agent to connect",
+            )
         finally:
             agent.terminate()
             agent.wait(timeout=30)

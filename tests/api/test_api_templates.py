@@ -7,7 +7,8 @@ from typing import Any
 
 import httpx
 import pytest
-from api_support import (
+
+from tests.support.api import (
     LiveServer,
     count_rows,
     envelope,

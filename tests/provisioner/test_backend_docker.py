@@ -20,22 +20,21 @@ from typing import Any, cast
 import docker
 import docker.errors
 import pytest
-from backend_support import (
-    LogLines,
-    agent,
-    build_spec,
-    next_build,
-    template,
-    wait_for,
-    wait_for_async,
-    write_stand_in_agent,
-)
 from docker.models.containers import Container
 
 from berth.domain.enums import Transition
 from berth.errors import BuildFailed
 from berth.provisioner.backends.docker import DOCKER_UNAVAILABLE, IMAGE_NOT_FOUND, DockerBackend
 from berth.provisioner.spec import BuildSpec
+from tests.support.backends import (
+    LogLines,
+    agent,
+    build_spec,
+    next_build,
+    template,
+    write_stand_in_agent,
+)
+from tests.support.waiting import until
 
 pytestmark = pytest.mark.anyio
 IMAGE = "berth-python:latest"
@@ -113,7 +112,7 @@ async def read_in(container: Container, path: str) -> str:
             found.append(cast("bytes", output).decode())
         return code == 0
 
-    await wait_for_async(check)
+    await until(check, within=60.0, every=0.05)
     return found[0]
 
 
@@ -288,4 +287,4 @@ async def test_a_new_backend_finds_the_container_and_destroy_is_idempotent(
     assert (await after_restart.inspect(volume)).exists
     for _ in range(2):
         await after_restart.destroy(volume)
-    await wait_for(lambda: not exists(client, "volume", volume["name"]))
+    await until(lambda: not exists(client, "volume", volume["name"]))

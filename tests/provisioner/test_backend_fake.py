@@ -7,12 +7,12 @@ from typing import Any
 
 import anyio
 import pytest
-from backend_support import LogLines, build_spec, next_build, template
 
 from berth.domain.enums import Transition
 from berth.errors import BuildFailed
 from berth.provisioner.backends.fake import FakeBackend, FakeOutcome
 from berth.provisioner.spec import BuildSpec
+from tests.support.backends import LogLines, build_spec, next_build, template
 
 pytestmark = pytest.mark.anyio
 

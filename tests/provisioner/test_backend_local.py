@@ -15,7 +15,13 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
-from backend_support import (
+
+from berth.domain.enums import Transition
+from berth.errors import BuildFailed
+from berth.provisioner.backends import _proc
+from berth.provisioner.backends.local import BWRAP_MISSING, PREPARE_FAILED, LocalBackend
+from berth.provisioner.spec import BuildSpec
+from tests.support.backends import (
     LogLines,
     agent,
     build_spec,
@@ -23,15 +29,9 @@ from backend_support import (
     processes_with,
     read_marker,
     template,
-    wait_for,
     write_stand_in_agent,
 )
-
-from berth.domain.enums import Transition
-from berth.errors import BuildFailed
-from berth.provisioner.backends import _proc
-from berth.provisioner.backends.local import BWRAP_MISSING, PREPARE_FAILED, LocalBackend
-from berth.provisioner.spec import BuildSpec
+from tests.support.waiting import until
 
 pytestmark = pytest.mark.anyio
 REPO = Path(__file__).resolve().parents[2]
@@ -198,8 +198,8 @@ async def test_applying_a_build_twice_leaves_one_sandbox_and_a_new_build_replace
 
     later_spec = next_build(spec, agents=[agent()])
     later = await backend.apply(later_spec, Transition.START, LogLines())
-    await wait_for(lambda: len(starts.read_text().split()) == 2)
-    await wait_for(lambda: gone(first[0].handle, token_of(spec)))
+    await until(lambda: len(starts.read_text().split()) == 2)
+    await until(lambda: gone(first[0].handle, token_of(spec)))
     assert not (await backend.inspect(first[0].handle)).exists
     assert (await backend.inspect(later[0].handle)).running
     assert processes_with(token_of(later_spec))

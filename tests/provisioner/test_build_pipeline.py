@@ -13,13 +13,6 @@ from pathlib import Path
 
 import anyio
 import pytest
-from tests.services.workspace_support import (
-    WAIT,
-    World,
-    fake_template,
-    open_world,
-    workspace_id,
-)
 
 from berth.db.engine import Database
 from berth.domain.actors import as_system
@@ -29,6 +22,13 @@ from berth.provisioner.backends.fake import FakeOutcome
 from berth.records import JobLog
 from berth.services import workspace_views, workspaces
 from berth.services.workspaces import Started
+from tests.support.workspaces import (
+    WAIT,
+    World,
+    fake_template,
+    open_world,
+    workspace_id,
+)
 
 pytestmark = pytest.mark.anyio
 

@@ -17,10 +17,11 @@ import sys
 import time
 from collections.abc import Generator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
+
+from tests.support.waiting import until_sync
 
 TEMPLATE = """\
 name: crash
@@ -69,16 +70,6 @@ def servers() -> Generator[list[subprocess.Popen[str]]]:
             proc.stdout.close()
 
 
-def wait_for(check: Any, what: str) -> Any:
-    """Poll ``check`` (a cheap HTTP read) until it returns a truthy value, bounded."""
-    deadline = time.monotonic() + WAIT
-    while time.monotonic() < deadline:
-        if value := check():
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def processes_mentioning(text: str) -> list[int]:
     found: list[int] = []
     for entry in Path("/proc").iterdir():
@@ -111,11 +102,12 @@ def test_sigkill_during_a_build_leaves_no_running_job_and_no_sandbox(
     created = api.post("/workspaces", json={"template": "crash", "name": "doomed"})
     assert created.status_code == 201, created.text
     workspace_id = created.json()["id"]
-    wait_for(
+    until_sync(
         lambda: any(
             log["output"] == "preparing" for log in api.get("/workspaces/doomed/logs").json()
         ),
-        "prepare to start",
+        what="prepare to start",
+        within=WAIT,
     )
     assert processes_mentioning(workspace_id), "the prepare sandbox runs"
 
@@ -126,14 +118,17 @@ def test_sigkill_during_a_build_leaves_no_running_job_and_no_sandbox(
     servers.append(second)
     api = httpx.Client(base_url=f"{url}/api/v1", headers=headers)
 
-    job = wait_for(
+    job = until_sync(
         lambda: (
             (j := api.get("/workspaces/doomed").json()["latest_build"]["job"])["status"] == "failed"
             and j
         ),
-        "the reaper to fail the abandoned job",
+        what="the reaper to fail the abandoned job",
+        within=WAIT,
     )
     assert "stopped responding" in job["error"]
     assert api.get("/workspaces/doomed").json()["status"] == "failed"
-    wait_for(lambda: not processes_mentioning(workspace_id), "the sandbox to be gone")
+    until_sync(
+        lambda: not processes_mentioning(workspace_id), what="the sandbox to be gone", within=WAIT
+    )
     api.close()

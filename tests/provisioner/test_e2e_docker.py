@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import functools
 import gc
-import time
 import warnings
+from typing import Any, cast
 
 import docker
 import docker.errors
 import httpx
 import pytest
+
 from tests.conftest import LiveServer
+from tests.support.waiting import until_sync
 
 IMAGE = "berth-python:latest"
 WAIT = 90.0
@@ -40,16 +42,23 @@ def engine_problem() -> str | None:
     return None
 
 
-def wait_ready(api: httpx.Client, name: str) -> dict[str, object]:
-    deadline = time.monotonic() + WAIT
-    while True:
-        workspace = api.get(f"/workspaces/{name}").json()
-        agents = workspace["agents"]
-        if workspace["status"] == "running" and agents and agents[0]["lifecycle_state"] == "ready":
-            return workspace
+def wait_ready(api: httpx.Client, name: str) -> dict[str, Any]:
+    def ready(workspace: dict[str, Any]) -> bool:
         assert workspace["status"] in ("pending", "starting", "running"), workspace
-        assert time.monotonic() < deadline, f"not ready in {WAIT}s: {workspace}"
-        time.sleep(0.1)
+        agents = workspace["agents"]
+        return (
+            workspace["status"] == "running"
+            and bool(agents)
+            and (agents[0]["lifecycle_state"] == "ready")
+        )
+
+    return until_sync(
+        lambda: cast("dict[str, Any]", api.get(f"/workspaces/{name}").json()),
+        ready,
+        within=WAIT,
+        every=0.1,
+        what=f"{name} to be ready",
+    )
 
 
 @pytest.mark.docker
@@ -73,10 +82,12 @@ def test_docker_workspace_exec_stop_start_delete(live_server: LiveServer) -> Non
             assert (
                 api.post("/workspaces/dock/builds", json={"transition": "stop"}).status_code == 201
             )
-            deadline = time.monotonic() + WAIT
-            while api.get("/workspaces/dock").json()["status"] != "stopped":
-                assert time.monotonic() < deadline
-                time.sleep(0.1)
+            until_sync(
+                lambda: api.get("/workspaces/dock").json()["status"] == "stopped",
+                within=WAIT,
+                every=0.1,
+                what="the stop build",
+            )
             labels: dict[str, str | list[str] | bool] = {
                 "label": f"berth.workspace_id={workspace_id}"
             }
@@ -90,13 +101,16 @@ def test_docker_workspace_exec_stop_start_delete(live_server: LiveServer) -> Non
             assert back["stdout"] == "kept\n"
         finally:
             api.delete("/workspaces/dock")
-            deadline = time.monotonic() + WAIT
             labels: dict[str, str | list[str] | bool] = {
                 "label": f"berth.workspace_id={workspace_id}"
             }
-            while engine.containers.list(all=True, filters=labels) or engine.volumes.list(
-                filters=labels
-            ):
-                assert time.monotonic() < deadline, "container or volume left behind"
-                time.sleep(0.1)
+
+            def gone() -> bool:
+                try:  # list() inspects each container; one may vanish in between
+                    containers = engine.containers.list(all=True, filters=labels)
+                except docker.errors.NotFound:
+                    return False
+                return not containers and not engine.volumes.list(filters=labels)
+
+            until_sync(gone, within=WAIT, every=0.1, what="the container and volume to go")
             engine.close()

@@ -18,7 +18,7 @@ import asyncio
 import secrets
 import shutil
 import uuid
-from collections.abc import AsyncGenerator, Awaitable, Callable
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, TypeVar, cast
@@ -34,6 +34,7 @@ from berth.db.engine import Database, create_engine
 from berth.domain.actors import as_provisioner, as_system
 from berth.domain.credentials import hash_secret as hash_token
 from berth.provisioner.backends import _proc as proc
+from tests.support.waiting import until
 
 pytestmark = pytest.mark.anyio
 
@@ -100,8 +101,11 @@ class Api:
 
     async def wait_gone(self, name: str, within: float = READY_WITHIN) -> None:
         """Until the workspace is deleted (a deleted workspace is a 404; no stream to follow)."""
-        await poll(
-            lambda: self.http.get(f"/workspaces/{name}"), lambda r: r.status_code == 404, within
+        await until(
+            lambda: self.http.get(f"/workspaces/{name}"),
+            lambda r: r.status_code == 404,
+            within=within,
+            every=0.05,
         )
 
     async def delete(self, name: str) -> None:
@@ -118,28 +122,15 @@ class Api:
         async def remove(name: str) -> None:
             view = await self.get(name)
             if view["status"] in ("pending", "starting", "stopping", "deleting", "canceling"):
-                await poll(
+                await until(
                     lambda: self.get(name),
                     lambda v: v["status"] not in ("pending", "starting", "stopping", "deleting"),
+                    within=READY_WITHIN,
+                    every=0.05,
                 )
             await self.delete(name)
 
         await asyncio.gather(*(remove(n) for n in names))
-
-
-async def poll(
-    probe: Callable[[], Awaitable[T]], accept: Callable[[T], bool], within: float = READY_WITHIN
-) -> T:
-    """Re-run ``probe`` until ``accept`` holds; fail after ``within`` seconds.
-
-    Only for changes with no stream to follow (a workspace disappearing on delete).
-    """
-    with anyio.fail_after(within):
-        while True:
-            value = await probe()
-            if accept(value):
-                return value
-            await anyio.sleep(0.05)
 
 
 class LiveServer(Protocol):
@@ -297,7 +288,9 @@ async def test_a_failing_blocking_start_script_is_a_start_error_with_its_log(api
         return [e.output for e in entries]
 
     # Script logs are flushed in batches; the lifecycle report may arrive first.
-    outputs = await poll(logs, lambda lines: "about to fail" in lines)
+    outputs = await until(
+        logs, lambda lines: "about to fail" in lines, within=READY_WITHIN, every=0.05
+    )
     assert "about to fail" in outputs
 
 
@@ -372,7 +365,9 @@ async def test_twenty_workspaces_created_in_parallel_all_become_ready(api: Api) 
 async def test_an_agent_token_opens_only_the_agent_endpoint(api: Api) -> None:
     await api.push({"name": "fake-one", "backend": {"type": "fake"}, "agents": [{"name": "main"}]})
     created = await api.create("w1", "fake-one")
-    view = await poll(lambda: api.get("w1"), lambda v: v["status"] == "running")
+    view = await until(
+        lambda: api.get("w1"), lambda v: v["status"] == "running", within=READY_WITHIN, every=0.05
+    )
     job_id = uuid.UUID(view["latest_build"]["job"]["id"])
     token = secrets.token_urlsafe(32)
     async with api.db.write(as_system()) as raw:

@@ -14,14 +14,6 @@ from pathlib import Path
 
 import anyio
 import pytest
-from tests.services.workspace_support import (
-    WAIT,
-    World,
-    eventually,
-    fake_template,
-    open_world,
-    workspace_id,
-)
 
 from berth.clock import FakeClock
 from berth.db.engine import Database, create_engine
@@ -34,6 +26,14 @@ from berth.records import ProvisionerJob
 from berth.services import builds, workspace_views, workspaces
 from berth.services.base import Ctx
 from berth.services.runtime import BuildLoops, ReapTiming
+from tests.support.waiting import until
+from tests.support.workspaces import (
+    WAIT,
+    World,
+    fake_template,
+    open_world,
+    workspace_id,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -192,7 +192,7 @@ async def test_a_live_worker_keeps_its_job_from_being_reaped(
         with anyio.fail_after(WAIT):
             await world.backend.hang_started.wait()
         now = clock.advance(STALE * 2)
-        await eventually(lambda: world.job(started.job.id), lambda job: job.heartbeat_at == now)
+        await until(lambda: world.job(started.job.id), lambda job: job.heartbeat_at == now)
         assert await _reap(world) == 0
         world.backend.release()
         with anyio.fail_after(WAIT):
@@ -278,7 +278,7 @@ async def test_a_new_job_wakes_an_idle_worker_without_polling(world: World, tmp_
     provisioner.start()
     try:
         started = await workspaces.create_workspace(world.admin, template="basic", name="w1")
-        await eventually(
+        await until(
             lambda: world.job(started.job.id),
             lambda job: job.status == JobStatus.SUCCEEDED,
         )

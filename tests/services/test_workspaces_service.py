@@ -16,14 +16,6 @@ from typing import Any
 
 import anyio
 import pytest
-from tests.services.workspace_support import (
-    BUILD_TABLES,
-    WAIT,
-    World,
-    fake_template,
-    open_world,
-    workspace_id,
-)
 
 from berth.agentconn import AgentGateway
 from berth.clock import FakeClock
@@ -36,6 +28,14 @@ from berth.services import accounts, execs, refs, templates, workspace_views, wo
 from berth.services.base import Ctx
 from berth.services.workspace_views import workspace_status
 from berth.services.workspaces import Started
+from tests.support.workspaces import (
+    BUILD_TABLES,
+    WAIT,
+    World,
+    fake_template,
+    open_world,
+    workspace_id,
+)
 
 pytestmark = pytest.mark.anyio
 

@@ -16,17 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tool_support import (
-    FAST,
-    HEX4,
-    World,
-    background,
-    error_of,
-    finished,
-    open_world,
-    result_of,
-    template_yaml,
-)
 
 from berth.agentconn import AgentGateway
 from berth.clock import FakeClock
@@ -40,6 +29,17 @@ from berth.services.accounts import create_organization
 from berth.services.base import Ctx
 from berth.tools.registry import TOOLS, tool_by_name
 from berth.tools.responses import api_error, build_failure
+from tests.support.tools import (
+    FAST,
+    HEX4,
+    World,
+    background,
+    error_of,
+    finished,
+    open_world,
+    result_of,
+    template_yaml,
+)
 
 pytestmark = pytest.mark.anyio
 

@@ -9,7 +9,15 @@ from collections.abc import AsyncGenerator
 from pathlib import Path
 
 import pytest
-from tool_support import (
+
+from berth.agentconn import AgentGateway
+from berth.clock import FakeClock
+from berth.db.engine import Database
+from berth.domain.actors import as_system
+from berth.domain.enums import Transition
+from berth.provisioner.backends.fake import FakeOutcome
+from berth.services import workspaces
+from tests.support.tools import (
     FAST,
     World,
     background,
@@ -19,14 +27,6 @@ from tool_support import (
     result_of,
     run_job,
 )
-
-from berth.agentconn import AgentGateway
-from berth.clock import FakeClock
-from berth.db.engine import Database
-from berth.domain.actors import as_system
-from berth.domain.enums import Transition
-from berth.provisioner.backends.fake import FakeOutcome
-from berth.services import workspaces
 
 pytestmark = pytest.mark.anyio
 

@@ -14,13 +14,13 @@ from typing import Any
 
 import anyio
 import pytest
-from tool_support import WAIT, World, background, finished, open_world, result_of
 
 from berth.clock import FakeClock
 from berth.db.engine import Database, create_engine
 from berth.events import InProcessBus
 from berth.tools.context import ChatContext
 from berth.tools.registry import call_tool
+from tests.support.tools import WAIT, World, background, finished, open_world, result_of
 
 pytestmark = pytest.mark.anyio
 

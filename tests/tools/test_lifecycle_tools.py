@@ -10,16 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tool_support import (
-    FAST,
-    World,
-    background,
-    error_of,
-    finished,
-    open_world,
-    result_of,
-    template_yaml,
-)
 
 from berth.clock import FakeClock
 from berth.db.engine import Database
@@ -29,6 +19,16 @@ from berth.mcp.server import mcp_tool
 from berth.provisioner.backends.fake import FakeOutcome
 from berth.services import workspaces
 from berth.tools.registry import TOOLS, tool_by_name
+from tests.support.tools import (
+    FAST,
+    World,
+    background,
+    error_of,
+    finished,
+    open_world,
+    result_of,
+    template_yaml,
+)
 
 pytestmark = pytest.mark.anyio
 

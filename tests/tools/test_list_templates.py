@@ -12,7 +12,6 @@ from collections.abc import Awaitable, Callable
 from typing import Any, cast
 
 import pytest
-from chat_tool_support import Org, add_template, add_workspace, error_text, make_org, payload
 
 from berth.clock import FakeClock
 from berth.db.engine import Database
@@ -23,6 +22,7 @@ from berth.records import Template, TemplateRankingSignals
 from berth.tools import templates as lt
 from berth.tools.context import ChatContext
 from berth.tools.registry import ListTemplatesArgs, call_tool, tool_by_name
+from tests.support.chats import Org, add_template, add_workspace, error_text, make_org, payload
 
 pytestmark = pytest.mark.anyio
 

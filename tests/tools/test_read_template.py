@@ -7,12 +7,12 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
-from chat_tool_support import Org, add_template, error_text, make_org, payload
 
 from berth.clock import FakeClock
 from berth.db.engine import Database
 from berth.tools.context import ChatContext
 from berth.tools.registry import call_tool, tool_by_name
+from tests.support.chats import Org, add_template, error_text, make_org, payload
 
 pytestmark = pytest.mark.anyio
 

@@ -17,17 +17,6 @@ from typing import Any
 
 import anyio
 import pytest
-from tool_support import (
-    FAST,
-    WAIT,
-    LoopbackSocket,
-    World,
-    background,
-    finished,
-    open_world,
-    result_of,
-    run_job,
-)
 
 from berth.agentconn import AgentGateway
 from berth.clock import FakeClock
@@ -43,6 +32,17 @@ from berth.tools.waits import (
     external_agent_message,
     wait_for_agent_ready,
     wait_for_build,
+)
+from tests.support.tools import (
+    FAST,
+    WAIT,
+    LoopbackSocket,
+    World,
+    background,
+    finished,
+    open_world,
+    result_of,
+    run_job,
 )
 
 pytestmark = pytest.mark.anyio

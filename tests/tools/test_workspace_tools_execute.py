@@ -13,11 +13,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from agent_live_support import Live, live
-from chat_tool_support import error_text, payload
 
 from berth.tools import execute as ex
 from berth.tools.registry import tool_by_name
+from tests.support.chats import error_text, payload
+from tests.support.live_agents import Live, live
 
 pytestmark = pytest.mark.anyio
 

@@ -11,15 +11,6 @@ import datetime as dt
 from typing import Any
 
 import pytest
-from chat_tool_support import (
-    Org,
-    add_agent,
-    add_template,
-    add_workspace,
-    bind,
-    error_text,
-    make_org,
-)
 
 from berth.agentconn import AgentGateway
 from berth.clock import FakeClock
@@ -28,6 +19,15 @@ from berth.domain.actors import as_system
 from berth.records import Workspace, WorkspaceAgent
 from berth.tools.registry import call_tool
 from berth.tools.workspace_tools import NO_WORKSPACE, WORKSPACE_DELETED
+from tests.support.chats import (
+    Org,
+    add_agent,
+    add_template,
+    add_workspace,
+    bind,
+    error_text,
+    make_org,
+)
 
 pytestmark = pytest.mark.anyio
 

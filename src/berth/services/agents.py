@@ -43,9 +43,10 @@ async def agents_of_job(ctx: Ctx, job_id: uuid.UUID) -> list[WorkspaceAgent]:
 class AgentReports:
     """Records one connected agent's reports (the gateway's ``Reports``) as the gateway actor."""
 
-    def __init__(self, ctx: Ctx, agent: WorkspaceAgent, replica_id: uuid.UUID) -> None:
+    def __init__(self, ctx: Ctx, agent_id: uuid.UUID, replica_id: uuid.UUID | None) -> None:
+        """``replica_id``: the server replica the connection ends on (``None``: unknown)."""
         self._ctx = ctx.acting_as(as_agent_gateway())
-        self.agent_id = agent.id
+        self.agent_id = agent_id
         self._replica_id = replica_id
         self._workspace_id: uuid.UUID | None = None
 

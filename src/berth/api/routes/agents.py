@@ -60,6 +60,6 @@ async def agent_connect(websocket: WebSocket) -> None:
         await websocket.close(code=4401, reason="invalid agent token")
         return
     await websocket.accept()
-    reports = agents.AgentReports(ctx, agent, runtime.gateway.replica_id)
+    reports = agents.AgentReports(ctx, agent.id, runtime.gateway.replica_id)
     with contextlib.suppress(WebSocketDisconnect):
         await runtime.gateway.serve(agent.id, websocket, reports)

@@ -11,9 +11,6 @@ backend is ``fake``, waits for its build, binds the chat to it, inserts an agent
 with a token the test chose (tokens are stored hashed, so a built agent's token cannot
 be read back) and runs the built ``berth-agent.pyz`` as a subprocess with that token.
 Every wait is bounded by :data:`WAIT`; nothing sleeps.
-
-Import as ``agent_live_support`` (this folder is on ``sys.path`` in pytest's prepend
-import mode).
 """
 
 from __future__ import annotations

@@ -1,8 +1,7 @@
 """A small organization in a real database, for the chat tools' tests.
 
-Rows are written through the Store (no authorization; the tools under test read as the
-chat owner or the chat-tools actor, as in production). Import as
-``chat_tool_support`` (this folder is on ``sys.path`` in pytest's prepend mode).
+Rows are written as the ``system`` actor (which may do anything; the tools under test
+read as the chat owner or the chat-tools actor, as in production).
 """
 
 from __future__ import annotations

@@ -6,9 +6,6 @@ context, an in-process event bus, and the server's job source
 (:class:`~berth.services.jobs.LocalJobs`) for a host whose only backend is a
 :class:`~berth.provisioner.backends.fake.FakeBackend`. Nothing of berth is mocked: jobs
 are run by real :class:`~berth.provisioner.worker.Worker` s.
-
-Import it as ``tests.services.workspace_support`` (the tests of ``tests/provisioner``
-use it too).
 """
 
 from __future__ import annotations
@@ -17,10 +14,10 @@ import asyncio
 import contextlib
 import os
 import uuid
-from collections.abc import AsyncGenerator, Awaitable, Callable
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import anyio
 import sqlalchemy as sa
@@ -40,8 +37,6 @@ from berth.services.base import Ctx
 from berth.services.bootstrap import bootstrap
 from berth.services.jobs import LocalJobs
 from berth.services.templates import Pushed
-
-T = TypeVar("T")
 
 WAIT = 10.0
 """Seconds any single wait in these tests may take before the test fails."""
@@ -201,22 +196,3 @@ async def settle_tasks(before: set[asyncio.Task[Any]], within: float = WAIT) -> 
         task.cancel()
     if pending := left():
         await asyncio.wait(pending, timeout=within)
-
-
-async def eventually(
-    probe: Callable[[], Awaitable[T]],
-    accept: Callable[[T], bool],
-    *,
-    within: float = WAIT,
-) -> T:
-    """Re-run ``probe`` until ``accept`` holds for its result; fail after ``within`` seconds.
-
-    For state another task writes without publishing an event (a heartbeat timestamp);
-    everything that has an event or a task to await waits on that instead.
-    """
-    with anyio.fail_after(within):
-        while True:
-            value = await probe()
-            if accept(value):
-                return value
-            await anyio.sleep(0.01)

@@ -5,15 +5,13 @@ from __future__ import annotations
 import json
 import os
 import uuid
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import anyio
-
 from berth.domain.template import TemplateDoc
 from berth.provisioner.spec import AgentSpec, BuildSpec
+from tests.support.waiting import until
 
 STAND_IN_AGENT = r"""
 import json, os, socket, sys, time
@@ -170,28 +168,10 @@ def next_build(spec: BuildSpec, **changes: Any) -> BuildSpec:
     return replace(spec, build_id=uuid.uuid4(), build_number=spec.build_number + 1, **changes)
 
 
-async def wait_for(check: Callable[[], bool], within: float = 30.0) -> None:
-    """Poll ``check`` until it holds; fail the test after ``within`` seconds.
-
-    Files written and processes ended by another process have no event to wait on, so
-    this bounded poll is the one place the backend tests wait on time.
-    """
-    with anyio.fail_after(within):
-        while not check():  # noqa: ASYNC110 - nothing to await: another process acts
-            await anyio.sleep(0.01)
-
-
-async def wait_for_async(check: Callable[[], Awaitable[bool]], within: float = 60.0) -> None:
-    """:func:`wait_for` with an awaitable check (one that asks a Docker engine, say)."""
-    with anyio.fail_after(within):
-        while not await check():  # noqa: ASYNC110 - nothing to await: another process acts
-            await anyio.sleep(0.05)
-
-
 async def read_marker(home: Path, agent_name: str = "main", within: float = 30.0) -> dict[str, Any]:
     """Wait for the stand-in agent's report in ``home`` and return it."""
     marker = home / f"marker-{agent_name}.json"
-    await wait_for(marker.exists, within)
+    await until(marker.exists, within=within, what=f"{marker}")
     data: dict[str, Any] = json.loads(marker.read_text())
     return data
 

@@ -107,43 +107,26 @@ def template_yaml(
 
 
 class AgentDriver:
-    """Writes what an agent reports, as the agent gateway does, and publishes it."""
+    """Reports what an agent would, through the service the agent route records it with.
+
+    No replica holds these stand-in agents (their connection names none), so the tools
+    treat them as this server's.
+    """
 
     def __init__(self, db: Database, bus: EventBus) -> None:
-        self._db = db
-        self._bus = bus
+        self._ctx = Ctx(db, as_agent_gateway(), bus)
 
-    async def _publish(self, agent_id: uuid.UUID, payload: dict[str, object]) -> None:
-        async with self._db.read(as_system()) as raw:
-            workspace_id = await raw.acting_as(as_agent_gateway()).get_workspace_id_by_agent_id(
-                agent_id
-            )
-        body: dict[str, object] = {"agent_id": str(agent_id), **payload}
-        await self._bus.publish(f"agent:{agent_id}", body)
-        if workspace_id is not None:
-            await self._bus.publish(f"workspace:{workspace_id}", body)
+    def _reports(self, agent_id: uuid.UUID) -> AgentReports:
+        return AgentReports(self._ctx, agent_id, replica_id=None)
 
     async def connect(self, agent_id: uuid.UUID) -> None:
-        now = self._db.clock.now()
-        async with self._db.write(as_system()) as raw:
-            await raw.acting_as(as_agent_gateway()).update_workspace_agent_connection(
-                agent_id, first_connected_at=now, last_connected_at=now
-            )
-        await self._publish(agent_id, {"type": "connection", "state": "connected"})
+        await self._reports(agent_id).connected()
 
     async def disconnect(self, agent_id: uuid.UUID) -> None:
-        async with self._db.write(as_system()) as raw:
-            await raw.acting_as(as_agent_gateway()).update_workspace_agent_connection(
-                agent_id, disconnected_at=self._db.clock.now()
-            )
-        await self._publish(agent_id, {"type": "connection", "state": "disconnected"})
+        await self._reports(agent_id).disconnected()
 
     async def lifecycle(self, agent_id: uuid.UUID, state: str) -> None:
-        async with self._db.write(as_system()) as raw:
-            await raw.acting_as(as_agent_gateway()).update_workspace_agent_lifecycle(
-                agent_id, state
-            )
-        await self._publish(agent_id, {"type": "lifecycle", "state": state})
+        await self._reports(agent_id).lifecycle(state)
 
 
 @dataclass
@@ -227,10 +210,8 @@ class World:
         self, gateway: AgentGateway, agent: WorkspaceAgent, socket: LoopbackSocket
     ) -> Coroutine[Any, Any, None]:
         """``gateway`` serving ``socket`` as ``agent``, its reports recorded as the server does."""
-        reports = AgentReports(
-            Ctx(self.db, as_agent_gateway(), self.bus), agent, gateway.replica_id
-        )
-        return gateway.serve(agent.id, socket, reports)
+        ctx = Ctx(self.db, as_agent_gateway(), self.bus)
+        return gateway.serve(agent.id, socket, AgentReports(ctx, agent.id, gateway.replica_id))
 
     @property
     def owner_id(self) -> uuid.UUID:
