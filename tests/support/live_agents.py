@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import os
 import secrets
+import shutil
 import socket
 import sys
 import uuid
@@ -295,3 +296,37 @@ async def live(database_url: str, tmp_path: Path, **kw: Any) -> AsyncGenerator[L
         live_workspace(server, tmp_path, **kw) as workspace,
     ):
         yield workspace
+
+
+class LivePool:
+    """Live workspaces shared by the tests of a module, one per (module, database kind).
+
+    A server start and an agent start per test cost more than most of these tests; a
+    module's tests share one and each gets it with an empty project directory
+    (:meth:`get`). The workspaces live until the test process ends: with ``pytest-xdist``
+    a worker runs a module's tests among others', so a module-scoped fixture would be
+    torn down and rebuilt between them.
+    """
+
+    def __init__(self, stack: contextlib.AsyncExitStack, databases: Any, root: Path) -> None:
+        self._stack = stack
+        self._databases = databases
+        self._root = root
+        self._made: dict[tuple[str, str], Live] = {}
+
+    async def get(self, key: str, kind: str, **kw: Any) -> Live:
+        """The shared workspace of ``key`` on a database of ``kind``, emptied for a test."""
+        workspace = self._made.get((key, kind))
+        if workspace is None:
+            directory = self._root / f"{key}-{kind}".replace(".", "-")
+            url = self._databases.url(kind)
+            workspace = await self._stack.enter_async_context(live(url, directory, **kw))
+            self._made[key, kind] = workspace
+        if workspace.process.returncode is not None:
+            raise RuntimeError(f"the shared agent exited:\n{workspace.log.read_text()}")
+        for entry in workspace.project.iterdir():
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink()
+        return workspace

@@ -8,7 +8,6 @@ the server's agent endpoint (see ``agent_live_support``).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import AsyncGenerator
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +16,7 @@ import pytest
 from berth.tools import execute as ex
 from berth.tools.registry import tool_by_name
 from tests.support.chats import error_text, payload
-from tests.support.live_agents import Live, live
+from tests.support.live_agents import Live, LivePool, live
 
 pytestmark = pytest.mark.anyio
 
@@ -36,9 +35,8 @@ ENV = {
 
 
 @pytest.fixture
-async def ws(database_url: str, tmp_path: Path) -> AsyncGenerator[Live]:
-    async with live(database_url, tmp_path, ttl_ms=3_600_000, extra_agents=("aaa",)) as world:
-        yield world
+async def ws(live_pool: LivePool, database_kind: str) -> Live:
+    return await live_pool.get(__name__, database_kind, ttl_ms=3_600_000, extra_agents=("aaa",))
 
 
 async def _run(ws: Live, **arguments: Any) -> dict[str, Any]:
@@ -193,7 +191,8 @@ async def test_background_and_the_process_tools(ws: Live) -> None:
     by_id = {p["process_id"]: p for p in listed}
     assert by_id[pid]["command"] == "echo up; sleep 30"
     assert by_id[amp["background_process_id"]]["command"] == "sleep 31"  # "&" stripped
-    assert all(p["running"] for p in listed)
+    assert by_id[pid]["running"]
+    assert by_id[amp["background_process_id"]]["running"]
     snapshot = payload(await ws.call("process_output", {"process_id": pid, "wait_timeout": "0s"}))
     assert snapshot["running"] is True
     assert snapshot["success"] is True
@@ -260,9 +259,14 @@ async def test_file_dump_note(ws: Live) -> None:
 
 
 @pytest.mark.spec("agent.status")
-async def test_agent_gone(ws: Live) -> None:
+async def test_agent_gone(database_url: str, tmp_path: Path) -> None:
     """[agent.status] An agent that went away: a text error saying so, suggesting
-    start_workspace."""
+    start_workspace. (A workspace of its own: the module's shared one keeps its agent.)"""
+    async with live(database_url, tmp_path) as ws:
+        await _agent_gone(ws)
+
+
+async def _agent_gone(ws: Live) -> None:
     await ws.stop_agent()
     for tool, arguments in (
         ("execute", {"command": "true"}),

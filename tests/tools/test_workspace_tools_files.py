@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from berth.tools.registry import tool_by_name
 from tests.support.chats import error_text, payload
-from tests.support.live_agents import Live, live
+from tests.support.live_agents import Live, LivePool
 
 pytestmark = pytest.mark.anyio
 
@@ -18,9 +16,8 @@ NO_EDITS = "\nNo edits were applied."
 
 
 @pytest.fixture
-async def ws(database_url: str, tmp_path: Path) -> AsyncGenerator[Live]:
-    async with live(database_url, tmp_path) as world:
-        yield world
+async def ws(live_pool: LivePool, database_kind: str) -> Live:
+    return await live_pool.get(__name__, database_kind)
 
 
 @pytest.mark.spec("rf.decl", "wf.decl", "ef.decl")
