@@ -29,6 +29,7 @@ import statistics
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import httpx2
@@ -80,7 +81,7 @@ async def one_create(
         returned_at = dt.datetime.now(dt.UTC)
         total = time.perf_counter() - started
     assert not result.is_error, result.content
-    structured = result.structured_content or {}
+    structured: dict[str, Any] = dict(result.structured_content or {})
     assert structured.get("created") is True, structured
     assert "startup_scripts" not in structured, structured
     name = str(structured["workspace_name"]).split("/", 1)[1]
@@ -99,8 +100,8 @@ async def main(runs: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         settings = Settings(data_dir=Path(tmp), address="127.0.0.1:0")
         with running_server(settings) as server:
-            assert server.report.bootstrapped is not None
-            token = server.report.bootstrapped.token
+            assert server.runtime.bootstrapped is not None
+            token = server.runtime.bootstrapped.token
             api = httpx.Client(
                 base_url=f"{server.url}/api/v1",
                 headers={"Authorization": f"Bearer {token}"},
