@@ -48,7 +48,6 @@ from berth.records import (
     Template,
     Workspace,
     WorkspaceAgent,
-    WorkspaceBuild,
 )
 from berth.services import workspaces
 from berth.services.accounts import actor_for_user, create_user
@@ -60,6 +59,7 @@ from berth.services.templates import Pushed, push_template
 from berth.tools.context import ChatContext, ToolTimings
 from berth.tools.registry import call_tool
 from berth.tools.result import ToolResult
+from tests.support.rows import Rows
 
 WAIT = 20.0
 """Seconds: the bound of every wait in these tests (they finish in milliseconds)."""
@@ -189,7 +189,7 @@ class LoopbackSocket:
 
 
 @dataclass
-class World:
+class World(Rows):
     db: Database
     clock: FakeClock
     bus: InProcessBus
@@ -377,28 +377,6 @@ class World:
         """Alice's live workspaces, by name."""
         async with self.db.read(as_system()) as raw:
             return await raw.list_workspaces(owner_id=self.owner_id)
-
-    async def workspace(self, workspace_id: uuid.UUID) -> Workspace:
-        async with self.db.read(as_system()) as raw:
-            workspace = await raw.get_workspace_by_id(workspace_id)
-        assert workspace is not None
-        return workspace
-
-    async def build(self, build_id: uuid.UUID) -> WorkspaceBuild:
-        async with self.db.read(as_system()) as raw:
-            build = await raw.get_workspace_build_by_id(build_id)
-        assert build is not None
-        return build
-
-    async def builds(self, workspace_id: uuid.UUID) -> list[WorkspaceBuild]:
-        async with self.db.read(as_system()) as raw:
-            return await raw.list_workspace_builds(workspace_id)
-
-    async def job(self, job_id: uuid.UUID) -> ProvisionerJob:
-        async with self.db.read(as_system()) as raw:
-            job = await raw.get_provisioner_job_by_id(job_id)
-        assert job is not None
-        return job
 
     async def build_parameters(self, build_id: uuid.UUID) -> dict[str, str]:
         async with self.db.read(as_system()) as raw:

@@ -30,13 +30,14 @@ from berth.events import InProcessBus
 from berth.provisioner.backends.fake import FakeBackend
 from berth.provisioner.jobs import Host
 from berth.provisioner.worker import Worker, WorkerTiming
-from berth.records import ProvisionerJob, User, Workspace, WorkspaceBuild
+from berth.records import User
 from berth.services import accounts, builds, refs, templates
 from berth.services.accounts import actor_for_user
 from berth.services.base import Ctx
 from berth.services.bootstrap import bootstrap
 from berth.services.jobs import LocalJobs
 from berth.services.templates import Pushed
+from tests.support.rows import Rows
 
 WAIT = 10.0
 """Seconds any single wait in these tests may take before the test fails."""
@@ -65,7 +66,7 @@ def fake_template(
 
 
 @dataclass
-class World:
+class World(Rows):
     """A bootstrapped database, the admin, a bus and the job source of a fake-backend host."""
 
     db: Database
@@ -96,22 +97,6 @@ class World:
         """Let one worker claim and run one job to its end; ``False`` if there was none."""
         with anyio.fail_after(WAIT):
             return await self.worker(worker_id).run_once()
-
-    async def job(self, job_id: uuid.UUID) -> ProvisionerJob:
-        async with self.db.read(as_system()) as raw:
-            job = await raw.get_provisioner_job_by_id(job_id)
-        assert job is not None
-        return job
-
-    async def workspace(self, workspace_id: uuid.UUID) -> Workspace:
-        async with self.db.read(as_system()) as raw:
-            workspace = await raw.get_workspace_by_id(workspace_id)
-        assert workspace is not None
-        return workspace
-
-    async def builds(self, workspace_id: uuid.UUID) -> list[WorkspaceBuild]:
-        async with self.db.read(as_system()) as raw:
-            return await raw.list_workspace_builds(workspace_id)
 
     async def count(self, *tables: str) -> dict[str, int]:
         """Row counts, read straight from the tables (deleted and orphaned rows count too)."""
