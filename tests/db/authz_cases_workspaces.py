@@ -13,6 +13,7 @@ from berth.db.engine import Database
 from berth.domain.actors import (
     as_agent_gateway,
     as_authenticator,
+    as_autostop,
     as_chat_tools,
     as_provisioner,
     as_system,
@@ -72,6 +73,25 @@ async def _(db: Database, w: World) -> None:
         )
         assert await as_(s, w.bob).list_workspaces() == []
         assert [x.name for x in await as_(s, w.alice).list_workspaces()] == ["x"]
+
+
+@case("list_workspaces_due", "get_next_workspace_deadline")
+async def _(db: Database, w: World) -> None:
+    b = await alice_workspace(db, w)
+    now = db.clock.now()
+    async with db.write(as_system()) as s:
+        await s.update_workspace(b.workspace.id, deadline=now + dt.timedelta(minutes=1))
+        assert await as_(s, as_autostop()).get_next_workspace_deadline(now) == now + dt.timedelta(
+            minutes=1
+        )
+        await denied(as_(s, w.alice).get_next_workspace_deadline(now))
+        await s.update_workspace(b.workspace.id, deadline=now)
+        assert [x.id for x in await as_(s, as_autostop()).list_workspaces_due(now)] == [
+            b.workspace.id
+        ]
+        assert [x.id for x in await as_(s, w.alice).list_workspaces_due(now)] == [b.workspace.id]
+        assert await as_(s, w.bob).list_workspaces_due(now) == []
+        assert await as_(s, as_autostop()).get_next_workspace_deadline(now) is None
 
 
 @case("get_workspace_by_id", "get_workspace_by_owner_and_name", "update_workspace")

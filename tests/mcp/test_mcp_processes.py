@@ -7,12 +7,8 @@ engines, event buses (LISTEN/NOTIFY between them) and provisioner workers.
 from __future__ import annotations
 
 import asyncio
-import os
-import re
 import shutil
 import subprocess
-import sys
-import time
 from collections.abc import Generator
 from pathlib import Path
 
@@ -21,32 +17,9 @@ import pytest
 
 from tests.conftest import destroy_sandboxes
 from tests.mcp.test_mcp_replicas import TEMPLATE, create_via_url
+from tests.support.processes import BERTH, start_server, stop_server
 
 pytestmark = pytest.mark.anyio
-
-BERTH = Path(sys.executable).with_name("berth")
-WAIT = 60.0
-
-
-def start(data_dir: Path, database_url: str) -> tuple[subprocess.Popen[str], str]:
-    proc = subprocess.Popen(
-        [str(BERTH), "server", "--data-dir", str(data_dir), "--address", "127.0.0.1:0",
-         "--database-url", database_url],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=dict(os.environ),
-    )  # fmt: skip
-    assert proc.stdout is not None
-    deadline = time.monotonic() + WAIT
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if match := re.search(r"berth is running at (\S+)", line):
-            return proc, match.group(1)
-        if not line and proc.poll() is not None:
-            break
-    proc.kill()
-    raise AssertionError("berth server did not start")
 
 
 @pytest.fixture
@@ -54,14 +27,7 @@ def processes(tmp_path: Path) -> Generator[list[subprocess.Popen[str]]]:
     started: list[subprocess.Popen[str]] = []
     yield started
     for proc in started:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=30)
-        if proc.stdout is not None:
-            proc.stdout.close()
+        stop_server(proc)
     for data_dir in ("a", "b"):
         destroy_sandboxes(tmp_path / data_dir)
 
@@ -74,9 +40,9 @@ async def test_twenty_creates_across_two_server_processes_make_one_workspace(
 ) -> None:
     if not database_url.startswith("postgresql"):
         pytest.skip("two server processes share a database only on Postgres")
-    first, url_a = start(tmp_path / "a", database_url)
+    first, url_a = start_server(tmp_path / "a", database_url=database_url)
     processes.append(first)
-    second, url_b = start(tmp_path / "b", database_url)
+    second, url_b = start_server(tmp_path / "b", database_url=database_url)
     processes.append(second)
     token = (tmp_path / "a" / "admin-token").read_text().strip()
     headers = {"Authorization": f"Bearer {token}"}

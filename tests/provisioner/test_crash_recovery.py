@@ -8,19 +8,16 @@ parent, and nothing of the workspace is left running.
 
 from __future__ import annotations
 
-import os
-import re
 import shutil
 import signal
 import subprocess
-import sys
-import time
 from collections.abc import Generator
 from pathlib import Path
 
 import httpx
 import pytest
 
+from tests.support.processes import BERTH, start_server, stop_server
 from tests.support.waiting import until_sync
 
 TEMPLATE = """\
@@ -35,28 +32,7 @@ agents:
   - name: main
 """
 WAIT = 60.0
-BERTH = Path(sys.executable).with_name("berth")
-
-
-def start_server(data_dir: Path) -> tuple[subprocess.Popen[str], str]:
-    env = {**os.environ, "BERTH_JOB_STALE_AFTER_SECONDS": "1"}
-    proc = subprocess.Popen(
-        [str(BERTH), "server", "--data-dir", str(data_dir), "--address", "127.0.0.1:0"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=env,
-    )
-    assert proc.stdout is not None
-    deadline = time.monotonic() + WAIT
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if match := re.search(r"berth is running at (\S+)", line):
-            return proc, match.group(1)
-        if not line and proc.poll() is not None:
-            break
-    proc.kill()
-    raise AssertionError("berth server did not start")
+STALE = {"BERTH_JOB_STALE_AFTER_SECONDS": "1"}
 
 
 @pytest.fixture
@@ -64,10 +40,7 @@ def servers() -> Generator[list[subprocess.Popen[str]]]:
     started: list[subprocess.Popen[str]] = []
     yield started
     for proc in started:
-        proc.kill()
-        proc.wait(timeout=30)
-        if proc.stdout is not None:
-            proc.stdout.close()
+        stop_server(proc, kill=True)
 
 
 def processes_mentioning(text: str) -> list[int]:
@@ -89,7 +62,7 @@ def test_sigkill_during_a_build_leaves_no_running_job_and_no_sandbox(
     tmp_path: Path, servers: list[subprocess.Popen[str]]
 ) -> None:
     data_dir = tmp_path / "data"
-    first, url = start_server(data_dir)
+    first, url = start_server(data_dir, env=STALE)
     servers.append(first)
     token = (data_dir / "admin-token").read_text().strip()
     headers = {"Authorization": f"Bearer {token}"}
@@ -114,7 +87,7 @@ def test_sigkill_during_a_build_leaves_no_running_job_and_no_sandbox(
     first.send_signal(signal.SIGKILL)
     first.wait(timeout=WAIT)
     api.close()
-    second, url = start_server(data_dir)
+    second, url = start_server(data_dir, env=STALE)
     servers.append(second)
     api = httpx.Client(base_url=f"{url}/api/v1", headers=headers)
 

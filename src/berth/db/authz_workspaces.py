@@ -108,6 +108,14 @@ class WorkspaceAuthz(AuthzBase):
         found = await self._inner.list_workspaces(owner_id=owner_id, template_id=template_id)
         return [w for w in found if self._can(Action.READ, workspace_resource(w))]
 
+    async def list_workspaces_due(self, now: dt.datetime) -> list[Workspace]:
+        found = await self._inner.list_workspaces_due(now)
+        return [w for w in found if self._can(Action.READ, workspace_resource(w))]
+
+    async def get_next_workspace_deadline(self, now: dt.datetime) -> dt.datetime | None:
+        self._require(Action.READ, Resource(Kind.WORKSPACE))
+        return await self._inner.get_next_workspace_deadline(now)
+
     async def update_workspace(self, workspace_id: uuid.UUID, **fields: Any) -> Workspace | None:
         self._require(Action.UPDATE, workspace_resource(await self._workspace(workspace_id)))
         return await self._inner.update_workspace(workspace_id, **fields)

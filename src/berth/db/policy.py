@@ -99,6 +99,7 @@ _SYSTEM_PERMISSIONS: dict[SystemRole, dict[Kind, frozenset[Action]]] = {
         Kind.WORKSPACE: frozenset({Action.READ, Action.UPDATE}),
         Kind.JOB: frozenset({Action.READ, Action.CREATE}),
         Kind.TEMPLATE: _READ,
+        Kind.USER: _READ,
     },
 }
 

@@ -9,6 +9,7 @@ only delays a waiter until its next re-check).
 channel                           messages, and who waits on them
 ================================  ==================================================
 :data:`JOBS`                      :class:`JobQueued`: idle provisioner workers
+:data:`DEADLINES`                 :class:`DeadlinesChanged`: the autostop timers
 :func:`job` ``job:<id>``          :class:`JobStatusChanged`: build waiters, the
                                   worker's cancel watch, remote heartbeats
 :func:`job_logs`                  :class:`JobLogsAppended`: log followers only, so a
@@ -32,6 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from berth.events.core import Event, EventBus, publish_quietly
 
 JOBS = "provisioner:jobs"
+DEADLINES = "autostop:deadlines"
 
 
 def job(job_id: uuid.UUID) -> str:
@@ -68,6 +70,13 @@ class JobQueued(_Message):
     type: Literal["job-queued"] = "job-queued"
     job_id: uuid.UUID
     cancel: bool = False
+
+
+class DeadlinesChanged(_Message):
+    """A workspace's autostop deadline may have moved (set, pushed, cleared) or it settled."""
+
+    type: Literal["deadlines"] = "deadlines"
+    workspace_id: uuid.UUID
 
 
 class JobStatusChanged(_Message):
@@ -109,6 +118,7 @@ class ChatLockReleased(_Message):
 
 Message = Annotated[
     JobQueued
+    | DeadlinesChanged
     | JobStatusChanged
     | JobLogsAppended
     | BuildStatusChanged

@@ -280,6 +280,11 @@ async def finish(
                 messages.workspace(build.workspace_id),
                 messages.BuildStatusChanged(build_id=build.id, status=job.status),
             )
+            # A start sets a deadline, a stop clears it, any build settling may let the
+            # autostop act on a workspace it had to leave alone.
+            await ctx.publish(
+                messages.DEADLINES, messages.DeadlinesChanged(workspace_id=build.workspace_id)
+            )
     return job
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -11,6 +12,7 @@ from berth.domain.agents import AgentSelectionError, select_chat_agent
 from berth.errors import (
     AgentCallError,
     AgentUnavailable,
+    BerthError,
     Conflict,
     InvalidInput,
     Unavailable,
@@ -18,6 +20,9 @@ from berth.errors import (
 )
 from berth.services.base import Ctx
 from berth.services.workspace_views import get_workspace
+from berth.services.workspaces import record_activity
+
+log = logging.getLogger("berth.services")
 
 MAX_TIMEOUT_MS = 4 * 3600 * 1000
 
@@ -57,6 +62,10 @@ async def exec_command(
         agent = select_chat_agent([a.agent for a in view.agents])
     except AgentSelectionError as exc:
         raise Conflict(f"Workspace {view.workspace.name!r}: {exc}") from exc
+    try:  # an exec is activity: it keeps the workspace from its autostop
+        await record_activity(ctx, workspace_id)
+    except BerthError:
+        log.warning("could not record activity on workspace %s", workspace_id, exc_info=True)
     params: dict[str, Any] = {
         "command": command,
         "timeout_ms": timeout_ms,

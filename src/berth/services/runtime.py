@@ -28,6 +28,7 @@ from berth.provisioner.jobs import Host
 from berth.provisioner.spec import Backend
 from berth.provisioner.worker import Worker, WorkerTiming
 from berth.services import builds
+from berth.services.autostop import Autostop
 from berth.services.base import Ctx
 from berth.services.bootstrap import Bootstrapped, bootstrap
 from berth.services.jobs import LocalJobs
@@ -156,6 +157,7 @@ async def open_runtime(settings: Settings, *, agent_zipapp: Path) -> AsyncGenera
     db = Database(create_engine(url))
     bus = bus_for_url(url)
     loops: BuildLoops | None = None
+    autostop: asyncio.Task[None] | None = None
     try:
         bootstrapped = await prepare_database(db, settings)
         await bus.start()
@@ -171,8 +173,14 @@ async def open_runtime(settings: Settings, *, agent_zipapp: Path) -> AsyncGenera
             reap_timing=reap_timing,
         )
         loops.start()
+        autostop = asyncio.create_task(
+            _forever(Autostop(Ctx(db, as_provisioner(), bus)).run_forever), name="autostop"
+        )
         yield Runtime(settings, db, bus, AgentGateway(), agent_zipapp, loops, bootstrapped)
     finally:
+        if autostop is not None:
+            autostop.cancel()
+            await asyncio.gather(autostop, return_exceptions=True)
         if loops is not None:
             await loops.stop()
         await bus.close()

@@ -138,7 +138,8 @@ async def insert_build(
     return Started(workspace=workspace, build=build, job=job)
 
 
-async def _published(ctx: Ctx, started: Started) -> Started:
+async def published(ctx: Ctx, started: Started) -> Started:
+    """Announce a new build after its transaction committed (a no-op for a found one)."""
     if started.new_build:
         await ctx.publish(messages.JOBS, messages.JobQueued(job_id=started.job.id))
         await ctx.publish(
@@ -228,7 +229,7 @@ async def create_workspace(
             parameters=values,
             preset_id=preset,
         )
-    return await _published(ctx, started)
+    return await published(ctx, started)
 
 
 async def transition_workspace(
@@ -245,11 +246,11 @@ async def transition_workspace(
     """
     async with ctx.write() as store:
         workspace = await live_workspace_in(store, workspace_id)
-        started = await _transition_in(store, workspace, transition, reason)
-    return await _published(ctx, started)
+        started = await transition_in(store, workspace, transition, reason)
+    return await published(ctx, started)
 
 
-async def _transition_in(
+async def transition_in(
     store: AuthzStore, workspace: Workspace, transition: Transition, reason: BuildReason
 ) -> Started:
     latest = await store.get_latest_workspace_build_by_workspace_id(workspace.id)
@@ -311,25 +312,55 @@ async def cancel_build(ctx: Ctx, workspace_id: uuid.UUID) -> ProvisionerJob:
 
 
 async def update_ttl(ctx: Ctx, workspace_id: uuid.UUID, ttl_ms: int | None) -> Workspace:
+    """Set the workspace's TTL (0 or ``None``: never stops by itself) and move its deadline.
+
+    A running workspace's deadline becomes its last activity (or now) plus the new TTL; a
+    workspace that is not running gets its deadline from its next start build.
+    """
     if ttl_ms is not None and ttl_ms < 0:
         raise InvalidInput("Invalid TTL.", validations=[Validation("ttl_ms", "must be >= 0")])
     async with ctx.write() as store:
         workspace = await live_workspace_in(store, workspace_id)
-        deadline = workspace.deadline
-        if ttl_ms and workspace.last_used_at and deadline is not None:
-            deadline = workspace.last_used_at + dt.timedelta(milliseconds=ttl_ms)
+        deadline: dt.datetime | None = None
+        if ttl_ms and await _running(store, workspace.id):
+            since = workspace.last_used_at or ctx.clock.now()
+            deadline = since + dt.timedelta(milliseconds=ttl_ms)
         updated = await store.update_workspace(
-            workspace.id, ttl_ms=ttl_ms or None, deadline=deadline if ttl_ms else None
+            workspace.id, ttl_ms=ttl_ms or None, deadline=deadline
         )
     if updated is None:
         raise not_found(Kind.WORKSPACE)
+    await ctx.publish(messages.DEADLINES, messages.DeadlinesChanged(workspace_id=updated.id))
     return updated
 
 
+async def _running(store: AuthzStore, workspace_id: uuid.UUID) -> bool:
+    """Whether the workspace's latest build is a start that succeeded."""
+    latest = await store.get_latest_workspace_build_by_workspace_id(workspace_id)
+    if latest is None or latest.transition != Transition.START.value:
+        return False
+    job = await store.get_provisioner_job_by_id(latest.job_id)
+    return job is not None and job.status == JobStatus.SUCCEEDED.value
+
+
+ACTIVITY_EVERY = dt.timedelta(seconds=5)
+"""Activity is written at most this often per workspace (a tool call is a read then)."""
+
+
 async def record_activity(ctx: Ctx, workspace_id: uuid.UUID) -> None:
-    """Count a use of the workspace (``last_used_at``; with a TTL, the autostop deadline)."""
+    """Count a use of the workspace: ``last_used_at``, and a running workspace's autostop
+    deadline moves to ``now + ttl``. Written at most every :data:`ACTIVITY_EVERY`."""
+    now = ctx.clock.now()
+    async with ctx.read() as store:
+        workspace = await store.get_workspace_by_id(workspace_id)
+    if workspace is None:
+        raise not_found(Kind.WORKSPACE)
+    if workspace.last_used_at is not None and now - workspace.last_used_at < ACTIVITY_EVERY:
+        return
     async with ctx.write() as store:
-        await store.touch_workspace(workspace_id, ctx.clock.now())
+        touched = await store.touch_workspace(workspace_id, now)
+    if touched is not None and touched.deadline != workspace.deadline:
+        await ctx.publish(messages.DEADLINES, messages.DeadlinesChanged(workspace_id=workspace_id))
 
 
 @dataclass(frozen=True, slots=True)

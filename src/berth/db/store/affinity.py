@@ -148,9 +148,11 @@ class AffinityQueries(StoreBase):
         return {row[0]: int(row[1]) for row in await self._execute(stmt)}
 
     async def touch_workspace(self, workspace_id: uuid.UUID, now: dt.datetime) -> Workspace | None:
-        """Record activity: ``last_used_at = now``; with a TTL, ``deadline`` ≥ now + TTL.
+        """Record activity: ``last_used_at = now``; a deadline moves to ≥ now + TTL.
 
-        The deadline only moves later, never earlier (an admin may have extended it).
+        Only a workspace with a deadline (running, with a TTL) gets a later one: activity
+        never gives a stopped workspace a deadline. The deadline only moves later, never
+        earlier (an admin may have extended it).
         """
         w = t.workspaces
         row = (
@@ -160,8 +162,8 @@ class AffinityQueries(StoreBase):
             return None
         workspace = from_row(Workspace, row)
         values: dict[str, object] = {"last_used_at": now, "updated_at": self._now()}
-        if workspace.ttl_ms:
+        if workspace.ttl_ms and workspace.deadline is not None:
             pushed = now + dt.timedelta(milliseconds=workspace.ttl_ms)
-            if workspace.deadline is None or pushed > workspace.deadline:
+            if pushed > workspace.deadline:
                 values["deadline"] = pushed
         return await self._update_one(Workspace, w, w.c.id == workspace_id, **values)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -78,6 +79,24 @@ class WorkspaceQueries(StoreBase):
         if template_id is not None:
             stmt = stmt.where(w.c.template_id == template_id)
         return await self._all(Workspace, stmt)
+
+    async def list_workspaces_due(self, now: dt.datetime) -> list[Workspace]:
+        """Live workspaces whose autostop deadline has come (``deadline <= now``)."""
+        w = t.workspaces
+        stmt = (
+            w.select()
+            .where(w.c.deleted.is_(False), w.c.deadline.is_not(None), w.c.deadline <= now)
+            .order_by(w.c.deadline, w.c.id)
+        )
+        return await self._all(Workspace, stmt)
+
+    async def get_next_workspace_deadline(self, now: dt.datetime) -> dt.datetime | None:
+        """The earliest autostop deadline still ahead of ``now``, of any live workspace."""
+        w = t.workspaces
+        earliest = sa.func.min(w.c.deadline, type_=w.c.deadline.type)
+        stmt = sa.select(earliest).where(w.c.deleted.is_(False), w.c.deadline > now)
+        value: dt.datetime | None = (await self._execute(stmt)).scalar_one_or_none()
+        return value
 
     async def update_workspace(self, workspace_id: uuid.UUID, **fields: Any) -> Workspace | None:
         """Set columns such as ``deadline``, ``last_used_at``, ``ttl_ms``, ``deleted``."""
