@@ -118,6 +118,17 @@ class AgentGateway:
             if future is not None and not future.done():
                 future.set_result(message)
 
+    async def notify(self, agent_id: uuid.UUID, message: protocol.Message) -> None:
+        """Send a frame that has no answer (``shutdown``); :class:`AgentUnavailable` if the
+        agent is not connected here."""
+        session = self._sessions.get(agent_id)
+        if session is None:
+            raise AgentUnavailable("the workspace agent is not connected")
+        try:
+            await session.send(message)
+        except (OSError, RuntimeError) as exc:
+            raise AgentUnavailable(f"lost the connection to the workspace agent: {exc}") from exc
+
     async def call(
         self, agent_id: uuid.UUID, method: str, params: Mapping[str, Any], *, within: float
     ) -> dict[str, Any]:

@@ -23,7 +23,7 @@ import shutil
 import socket
 import sys
 import uuid
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -160,14 +160,23 @@ async def _owner(server: Server) -> tuple[Actor, uuid.UUID]:
 
 
 async def _insert_agent(
-    runtime: Runtime, workspace: Workspace, token: str, project: Path, *, name: str, chat: bool
+    runtime: Runtime,
+    workspace: Workspace,
+    token: str,
+    project: Path,
+    *,
+    name: str,
+    chat: bool,
+    scripts: Sequence[Mapping[str, Any]] = (),
 ) -> WorkspaceAgent:
+    """An agent row (with ``scripts``: ``display_name``, ``run_on``, ``script``,
+    ``timeout_seconds``) on the workspace's sandbox resource, as a start build makes it."""
     async with runtime.db.write(as_system()) as raw:
         store = raw.acting_as(as_provisioner())
         build = await store.get_latest_workspace_build_by_workspace_id(workspace.id)
         assert build is not None
         (resource,) = await store.list_workspace_resources_by_job(build.job_id)
-        return await store.insert_workspace_agent(
+        agent = await store.insert_workspace_agent(
             resource_id=resource.id,
             name=name,
             display_order=0,
@@ -178,6 +187,13 @@ async def _insert_agent(
             auth_token_hash=hash_token(token),
             connection_timeout_seconds=120,
         )
+        await store.insert_workspace_agent_scripts(
+            [
+                {"agent_id": agent.id, "blocks_login": False, "display_order": i, **script}
+                for i, script in enumerate(scripts)
+            ]
+        )
+        return agent
 
 
 async def _spawn_agent(
@@ -242,11 +258,13 @@ async def live_workspace(
     *,
     ttl_ms: int | None = None,
     extra_agents: tuple[str, ...] = (),
+    scripts: Sequence[Mapping[str, Any]] = (),
 ) -> AsyncGenerator[Live]:
     """The owner's chat bound to a running workspace with a live chat agent.
 
     ``extra_agents`` adds root agents (not marked ``chat``, never connected) beside the
-    chat agent ``main``, to show which one the tools pick.
+    chat agent ``main``, to show which one the tools pick; ``scripts`` are the chat
+    agent's (see :func:`_insert_agent`).
     """
     runtime = server.runtime
     admin = await authenticate(runtime.db, server.admin_token)
@@ -277,7 +295,9 @@ async def live_workspace(
             runtime, started.workspace, secrets.token_hex(8), project, name=name, chat=False
         )
     token = secrets.token_hex(16)
-    agent = await _insert_agent(runtime, started.workspace, token, project, name="main", chat=True)
+    agent = await _insert_agent(
+        runtime, started.workspace, token, project, name="main", chat=True, scripts=scripts
+    )
     process, log = await _spawn_agent(runtime, server.url, agent, token, tmp_path)
     try:
         async with runtime.db.read(as_system()) as raw:

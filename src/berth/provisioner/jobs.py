@@ -134,6 +134,12 @@ class JobSource(Protocol):
         not ``running`` any more (``canceling``: stop the apply), or after ``wait``."""
         ...
 
+    async def shutdown_agents(self, job_id: uuid.UUID, worker_id: str, *, wait: float) -> bool:
+        """Before a stop or delete build's apply: ask the workspace's agents to run their
+        stop scripts, and wait up to ``wait``; ``True`` once they are done (or gave up,
+        or cannot be reached): the apply may tear the sandbox down."""
+        ...
+
     def log_sink(self, job_id: uuid.UUID, worker_id: str) -> LogSink:
         """Where the backend's output for this job goes (stored in order, streamed)."""
         ...

@@ -16,6 +16,10 @@ the worker runs only the backend's ``apply``. The protocol, under ``/api/v1/prov
     Records a heartbeat and answers ``{status}``, waiting up to ``wait_seconds`` for the
     status to change, so a cancel arrives within milliseconds. ``canceling``, or a
     404/409 (the job is gone or not this worker's any more) cancels the apply.
+``POST jobs/{id}/shutdown {worker_id, wait_seconds}``
+    Before a stop or delete build's apply: the server asks the workspace's agents to
+    run their stop scripts and answers ``{done}`` once they are done (or may be
+    skipped), waiting up to ``wait_seconds``; the worker asks again until ``done``.
 ``POST jobs/{id}/logs {worker_id, entries: [{stage, level, output}]}``
     Build output, stored in order and streamed to watchers.
 ``POST jobs/{id}/complete {worker_id, status, error?, error_code?, resources?}``

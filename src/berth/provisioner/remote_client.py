@@ -38,6 +38,8 @@ from berth.provisioner.wire import (
     LogEntryIn,
     LogsRequest,
     ResourceIn,
+    ShutdownOut,
+    ShutdownRequest,
 )
 
 log = logging.getLogger("berth.provisioner")
@@ -131,6 +133,13 @@ class ProvisionerAPI:
             "POST", f"{PROVISIONER_PREFIX}/jobs/{job_id}/heartbeat", body=body, wait=wait
         )
         return _parse(JobStatusOut, response).status
+
+    async def shutdown_agents(self, job_id: uuid.UUID, worker_id: str, *, wait: float) -> bool:
+        body = ShutdownRequest(worker_id=worker_id, wait_seconds=min(wait, MAX_WAIT_SECONDS))
+        response = await self._send(
+            "POST", f"{PROVISIONER_PREFIX}/jobs/{job_id}/shutdown", body=body, wait=wait
+        )
+        return _parse(ShutdownOut, response).done
 
     def log_sink(self, job_id: uuid.UUID, worker_id: str) -> RemoteJobLog:
         return RemoteJobLog(self, job_id, worker_id)

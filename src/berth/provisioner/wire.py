@@ -48,6 +48,17 @@ class JobStatusOut(BaseModel):
     status: str
 
 
+class ShutdownRequest(_Request):
+    worker_id: str = Field(min_length=1, max_length=128)
+    wait_seconds: float = Field(default=0.0, ge=0.0, le=MAX_WAIT_SECONDS)
+    """Hold the answer until the agents' stop scripts are done, at most this long."""
+
+
+class ShutdownOut(BaseModel):
+    done: bool
+    """``true``: the apply may tear the sandbox down; ``false``: ask again."""
+
+
 class LogEntryIn(_Request):
     stage: str = Field(default="apply", min_length=1, max_length=64)
     level: str = Field(default="info", min_length=1, max_length=16)

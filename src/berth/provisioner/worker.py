@@ -17,6 +17,7 @@ import socket
 import uuid
 from dataclasses import dataclass
 
+from berth.domain.enums import Transition
 from berth.errors import BuildFailed, JobLost, KeyRefused, RemoteError, Unavailable
 from berth.provisioner.jobs import CANCELED, AcquiredJob, Host, JobSource, Outcome
 
@@ -39,6 +40,8 @@ class WorkerTiming:
     """How often an outcome is reported while the source cannot be reached."""
     shutdown_report: float = 5.0
     """How long a stopping worker tries to report its build as canceled."""
+    shutdown_wait: float = 5.0
+    """How long one ask for the agents' stop scripts waits before asking again."""
 
 
 def new_worker_id() -> str:
@@ -122,6 +125,8 @@ class Worker:
             backend = self._host.backends.get(kind)
             if backend is None:
                 raise BuildFailed(f"no {kind!r} backend is configured on this provisioner")
+            if job.transition is not Transition.START:
+                await self._shut_agents_down(job)
             records = await backend.apply(spec, job.transition, sink)
         except BuildFailed as exc:
             return Outcome("failed", exc.message, exc.code)
@@ -129,6 +134,19 @@ class Worker:
             log.exception("job %s failed unexpectedly", job.job_id)
             return Outcome("failed", f"internal error: {exc}")
         return Outcome("succeeded", resources=records)
+
+    async def _shut_agents_down(self, job: AcquiredJob) -> None:
+        """Let the agents run their stop scripts first; this never keeps the stop from
+        happening (the source bounds the wait by the scripts' timeouts)."""
+        try:
+            while not await self._source.shutdown_agents(
+                job.job_id, self.worker_id, wait=self._timing.shutdown_wait
+            ):
+                pass
+        except JobLost:
+            raise
+        except _RETRYABLE as exc:
+            log.warning("job %s: could not run the stop scripts: %s", job.job_id, exc)
 
     async def _heartbeat(
         self, job_id: uuid.UUID, task: asyncio.Task[Outcome], lost: asyncio.Event

@@ -23,6 +23,7 @@ import datetime as dt
 import logging
 import uuid
 from collections.abc import Collection, Sequence
+from dataclasses import dataclass
 
 from berth.db.authz import AuthzStore
 from berth.domain.actors import as_provisioner
@@ -33,7 +34,7 @@ from berth.errors import INSUFFICIENT_QUOTA, BuildFailed, InvalidInput
 from berth.events import messages
 from berth.provisioner.jobs import AcquiredJob, AgentWire, Host, SpecWire
 from berth.provisioner.spec import ResourceRecord
-from berth.records import ProvisionerJob, Workspace, WorkspaceBuild
+from berth.records import ProvisionerJob, Workspace, WorkspaceAgent, WorkspaceBuild
 from berth.services.base import Ctx
 
 log = logging.getLogger("berth.provisioner")
@@ -286,6 +287,55 @@ async def finish(
                 messages.DEADLINES, messages.DeadlinesChanged(workspace_id=build.workspace_id)
             )
     return job
+
+
+STOP_SCRIPT_CAP = dt.timedelta(minutes=5)
+"""How long a stop script without a timeout of its own may hold a stop up."""
+SHUTDOWN_GRACE = dt.timedelta(seconds=10)
+"""Beyond the stop scripts' timeouts, for the agent to report and the stop to go on."""
+
+
+@dataclass(frozen=True, slots=True)
+class Shutdown:
+    """The agents a stop or delete build asks to run their stop scripts, and until when."""
+
+    agents: list[WorkspaceAgent]
+    until: dt.datetime
+    """Past this, the stop goes on whatever the agents do."""
+
+
+async def shutdown_plan(ctx: Ctx, job_id: uuid.UUID) -> Shutdown:
+    """The agents of the workspace's running start build that have stop scripts."""
+    ctx = provisioner(ctx)
+    async with ctx.read() as store:
+        job = await store.get_provisioner_job_by_id(job_id)
+        build = await store.get_workspace_build_by_job_id(job_id)
+        if job is None or build is None or build.transition == Transition.START.value:
+            return Shutdown([], ctx.clock.now())
+        earlier = [
+            b
+            for b in await store.list_workspace_builds(build.workspace_id)
+            if b.build_number < build.build_number
+        ]
+        start = max(earlier, key=lambda b: b.build_number, default=None)
+        if start is None or start.transition != Transition.START.value:
+            return Shutdown([], ctx.clock.now())
+        agents: list[WorkspaceAgent] = []
+        budget = dt.timedelta(0)
+        for agent in await store.list_workspace_agents_by_job(start.job_id):
+            scripts = [
+                s for s in await store.list_workspace_agent_scripts(agent.id) if s.run_on == "stop"
+            ]
+            if scripts:
+                agents.append(agent)
+                each = (_script_budget(s.timeout_seconds) for s in scripts)
+                budget = max(budget, sum(each, dt.timedelta(0)))
+    started = job.started_at or ctx.clock.now()
+    return Shutdown(agents, started + budget + SHUTDOWN_GRACE)
+
+
+def _script_budget(timeout_seconds: int) -> dt.timedelta:
+    return dt.timedelta(seconds=timeout_seconds) if timeout_seconds else STOP_SCRIPT_CAP
 
 
 async def reap(ctx: Ctx, host: Host, *, stale_after: dt.timedelta, server_url: str) -> int:

@@ -14,19 +14,26 @@ import logging
 import uuid
 from collections.abc import Collection
 
+from berth.agentconn import AgentGateway
 from berth.db.authz import AuthzStore
-from berth.domain.enums import JobStatus
-from berth.errors import BuildFailed, JobGone, JobTaken
+from berth.domain.enums import AgentLifecycle, JobStatus
+from berth.errors import AgentUnavailable, BuildFailed, JobGone, JobTaken
 from berth.events import listening, messages, pause
 from berth.provisioner.jobs import AcquiredJob, Outcome
 from berth.provisioner.spec import LogSink
-from berth.records import ProvisionerJob
-from berth.services import builds
+from berth.records import ProvisionerJob, WorkspaceAgent
+from berth.services import agents, builds
 from berth.services.base import Ctx
 
 log = logging.getLogger("berth.provisioner")
 
 _ACTIVE = (JobStatus.RUNNING.value, JobStatus.CANCELING.value)
+_SHUT_DOWN = (
+    AgentLifecycle.OFF.value,
+    AgentLifecycle.SHUTDOWN_ERROR.value,
+    AgentLifecycle.SHUTDOWN_TIMEOUT.value,
+)
+_SHUTTING_DOWN = AgentLifecycle.SHUTTING_DOWN.value
 
 
 class LocalJobs:
@@ -37,11 +44,15 @@ class LocalJobs:
         ctx: Ctx,
         *,
         server_url: str,
+        gateway: AgentGateway | None = None,
         organization_id: uuid.UUID | None = None,
         where: str = "server",
     ) -> None:
+        """``gateway``: this server's agent connections, for the stop scripts (``None``:
+        agents are not asked, the stop goes on at once)."""
         self._ctx = builds.provisioner(ctx)
         self._server_url = server_url
+        self._gateway = gateway
         self._organization_id = organization_id
         self._where = where
 
@@ -100,6 +111,79 @@ class LocalJobs:
                     raise JobGone("provisioner job not found")
                 job = current
         return job.status
+
+    async def shutdown_agents(self, job_id: uuid.UUID, worker_id: str, *, wait: float) -> bool:
+        """Ask the agents to run their stop scripts (once each), wait, say when done.
+
+        An agent is done when it reports ``off``, ``shutdown_error`` or
+        ``shutdown_timeout``, or when it is not connected to this server; all of them are
+        done, whatever they report, once the stop scripts' timeouts have passed
+        (:func:`berth.services.builds.shutdown_plan`). Each outcome is logged.
+        """
+        async with self._ctx.read() as store:
+            await self._owned(store, job_id, worker_id)
+        plan = await builds.shutdown_plan(self._ctx, job_id)
+        if not plan.agents or self._gateway is None:
+            return True
+        sink = builds.JobLog(self._ctx, job_id)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + wait
+        channels = [messages.agent(a.id) for a in plan.agents]
+        async with listening(self._ctx.bus, *channels) as events:
+            for agent in plan.agents:
+                await self._ask(agent, sink)
+            while True:
+                left = await self._stopping(plan)
+                if not left:
+                    await self._outcomes(plan, sink)
+                    return True
+                if self._ctx.clock.now() >= plan.until:
+                    names = ", ".join(a.name for a in left)
+                    await sink(
+                        f"stop scripts of {names} still running; stopping anyway", stage="stop"
+                    )
+                    return True
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    return False
+                await pause(events, remaining)
+
+    async def _ask(self, agent: WorkspaceAgent, sink: LogSink) -> None:
+        gateway = self._gateway
+        if gateway is None or agent.lifecycle_state in (*_SHUT_DOWN, _SHUTTING_DOWN):
+            return
+        if not gateway.is_connected(agent.id):
+            await sink(
+                f"agent {agent.name} is not connected: its stop scripts do not run", stage="stop"
+            )
+            return
+        try:
+            await gateway.notify(agent.id, {"type": "shutdown"})
+        except AgentUnavailable as exc:
+            await sink(f"agent {agent.name}: {exc}; its stop scripts do not run", stage="stop")
+            return
+        await sink(f"agent {agent.name}: running its stop scripts", stage="stop")
+
+    async def _stopping(self, plan: builds.Shutdown) -> list[WorkspaceAgent]:
+        """The agents still running their stop scripts (the others' outcome is logged)."""
+        gateway = self._gateway
+        left: list[WorkspaceAgent] = []
+        for agent in plan.agents:
+            current = await agents.get_agent(self._ctx, agent.id) or agent
+            if current.lifecycle_state in _SHUT_DOWN:
+                continue
+            if gateway is None or not gateway.is_connected(agent.id):
+                continue
+            left.append(current)
+        return left
+
+    async def _outcomes(self, plan: builds.Shutdown, sink: LogSink) -> None:
+        for agent in plan.agents:
+            current = await agents.get_agent(self._ctx, agent.id) or agent
+            state = current.lifecycle_state
+            if state in _SHUT_DOWN:
+                level = "info" if state == AgentLifecycle.OFF else "error"
+                await sink(f"agent {agent.name}: stop scripts {state}", stage="stop", level=level)
 
     def log_sink(self, job_id: uuid.UUID, worker_id: str) -> LogSink:
         return builds.JobLog(self._ctx, job_id)

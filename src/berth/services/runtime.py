@@ -68,13 +68,14 @@ class BuildLoops:
         *,
         server_url: str,
         workers: int = 2,
+        gateway: AgentGateway | None = None,
         worker_timing: WorkerTiming | None = None,
         reap_timing: ReapTiming | None = None,
     ) -> None:
         self._ctx = ctx.acting_as(as_provisioner())
         self.host = host
         self.server_url = server_url
-        self.jobs = LocalJobs(self._ctx, server_url=server_url)
+        self.jobs = LocalJobs(self._ctx, server_url=server_url, gateway=gateway)
         self.workers = [Worker(self.jobs, host, timing=worker_timing) for _ in range(workers)]
         self.reap_timing = reap_timing or ReapTiming()
         self._tasks: list[asyncio.Task[None]] = []
@@ -164,11 +165,13 @@ async def open_runtime(settings: Settings, *, agent_zipapp: Path) -> AsyncGenera
         server_url = settings.resolved_access_url()
         worker_timing, reap_timing = timings_for(settings.job_stale_after_seconds)
         host = Host(backends_for(settings), agent_zipapp, settings.data_dir / "workspaces")
+        gateway = AgentGateway()
         loops = BuildLoops(
             Ctx(db, as_provisioner(), bus),
             host,
             server_url=server_url,
             workers=settings.provisioner_workers,
+            gateway=gateway,
             worker_timing=worker_timing,
             reap_timing=reap_timing,
         )
@@ -176,7 +179,7 @@ async def open_runtime(settings: Settings, *, agent_zipapp: Path) -> AsyncGenera
         autostop = asyncio.create_task(
             _forever(Autostop(Ctx(db, as_provisioner(), bus)).run_forever), name="autostop"
         )
-        yield Runtime(settings, db, bus, AgentGateway(), agent_zipapp, loops, bootstrapped)
+        yield Runtime(settings, db, bus, gateway, agent_zipapp, loops, bootstrapped)
     finally:
         if autostop is not None:
             autostop.cancel()

@@ -37,6 +37,8 @@ from berth.provisioner.wire import (
     JobStatusOut,
     KeyOut,
     LogsRequest,
+    ShutdownOut,
+    ShutdownRequest,
 )
 from berth.records import ProvisionerKey
 from berth.services import provisioner_keys
@@ -107,6 +109,7 @@ class KeyJobs(LocalJobs):
         super().__init__(
             runtime.ctx(as_provisioner()),
             server_url=runtime.settings.resolved_access_url(),
+            gateway=runtime.gateway,
             organization_id=key.organization_id,
             where="provisioner",
         )
@@ -166,6 +169,16 @@ async def heartbeat(
     beat = source.heartbeat(job_id, body.worker_id, wait=body.wait_seconds)
     answer = await _unless_gone(request, beat)
     return JobStatusOut(status=answer or JobStatus.RUNNING.value)
+
+
+@jobs.post("/jobs/{job_id}/shutdown")
+async def shutdown_agents(
+    job_id: uuid.UUID, body: ShutdownRequest, request: Request, source: JobsDep
+) -> ShutdownOut:
+    """Before a stop or delete: the agents run their stop scripts; ``done`` when they have."""
+    ask = source.shutdown_agents(job_id, body.worker_id, wait=body.wait_seconds)
+    done = await _unless_gone(request, ask)
+    return ShutdownOut(done=bool(done))
 
 
 @jobs.post("/jobs/{job_id}/logs", status_code=status.HTTP_204_NO_CONTENT)
