@@ -4,14 +4,11 @@ Nothing here mocks berth. A :class:`World` is a real database (the ``db`` fixtur
 an in-process event bus, the real provisioner running the fake backend, an admin,
 a member ``alice`` who owns a chat, and tool contexts with every interval shortened.
 
-The fake backend starts no agent processes, so :class:`SimBackend` stands in for the
-agents a real backend would start: after a successful ``start`` it reports, as the
-agent gateway does (rows written as the gateway actor, ``agent:<id>`` events), that
-each agent connected and went through the lifecycle states the test chose.
-:class:`AgentDriver` does the same on demand, and :class:`LoopbackSocket` lets a real
-:class:`~berth.agentconn.AgentGateway` serve an in-memory agent that answers RPCs.
+The fake backend starts no agent processes; the stand-ins of
+:mod:`tests.support.standins` report for the agents a real backend would start.
 
-Every wait is bounded (:data:`WAIT`); no test sleeps to wait for a condition.
+Every wait is bounded (:data:`~tests.support.timings.WAIT`); no test sleeps to wait for a
+condition.
 """
 
 from __future__ import annotations
@@ -19,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import datetime as dt
 import json
 import uuid
 from collections.abc import AsyncGenerator, Coroutine, Mapping
@@ -30,18 +26,16 @@ from typing import Any
 import anyio
 import sqlalchemy as sa
 
-from berth.agent import protocol
 from berth.agentconn import AgentGateway
 from berth.clock import FakeClock
 from berth.db import tables as t
 from berth.db.engine import Database
 from berth.domain.actors import Actor, as_agent_gateway, as_provisioner, as_system
 from berth.domain.enums import JobStatus, Transition
-from berth.events import EventBus, InProcessBus
+from berth.events import InProcessBus
 from berth.provisioner.backends.fake import FakeBackend
 from berth.provisioner.jobs import Host
-from berth.provisioner.spec import AgentSpec, BuildSpec, LogSink, ResourceRecord, ResourceState
-from berth.provisioner.worker import WorkerTiming
+from berth.provisioner.spec import AgentSpec
 from berth.records import (
     Chat,
     ProvisionerJob,
@@ -54,41 +48,14 @@ from berth.services.accounts import actor_for_user, create_user
 from berth.services.agents import AgentReports
 from berth.services.base import Ctx
 from berth.services.bootstrap import bootstrap
-from berth.services.runtime import BuildLoops, ReapTiming
+from berth.services.runtime import BuildLoops
 from berth.services.templates import Pushed, push_template
 from berth.tools.context import ChatContext, ToolTimings
 from berth.tools.registry import call_tool
 from berth.tools.result import ToolResult
 from tests.support.rows import Rows
-
-WAIT = 20.0
-"""Seconds: the bound of every wait in these tests (they finish in milliseconds)."""
-
-MS = dt.timedelta(milliseconds=1)
-
-FAST = ToolTimings(
-    build_timeout=dt.timedelta(seconds=30),
-    build_poll_interval=50 * MS,
-    agent_connect_timeout=dt.timedelta(seconds=30),
-    agent_retry_interval=50 * MS,
-    agent_attempt_timeout=dt.timedelta(seconds=2),
-    startup_script_timeout=dt.timedelta(seconds=30),
-    startup_script_poll_interval=50 * MS,
-    chat_lock_lease=dt.timedelta(seconds=30),
-    chat_lock_retry=50 * MS,
-)
-"""Every interval 50 ms; the timeouts long, so only tests that want a timeout get one."""
-
-WORKER_TIMING = WorkerTiming(
-    acquire_wait=0.05,
-    heartbeat_wait=5.0,  # cancellation is noticed through the job's events anyway
-)
-REAP_TIMING = ReapTiming(
-    stale_after=dt.timedelta(days=365),  # the fake clock moves in some tests: never reap
-    interval=3600.0,
-)
-
-HEX4 = r"[0-9a-f]{4}"
+from tests.support.standins import AgentDriver, LoopbackSocket, SimBackend
+from tests.support.timings import FAST, REAP_TIMING, WAIT, WORKER_TIMING
 
 
 def template_yaml(
@@ -101,88 +68,6 @@ def template_yaml(
     doc: dict[str, Any] = {"name": name, "backend": backend, "agents": [{"name": "main"}]}
     doc.update(fields)
     return json.dumps(doc)
-
-
-# --- agents ---------------------------------------------------------------------------
-
-
-class AgentDriver:
-    """Reports what an agent would, through the service the agent route records it with.
-
-    No replica holds these stand-in agents (their connection names none), so the tools
-    treat them as this server's.
-    """
-
-    def __init__(self, db: Database, bus: EventBus) -> None:
-        self._ctx = Ctx(db, as_agent_gateway(), bus)
-
-    def _reports(self, agent_id: uuid.UUID) -> AgentReports:
-        return AgentReports(self._ctx, agent_id, replica_id=None)
-
-    async def connect(self, agent_id: uuid.UUID) -> None:
-        await self._reports(agent_id).connected()
-
-    async def disconnect(self, agent_id: uuid.UUID) -> None:
-        await self._reports(agent_id).disconnected()
-
-    async def lifecycle(self, agent_id: uuid.UUID, state: str) -> None:
-        await self._reports(agent_id).lifecycle(state)
-
-
-@dataclass
-class SimBackend:
-    """The fake backend plus stand-ins for the agent processes a start would launch.
-
-    After a successful ``start`` each non-external agent connects (if ``connect``) and
-    reports ``lifecycle`` in order; its spec is then put on ``started``.
-    """
-
-    fake: FakeBackend
-    driver: AgentDriver
-    connect: bool = True
-    lifecycle: tuple[str, ...] = ("ready",)
-    started: asyncio.Queue[AgentSpec] = field(default_factory=lambda: asyncio.Queue[AgentSpec]())
-    name: str = "fake"
-
-    async def apply(
-        self, spec: BuildSpec, transition: Transition, log: LogSink
-    ) -> list[ResourceRecord]:
-        records = await self.fake.apply(spec, transition, log)
-        if transition is Transition.START:
-            for agent in spec.agents:
-                if agent.external:
-                    continue
-                if self.connect:
-                    await self.driver.connect(agent.id)
-                for state in self.lifecycle:
-                    await self.driver.lifecycle(agent.id, state)
-                self.started.put_nowait(agent)
-        return records
-
-    async def inspect(self, handle: dict[str, Any]) -> ResourceState:
-        return await self.fake.inspect(handle)
-
-    async def destroy(self, handle: dict[str, Any]) -> None:
-        await self.fake.destroy(handle)
-
-
-class LoopbackSocket:
-    """An agent's WebSocket for :meth:`AgentGateway.serve`: answers every RPC with ``{}``."""
-
-    def __init__(self) -> None:
-        self.incoming: asyncio.Queue[str] = asyncio.Queue()
-
-    async def send_text(self, data: str) -> None:
-        message = protocol.decode(data)
-        if message["type"] == "request":
-            self.report({"type": "response", "id": message["id"], "result": {}})
-
-    async def receive_text(self) -> str:
-        return await self.incoming.get()
-
-    def report(self, message: protocol.Message) -> None:
-        """Send a frame from the agent (``lifecycle``, ``heartbeat``, …)."""
-        self.incoming.put_nowait(protocol.encode(message))
 
 
 # --- the world --------------------------------------------------------------------------
@@ -507,38 +392,3 @@ async def run_job(world: World) -> None:
     assert queued, "no job was queued"
     with anyio.fail_after(WAIT):
         await world.provisioner.workers[0].run_once()
-
-
-def result_of(result: ToolResult) -> dict[str, Any]:
-    """The JSON object of a successful (non-error) result, checked against its text."""
-    assert not result.is_error, result.text
-    assert result.structured is not None, result.text
-    assert json.loads(result.text) == result.structured
-    assert result.text == json.dumps(result.structured, sort_keys=True, ensure_ascii=False)
-    return result.structured
-
-
-def error_of(result: ToolResult) -> str:
-    """The text of a text-error result."""
-    assert result.is_error, result.text
-    assert result.structured is None
-    return result.text
-
-
-@contextlib.asynccontextmanager
-async def background(coro: Any) -> AsyncGenerator[asyncio.Task[Any]]:
-    """Run ``coro`` as a task for the block; cancel it if the block leaves it running."""
-    task: asyncio.Task[Any] = asyncio.ensure_future(coro)
-    try:
-        yield task
-    finally:
-        if not task.done():
-            task.cancel()
-        with contextlib.suppress(BaseException):
-            await task
-
-
-async def finished(task: asyncio.Task[Any]) -> Any:
-    """The task's result, within :data:`WAIT`."""
-    with anyio.fail_after(WAIT):
-        return await task

@@ -1,63 +1,30 @@
-"""create_workspace with a workspace already bound to the chat (spec §1.2 step 6, §1.3)."""
+"""create_workspace with a workspace already bound to the chat (spec §1.2 step 6, §1.3).
+
+The check's place in the flow, the states that proceed to create, and those that return
+the existing workspace; a build still in progress is in
+``test_create_workspace_existing_building.py``.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
 import uuid
-from collections.abc import AsyncGenerator
-from pathlib import Path
 
 import pytest
 
 from berth.agentconn import AgentGateway
-from berth.clock import FakeClock
-from berth.db.engine import Database
 from berth.domain.actors import as_system
 from berth.domain.enums import Transition
-from berth.provisioner.backends.fake import FakeOutcome
 from berth.services import workspaces
-from tests.support.tools import (
-    FAST,
-    World,
-    background,
-    error_of,
-    finished,
-    open_world,
-    result_of,
-    run_job,
-)
+from tests.support.timings import FAST
+from tests.support.tool_results import NOT_CONNECTED, background, error_of, finished, result_of
+from tests.support.tool_steps import names
+from tests.support.tools import World, run_job
 
 pytestmark = pytest.mark.anyio
 
-QUOTA_TITLE = "Workspace quota reached"
-NOT_CONNECTED = "the workspace agent is not connected"
 SHORT_CONNECT = dataclasses.replace(FAST, agent_connect_timeout=dt.timedelta(milliseconds=300))
-
-
-def quota_message(action: str) -> str:
-    return (
-        f"berth could not {action} this workspace because your workspace quota is full. "
-        "Delete a workspace you no longer need to free quota, or ask an administrator to "
-        "raise your group quota allowance."
-    )
-
-
-@pytest.fixture
-async def world(db: Database, clock: FakeClock, tmp_path: Path) -> AsyncGenerator[World]:
-    async with open_world(db, clock, tmp_path) as w:
-        yield w
-
-
-@pytest.fixture
-async def manual(db: Database, clock: FakeClock, tmp_path: Path) -> AsyncGenerator[World]:
-    """A world whose jobs run only when the test runs them (``run_job``)."""
-    async with open_world(db, clock, tmp_path, run_provisioner=False) as w:
-        yield w
-
-
-async def names(world: World) -> list[str]:
-    return [w.name for w in await world.workspaces()]
 
 
 # --- the check's place in the flow ------------------------------------------------------
@@ -330,170 +297,4 @@ async def test_selection_error_falls_back_to_the_first_agent(world: World) -> No
         "workspace_name": "home",
         "status": "already_exists",
         "message": "workspace exists and the agent is still connecting",
-    }
-
-
-# --- a build in progress -----------------------------------------------------------------
-
-
-@pytest.mark.spec("cw.existing.building")
-async def test_build_in_progress_is_waited_for(world: World) -> None:
-    template = await world.template(fake={"hang": True})
-    old = await world.start_workspace(template, "home")
-    await world.wait_hanging()
-    await world.bind(old.workspace.id, None)
-    async with background(world.create(template_id=str(template.id), name="other")) as call:
-        [bound] = await world.wait_updates(1)
-        assert (bound.workspace_id, bound.build_id, bound.agent_id) == (
-            old.workspace.id,
-            old.build.id,
-            None,
-        )
-        assert not call.done()
-        world.fake.release()
-        result = result_of(await finished(call))
-    assert result == {
-        "created": False,
-        "workspace_name": "home",
-        "status": "already_exists",
-        "message": "workspace build completed",
-        "build_id": str(old.build.id),
-    }
-    assert await names(world) == ["home"]
-    assert len(world.updates) == 1, "the existing-workspace path does not re-fire"
-
-
-@pytest.mark.spec("cw.existing.building")
-async def test_build_in_progress_then_the_agent_readiness(world: World) -> None:
-    world.sim.lifecycle = ("starting", "start_timeout")
-    template = await world.template(fake={"hang": True})
-    old = await world.start_workspace(template, "home")
-    await world.wait_hanging()
-    await world.bind(old.workspace.id, old.build.id)
-    async with background(world.create(template_id=str(template.id))) as call:
-        await world.wait_updates(1)
-        world.fake.release()
-        result = result_of(await finished(call))
-    assert result == {
-        "created": False,
-        "workspace_name": "home",
-        "status": "already_exists",
-        "message": "workspace build completed",
-        "build_id": str(old.build.id),
-        "startup_scripts": "startup_scripts_failed",
-        "lifecycle_state": "start_timeout",
-    }
-
-
-@pytest.mark.spec("cw.existing.building")
-async def test_build_in_progress_without_agents(world: World) -> None:
-    template = await world.template("headless", fake={"hang": True}, agents=[])
-    old = await world.start_workspace(template, "home")
-    await world.wait_hanging()
-    await world.bind(old.workspace.id, old.build.id)
-    async with background(world.create(template_id=str(template.id))) as call:
-        await world.wait_updates(1)
-        world.fake.release()
-        result = result_of(await finished(call))
-    assert result == {
-        "created": False,
-        "workspace_name": "home",
-        "status": "already_exists",
-        "message": "workspace build completed",
-        "build_id": str(old.build.id),
-    }
-
-
-@pytest.mark.spec("cw.existing.building", "resp.build-failure")
-async def test_build_in_progress_fails(world: World) -> None:
-    template = await world.template(fake={"hang": True})
-    world.fake.plan(FakeOutcome(fail="disk full", hang=True))
-    old = await world.start_workspace(template, "home")
-    await world.wait_hanging()
-    await world.bind(old.workspace.id, old.build.id)
-    async with background(world.create(template_id=str(template.id), name="other")) as call:
-        await world.wait_updates(1)
-        world.fake.release()
-        result = result_of(await finished(call))
-    assert result == {
-        "error": "existing workspace build failed: disk full",
-        "build_id": str(old.build.id),
-    }
-    assert await names(world) == ["home"], "a failed build is reported, not replaced"
-
-
-@pytest.mark.spec("cw.existing.building", "resp.build-failure")
-async def test_start_build_in_progress_fails_on_quota(manual: World) -> None:
-    """A ``start`` build: the quota message says "start"."""
-    world = manual
-    template = await world.template(daily_cost=10)
-    await world.set_quota(5)
-    old = await world.start_workspace(template, "home")
-    await world.bind(old.workspace.id, old.build.id)
-    async with background(world.create(template_id=str(template.id))) as call:
-        await world.wait_updates(1)
-        await run_job(world)
-        result = result_of(await finished(call))
-    assert result == {
-        "error": "existing workspace build failed: insufficient quota: this workspace costs "
-        "10 credits a day, 0 of 5 are in use",
-        "error_code": "INSUFFICIENT_QUOTA",
-        "title": QUOTA_TITLE,
-        "message": quota_message("start"),
-        "build_id": str(old.build.id),
-        "quota": {"credits_consumed": 0, "budget": 5},
-    }
-
-
-@pytest.mark.spec("cw.existing.building", "resp.build-failure")
-async def test_other_build_in_progress_fails_on_quota(manual: World) -> None:
-    """Not a ``start`` build (here a stop): the quota message says "create"."""
-    world = manual
-    template = await world.template(daily_cost=2)
-    await world.set_quota(5)
-    old = await world.start_workspace(template, "home")
-    await run_job(world)
-    stopping = await world.transition(old.workspace.id, Transition.STOP)
-    await world.bind(old.workspace.id, old.build.id)
-    world.fake.plan(
-        FakeOutcome(fail="quota says no", code="INSUFFICIENT_QUOTA", transition=Transition.STOP)
-    )
-    async with background(world.create(template_id=str(template.id))) as call:
-        [bound] = await world.wait_updates(1)
-        assert bound.build_id == stopping.build.id
-        await run_job(world)
-        result = result_of(await finished(call))
-    assert result == {
-        "error": "existing workspace build failed: quota says no",
-        "error_code": "INSUFFICIENT_QUOTA",
-        "title": QUOTA_TITLE,
-        "message": quota_message("create"),
-        "build_id": str(stopping.build.id),
-        "quota": {"credits_consumed": 0, "budget": 5},
-    }
-
-
-@pytest.mark.spec("cw.existing.building")
-async def test_build_in_progress_selection_error_falls_back_to_the_first_agent(
-    world: World,
-) -> None:
-    template = await world.template(fake={"hang": True}, agents=[{"name": "zzz", "chat": True}])
-    old = await world.start_workspace(template, "home")
-    await world.wait_hanging()
-    [zzz] = await world.agents(old.job.id)
-    aaa = await world.insert_agent(zzz.resource_id, "aaa", chat=True)
-    await world.driver.lifecycle(aaa.id, "start_error")
-    await world.bind(old.workspace.id, old.build.id)
-    async with background(world.create(template_id=str(template.id))) as call:
-        await world.wait_updates(1)
-        world.fake.release()
-        result = result_of(await finished(call))
-    assert result == {
-        "created": False,
-        "workspace_name": "home",
-        "status": "already_exists",
-        "message": "workspace build completed",
-        "build_id": str(old.build.id),
-        "startup_scripts": "startup_scripts_failed",
-        "lifecycle_state": "start_error",
     }

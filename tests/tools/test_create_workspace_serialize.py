@@ -8,29 +8,22 @@ database), must still create exactly one workspace.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator
-from pathlib import Path
 from typing import Any
 
 import anyio
 import pytest
 
-from berth.clock import FakeClock
 from berth.db.engine import Database, create_engine
 from berth.events import InProcessBus
 from berth.tools.context import ChatContext
 from berth.tools.registry import call_tool
-from tests.support.tools import WAIT, World, background, finished, open_world, result_of
+from tests.support.timings import WAIT
+from tests.support.tool_results import background, finished, result_of
+from tests.support.tools import World
 
 pytestmark = pytest.mark.anyio
 
 CALLS = 6
-
-
-@pytest.fixture
-async def world(db: Database, clock: FakeClock, tmp_path: Path) -> AsyncGenerator[World]:
-    async with open_world(db, clock, tmp_path) as w:
-        yield w
 
 
 async def create_in_parallel(contexts: list[ChatContext], template_id: str) -> list[dict[str, Any]]:

@@ -13,6 +13,8 @@ from typing import Any
 
 import pytest
 
+from berth.domain.actors import as_system
+from berth.services.workspaces import ACTIVITY_EVERY
 from berth.tools import execute as ex
 from berth.tools.registry import tool_by_name
 from tests.support.chats import error_text, payload
@@ -80,6 +82,10 @@ async def test_foreground_command(ws: Live) -> None:
     """[ex.result] [ex.env] [agentselect] Output interleaved, exit code, duration; the
     non-interactive environment; runs on the agent marked ``chat``, in its directory;
     the call counts as workspace activity (``last_used_at``, deadline = now + TTL)."""
+    async with ws.ctx.db.write(as_system()) as store:
+        # Activity is written at most every ACTIVITY_EVERY: make the last use older.
+        last = dt.datetime.now(dt.UTC) - 2 * ACTIVITY_EVERY
+        await store.update_workspace(ws.workspace.id, last_used_at=last)
     before = await ws.read_workspace()
     result = await _run(ws, command="echo out; echo err >&2; pwd; echo $FROM_MANIFEST")
     assert set(result) == {"success", "exit_code", "wall_duration_ms", "output"}

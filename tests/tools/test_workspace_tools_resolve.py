@@ -186,13 +186,17 @@ async def test_chat_agent_selection(org: Org) -> None:
 
 @pytest.mark.spec("ex.result")
 async def test_activity_moves_last_use_and_the_deadline(org: Org) -> None:
-    """[ex.result] Workspace activity (spec §13): ``last_used_at`` = now; with a TTL the
-    deadline becomes now + TTL, never earlier than it was; without one it is untouched."""
+    """[ex.result] Workspace activity (spec §13): ``last_used_at`` = now; a running
+    workspace's deadline becomes now + TTL, never earlier than it was; a workspace with no
+    deadline (stopped, or no TTL) gets none."""
     template = await add_template(org, "dev")
     timed = await add_workspace(org, template, "timed", ttl_ms=3_600_000)
+    stopped = await add_workspace(org, template, "stopped", ttl_ms=3_600_000)
     plain = await add_workspace(org, template, "plain")
+    start = org.clock.now()
     now = org.clock.advance(dt.timedelta(minutes=5))
     async with org.db.write(as_system()) as store:
+        await store.update_workspace(timed.id, deadline=start + dt.timedelta(hours=1))
         touched = await store.touch_workspace(timed.id, now)
         assert touched is not None
         assert touched.last_used_at == now
@@ -202,9 +206,10 @@ async def test_activity_moves_last_use_and_the_deadline(org: Org) -> None:
         kept = await store.touch_workspace(timed.id, now)
         assert kept is not None
         assert kept.deadline == far
-        untimed = await store.touch_workspace(plain.id, now)
-        assert untimed is not None
-        assert (untimed.last_used_at, untimed.deadline) == (now, None)
+        for workspace in (stopped, plain):
+            untimed = await store.touch_workspace(workspace.id, now)
+            assert untimed is not None
+            assert (untimed.last_used_at, untimed.deadline) == (now, None)
 
 
 @pytest.mark.spec("agent.status")

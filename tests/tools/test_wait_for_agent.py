@@ -1,7 +1,7 @@
-"""Waiting for builds and agents (spec §3), and the external-agent messages (spec §9).
+"""Waiting for the agent (spec §3.2), and the external-agent messages (spec §9).
 
-The waits are called directly with a tool context, against real builds and agent rows;
-agents report through the gateway's own writes (``AgentDriver``) or a real
+The wait is called directly with a tool context, against real agent rows; agents report
+through the gateway's own writes (``AgentDriver``) or a real
 :class:`~berth.agentconn.AgentGateway` serving an in-memory socket.
 """
 
@@ -11,47 +11,25 @@ import asyncio
 import dataclasses
 import datetime as dt
 import uuid
-from collections.abc import AsyncGenerator, Mapping
-from pathlib import Path
+from collections.abc import Mapping
 from typing import Any
 
 import anyio
 import pytest
 
 from berth.agentconn import AgentGateway
-from berth.clock import FakeClock
-from berth.db.engine import Database
 from berth.domain.actors import as_agent_gateway, as_system
-from berth.domain.enums import JobStatus, Transition
-from berth.errors import BuildFailed
-from berth.provisioner.backends.fake import FakeOutcome
+from berth.domain.enums import Transition
 from berth.records import WorkspaceAgent
-from berth.services import workspaces
-from berth.tools.context import ToolTimings
-from berth.tools.waits import (
-    external_agent_message,
-    wait_for_agent_ready,
-    wait_for_build,
-)
-from tests.support.tools import (
-    FAST,
-    WAIT,
-    LoopbackSocket,
-    World,
-    background,
-    finished,
-    open_world,
-    result_of,
-    run_job,
-)
+from berth.tools.waits import external_agent_message, wait_for_agent_ready
+from tests.support.standins import LoopbackSocket
+from tests.support.timings import LONG, MS, WAIT, timings
+from tests.support.tool_results import NOT_CONNECTED, background, finished, result_of
+from tests.support.tools import World
 
 pytestmark = pytest.mark.anyio
 
-MS = dt.timedelta(milliseconds=1)
-LONG = dt.timedelta(seconds=60)
-"""Longer than any test may take: a wait that returns did not get there by re-checking."""
-TIMED_OUT = "timed out waiting for workspace build: context deadline exceeded"
-NOT_CONNECTED = "the workspace agent is not connected"
+
 EXTERNAL_NOT_CONNECTED = (
     "workspace uses an externally managed agent that has not connected yet. The user needs "
     "to start the workspace externally and make sure the external agent is connected, then "
@@ -61,145 +39,6 @@ EXTERNAL_OFFLINE = (
     "workspace uses an externally managed agent that is currently offline. The user needs "
     "to reconnect the external agent on its host, then try again"
 )
-
-
-def timings(**changes: dt.timedelta) -> ToolTimings:
-    return dataclasses.replace(FAST, **changes)
-
-
-@pytest.fixture
-async def world(db: Database, clock: FakeClock, tmp_path: Path) -> AsyncGenerator[World]:
-    async with open_world(db, clock, tmp_path) as w:
-        yield w
-
-
-@pytest.fixture
-async def manual(db: Database, clock: FakeClock, tmp_path: Path) -> AsyncGenerator[World]:
-    """Jobs run only when the test runs them."""
-    async with open_world(db, clock, tmp_path, run_provisioner=False) as w:
-        yield w
-
-
-async def queued(world: World, **template: Any) -> workspaces.Started:
-    """A workspace whose first build is queued (pending)."""
-    return await world.start_workspace(await world.template(**template), "w")
-
-
-async def build_error(world: World, build_id: uuid.UUID, **changes: Any) -> BuildFailed:
-    with anyio.fail_after(WAIT), pytest.raises(BuildFailed) as caught:
-        await wait_for_build(world.ctx(**changes), build_id)
-    return caught.value
-
-
-# --- builds -------------------------------------------------------------------------------
-
-
-@pytest.mark.spec("wait.build")
-async def test_succeeded_build_returns_at_the_first_check(manual: World) -> None:
-    started = await queued(manual)
-    await run_job(manual)
-    ctx = manual.ctx(timings=timings(build_poll_interval=LONG))
-    with anyio.fail_after(WAIT):
-        await wait_for_build(ctx, started.build.id)
-
-
-@pytest.mark.spec("wait.build")
-async def test_wakes_on_the_jobs_events(manual: World) -> None:
-    started = await queued(manual)
-    ctx = manual.ctx(timings=timings(build_poll_interval=LONG))
-    async with background(wait_for_build(ctx, started.build.id)) as waiting:
-        await asyncio.sleep(0)  # let it make its first check: pending
-        await run_job(manual)
-        await finished(waiting)
-    assert (await manual.job(started.job.id)).status == "succeeded"
-
-
-@pytest.mark.spec("wait.build")
-async def test_rechecks_without_events(manual: World) -> None:
-    """No bus at all: the poll interval alone finds the change."""
-    started = await queued(manual)
-    ctx = manual.ctx(bus=None)
-    async with background(wait_for_build(ctx, started.build.id)) as waiting:
-        await asyncio.sleep(0)
-        await manual.finish_job(started.job.id, JobStatus.SUCCEEDED)
-        await finished(waiting)
-
-
-@pytest.mark.spec("wait.build")
-async def test_failed_build_carries_the_error_and_its_code(manual: World) -> None:
-    manual.fake.plan(FakeOutcome(fail="disk full", code="E_DISK"))
-    started = await queued(manual)
-    await run_job(manual)
-    error = await build_error(manual, started.build.id)
-    assert (error.message, str(error), error.code) == ("disk full", "disk full", "E_DISK")
-
-
-@pytest.mark.spec("wait.build")
-async def test_failed_build_without_an_error_text(manual: World) -> None:
-    started = await queued(manual)
-    await manual.finish_job(started.job.id, JobStatus.FAILED, error=None)
-    error = await build_error(manual, started.build.id)
-    assert (error.message, error.code) == ("build failed", None)
-
-
-@pytest.mark.spec("wait.build")
-async def test_canceled_build(manual: World) -> None:
-    started = await queued(manual)
-    await workspaces.cancel_build(manual.service(), started.workspace.id)
-    error = await build_error(manual, started.build.id)
-    assert (error.message, error.code) == ("build was canceled", None)
-
-
-@pytest.mark.spec("wait.build")
-async def test_canceled_while_running(world: World) -> None:
-    """A running build canceled through the service: canceling, then canceled."""
-    started = await queued(world, fake={"hang": True})
-    await world.wait_hanging()
-    async with background(wait_for_build(world.ctx(), started.build.id)) as waiting:
-        job = await workspaces.cancel_build(world.service(), started.workspace.id)
-        assert job.status == "canceling"
-        with pytest.raises(BuildFailed, match=r"^build was canceled$"):
-            await finished(waiting)
-
-
-@pytest.mark.spec("wait.build")
-@pytest.mark.parametrize("status", ["pending", "running", "canceling"])
-async def test_in_progress_states_keep_waiting_until_the_timeout(
-    manual: World, status: str
-) -> None:
-    started = await queued(manual)
-    await manual.set_job_status(started.job.id, status)
-    error = await build_error(manual, started.build.id, timings=timings(build_timeout=300 * MS))
-    assert (error.message, error.code) == (TIMED_OUT, None)
-
-
-@pytest.mark.spec("wait.build")
-async def test_unexpected_status(manual: World) -> None:
-    started = await queued(manual)
-    await manual.set_job_status(started.job.id, "exploded")
-    error = await build_error(manual, started.build.id)
-    assert error.message == "unexpected job status: exploded"
-
-
-@pytest.mark.spec("wait.build")
-async def test_unknown_build(manual: World) -> None:
-    error = await build_error(manual, uuid.uuid4())
-    assert error.message == "get build: workspace build not found"
-
-
-@pytest.mark.spec("wait.build", "cw.wait-build")
-async def test_create_workspace_reports_the_timeout(world: World) -> None:
-    template = await world.template(fake={"hang": True})
-    result = await world.create(
-        {"timings": timings(build_timeout=300 * MS)}, template_id=str(template.id), name="w"
-    )
-    [workspace] = await world.workspaces()
-    [build] = await world.builds(workspace.id)
-    assert result_of(result) == {
-        "error": f"workspace build failed: {TIMED_OUT}",
-        "build_id": str(build.id),
-    }
-    world.fake.release()
 
 
 # --- agents ------------------------------------------------------------------------------
