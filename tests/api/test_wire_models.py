@@ -57,6 +57,7 @@ READS: dict[type[models.ApiModel], str] = {
     models.Agent: "AgentOut",
     models.Workspace: "WorkspaceOut",
     models.LogEntry: "LogOut",
+    models.AgentLogEntry: "AgentLogOut",
     models.ExecResult: "ExecOut",
     models.Chat: "ChatOut",
     models.AgentToken: "AgentTokenOut",

@@ -434,5 +434,17 @@ def test_a_failing_start_script_says_start_error(live_server: Server) -> None:
     ) in stderr
     assert f"berth workspaces logs {name}" in stderr
     assert f"berth exec {name} -- COMMAND" in stderr
+    tail = "the last lines of script 'setup' of agent main:\n  [main/setup] broken\n"
+    assert tail + "  [main/setup] ERROR: setup: exited with code 7\n" in stderr
     ran = berth(live_server, "exec", name, "--", "echo still reachable")  # the agent is up
     assert (ran.exit_code, ran.stdout) == (0, "still reachable\n")
+    printed = ok(berth(live_server, "workspaces", "logs", name)).stdout.splitlines()
+    assert printed[-2:] == ["[main/setup] broken", "[main/setup] ERROR: setup: exited with code 7"]
+    assert any(line.startswith("[apply] ") for line in printed[:-2]), "the build's lines first"
+    followed = ok(berth(live_server, "workspaces", "logs", name, "--follow")).stdout
+    assert followed.splitlines() == printed  # settled: the backlog of both, then the end
+    as_json = json_of(berth(live_server, "workspaces", "logs", name, "-o", "json"))
+    assert [(e["agent"], e["script"], e["output"]) for e in as_json if "agent" in e] == [
+        ("main", "setup", "broken"),
+        ("main", "setup", "setup: exited with code 7"),
+    ]

@@ -199,7 +199,8 @@ async def _insert_agent(
 async def _spawn_agent(
     runtime: Runtime, url: str, agent: WorkspaceAgent, token: str, tmp_path: Path
 ) -> tuple[asyncio.subprocess.Process, Path]:
-    """Run the built agent; return once it is connected and ``ready``.
+    """Run the built agent; return once it is connected and has started (``ready``, or
+    ``start_error`` for a failing start script).
 
     The zipapp is built once per test process and only written into each test's
     directory (as a workspace gets its copy).
@@ -220,11 +221,11 @@ async def _spawn_agent(
             os.close(out)
         try:
             async with asyncio.timeout(WAIT):
-                while not await _ready(runtime, agent):
+                while not await _started(runtime, agent):
                     await events.get(timeout=WAIT)
         except BaseException:
             await stop_process(process)
-            raise RuntimeError(f"the agent did not become ready:\n{log.read_text()}") from None
+            raise RuntimeError(f"the agent did not start:\n{log.read_text()}") from None
     return process, log
 
 
@@ -232,12 +233,12 @@ def _log_fd(path: Path) -> int:
     return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
 
 
-async def _ready(runtime: Runtime, agent: WorkspaceAgent) -> bool:
+async def _started(runtime: Runtime, agent: WorkspaceAgent) -> bool:
     if not runtime.gateway.is_connected(agent.id):
         return False
     async with runtime.db.read(as_system()) as raw:
         row = await raw.get_workspace_agent_by_id(agent.id)
-    return row is not None and row.lifecycle_state == "ready"
+    return row is not None and row.lifecycle_state not in ("created", "starting")
 
 
 async def stop_process(process: asyncio.subprocess.Process) -> None:

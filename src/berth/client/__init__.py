@@ -38,6 +38,7 @@ from berth.client.files import read_template_folder
 from berth.client.models import (
     BUILDING_STATUSES,
     Agent,
+    AgentLogEntry,
     AgentToken,
     ApiModel,
     Build,
@@ -66,6 +67,7 @@ from berth.client.models import (
 __all__ = [
     "BUILDING_STATUSES",
     "Agent",
+    "AgentLogEntry",
     "AgentToken",
     "ApiError",
     "ApiModel",

@@ -21,7 +21,16 @@ from berth.client._core import (
 )
 from berth.client._durations import go_duration, seconds
 from berth.client.errors import ApiError, InvalidResponse
-from berth.client.models import AgentToken, Build, ExecResult, Job, LogEntry, WatchEvent, Workspace
+from berth.client.models import (
+    AgentLogEntry,
+    AgentToken,
+    Build,
+    ExecResult,
+    Job,
+    LogEntry,
+    WatchEvent,
+    Workspace,
+)
 
 __all__ = ["EXEC_MARGIN_SECONDS", "WorkspacesApi"]
 
@@ -106,11 +115,20 @@ class WorkspacesApi(ClientCore):
         path = f"/workspaces/{segment(workspace)}/logs"
         return self._get_list(LogEntry, path, params={"after": str(after)})
 
-    def watch_workspace(self, workspace: str, after: int = 0) -> Generator[WatchEvent]:
-        """Follow the latest build: its log lines (above ``after``) and the workspace
-        each time it changes, until the build is done and its agents have started (or
-        failed to). The first ``workspace`` event comes at once, then one at least every
-        few seconds. Close the iterator (or leave the loop) to stop early.
+    def workspace_agent_logs(self, workspace: str, after: int = 0) -> list[AgentLogEntry]:
+        """The agents' script output with an id above ``after``: the agents of the latest
+        build, or after a stop or delete those of the last start."""
+        path = f"/workspaces/{segment(workspace)}/agent-logs"
+        return self._get_list(AgentLogEntry, path, params={"after": str(after)})
+
+    def watch_workspace(
+        self, workspace: str, after: int = 0, after_agent_log: int = 0
+    ) -> Generator[WatchEvent]:
+        """Follow the latest build: its log lines (above ``after``), its agents' script
+        output (above ``after_agent_log``) and the workspace each time it changes, until
+        the build is done and its agents have started (or failed to). The first
+        ``workspace`` event comes at once, then one at least every few seconds. Close the
+        iterator (or leave the loop) to stop early.
         """
         path = f"/workspaces/{segment(workspace)}/watch"
         opened = False
@@ -120,7 +138,7 @@ class WorkspacesApi(ClientCore):
                 self._http,
                 "GET",
                 path,
-                params={"after": str(after)},
+                params={"after": str(after), "after_agent_log": str(after_agent_log)},
                 headers={"Connection": "close"},
             ) as source:
                 response = source.response
@@ -181,7 +199,7 @@ class WorkspacesApi(ClientCore):
 
 def _watch_event(sse: httpx_sse.ServerSentEvent, response: httpx.Response) -> WatchEvent | None:
     """A typed event, or None for an event type this client does not know."""
-    if sse.event not in ("log", "workspace"):
+    if sse.event not in ("log", "agent-log", "workspace"):
         return None
     try:
         data = cast("object", json.loads(sse.data))
@@ -189,4 +207,6 @@ def _watch_event(sse: httpx_sse.ServerSentEvent, response: httpx.Response) -> Wa
         raise unreadable(response, f"a {sse.event} event that is not JSON") from None
     if sse.event == "log":
         return WatchEvent("log", log=validate(LogEntry, data, response))
+    if sse.event == "agent-log":
+        return WatchEvent("agent-log", agent_log=validate(AgentLogEntry, data, response))
     return WatchEvent("workspace", workspace=validate(Workspace, data, response))

@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, ModelWrapValidatorHandler, PrivateAt
 __all__ = [
     "BUILDING_STATUSES",
     "Agent",
+    "AgentLogEntry",
     "AgentToken",
     "ApiModel",
     "Build",
@@ -296,6 +297,19 @@ class LogEntry(ApiModel):
     output: str = ""
 
 
+class AgentLogEntry(ApiModel):
+    """One line of an agent's output: a script's (``script`` is its display name) or the
+    agent's own (``script`` is None)."""
+
+    id: int
+    created_at: dt.datetime | None = None
+    agent_id: str = ""
+    agent: str = ""
+    script: str | None = None
+    level: str = "info"
+    output: str = ""
+
+
 class ExecResult(ApiModel):
     """What a command run with :meth:`Client.exec` did. ``exit_code`` is -1 when it timed
     out (``timed_out``); ``truncated`` when stdout or stderr was cut."""
@@ -310,11 +324,13 @@ class ExecResult(ApiModel):
 
 @dataclass(frozen=True, slots=True)
 class WatchEvent:
-    """One event of :meth:`Client.watch_workspace`: a build ``log`` line, or the
-    ``workspace`` as it is now. Exactly one of ``log`` and ``workspace`` is set."""
+    """One event of :meth:`Client.watch_workspace`: a build ``log`` line, an
+    ``agent-log`` line of a script's output, or the ``workspace`` as it is now. Exactly
+    one of ``log``, ``agent_log`` and ``workspace`` is set."""
 
-    type: Literal["log", "workspace"]
+    type: Literal["log", "agent-log", "workspace"]
     log: LogEntry | None = None
+    agent_log: AgentLogEntry | None = None
     workspace: Workspace | None = None
 
 

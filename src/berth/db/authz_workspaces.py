@@ -357,8 +357,16 @@ class WorkspaceAuthz(AuthzBase):
         await self._inner.insert_workspace_agent_logs(agent_id, entries)
 
     async def list_workspace_agent_logs(
-        self, agent_id: uuid.UUID, *, after_id: int = 0
+        self,
+        agent_id: uuid.UUID,
+        *,
+        after_id: int = 0,
+        script_id: uuid.UUID | None = None,
+        level: str | None = None,
+        last: int | None = None,
     ) -> list[AgentLog]:
         if not await self._agent_visible(agent_id):
             return []
-        return await self._inner.list_workspace_agent_logs(agent_id, after_id=after_id)
+        return await self._inner.list_workspace_agent_logs(
+            agent_id, after_id=after_id, script_id=script_id, level=level, last=last
+        )

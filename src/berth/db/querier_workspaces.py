@@ -229,7 +229,13 @@ class AgentQuerier(Protocol):
     ) -> None: ...
 
     async def list_workspace_agent_logs(
-        self, agent_id: uuid.UUID, *, after_id: int = 0
+        self,
+        agent_id: uuid.UUID,
+        *,
+        after_id: int = 0,
+        script_id: uuid.UUID | None = None,
+        level: str | None = None,
+        last: int | None = None,
     ) -> list[AgentLog]: ...
 
 

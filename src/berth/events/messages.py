@@ -15,7 +15,8 @@ channel                           messages, and who waits on them
 :func:`job_logs`                  :class:`JobLogsAppended`: log followers only, so a
                                   chatty build wakes no status waiter
 :func:`workspace`                 :class:`BuildStatusChanged`, :class:`AgentConnection`,
-                                  :class:`AgentLifecycle`: workspace watchers (SSE)
+                                  :class:`AgentLifecycle`, :class:`AgentLogsAppended`:
+                                  workspace watchers (SSE, tool progress)
 :func:`agent` ``agent:<id>``      :class:`AgentConnection`, :class:`AgentLifecycle`:
                                   the chat tools' agent waits
 :func:`chat` ``chat:<id>``        :class:`ChatUpdated`: chat watchers (SSE, UIs)
@@ -108,6 +109,14 @@ class AgentLifecycle(_Message):
     state: str
 
 
+class AgentLogsAppended(_Message):
+    """An agent stored script output (only on the workspace's channel: no agent waiter
+    wakes for it)."""
+
+    type: Literal["agent-log"] = "agent-log"
+    agent_id: uuid.UUID
+
+
 class ChatUpdated(_Message):
     type: Literal["chat-updated"] = "chat-updated"
 
@@ -124,6 +133,7 @@ Message = Annotated[
     | BuildStatusChanged
     | AgentConnection
     | AgentLifecycle
+    | AgentLogsAppended
     | ChatUpdated
     | ChatLockReleased,
     Field(discriminator="type"),

@@ -40,6 +40,29 @@ async def agents_of_job(ctx: Ctx, job_id: uuid.UUID) -> list[WorkspaceAgent]:
         return await store.list_workspace_agents_by_job(job_id)
 
 
+FAILED_SCRIPT_LINES = 5
+"""How many of a failed start script's last lines :func:`failed_start_script` quotes."""
+
+
+async def failed_start_script(ctx: Ctx, agent_id: uuid.UUID) -> str | None:
+    """What failed the agent's start, for a person or a model: the script of its newest
+    error line (the agent ends a failed script with one, "setup: exited with code 3",
+    "setup: timed out after 30s; killed") and that script's last lines. ``None`` when
+    no script failed."""
+    async with ctx.read() as store:
+        errors = await store.list_workspace_agent_logs(agent_id, level="error", last=1)
+        if not errors or errors[0].script_id is None:
+            return None
+        failed = errors[0]
+        tail = await store.list_workspace_agent_logs(
+            agent_id, script_id=failed.script_id, last=FAILED_SCRIPT_LINES
+        )
+        scripts = await store.list_workspace_agent_scripts(agent_id)
+    name = next((s.display_name for s in scripts if s.id == failed.script_id), "")
+    shown = "\n".join(line.output for line in tail)
+    return f"startup script {name!r} failed; its last lines:\n{shown}"
+
+
 class AgentReports:
     """Records one connected agent's reports (the gateway's ``Reports``) as the gateway actor."""
 
@@ -83,6 +106,9 @@ class AgentReports:
         if entries:
             async with self._ctx.write() as store:
                 await store.insert_workspace_agent_logs(self.agent_id, entries)
+            if self._workspace_id is not None:
+                event = messages.AgentLogsAppended(agent_id=self.agent_id)
+                await self._ctx.publish(messages.workspace(self._workspace_id), event)
 
     async def manifest(self) -> dict[str, Any]:
         """What the agent runs: its directory, environment and scripts."""

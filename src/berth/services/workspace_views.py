@@ -8,8 +8,9 @@ from dataclasses import dataclass
 
 from berth.db.authz import AuthzStore
 from berth.domain.agents import DEFAULT_INACTIVE_DISCONNECT_TIMEOUT, agent_status
-from berth.domain.enums import AgentStatus, JobStatus
+from berth.domain.enums import AgentStatus, JobStatus, Transition
 from berth.records import (
+    AgentLog,
     JobLog,
     ProvisionerJob,
     Template,
@@ -116,6 +117,48 @@ async def build_logs(
             else []
         )
         return view, logs
+
+
+@dataclass(frozen=True, slots=True)
+class ScriptLog:
+    """A line of an agent's output, with the names a person reads it by."""
+
+    log: AgentLog
+    agent: str
+    script: str | None
+    """The script's display name; ``None`` for a line of the agent's own."""
+
+
+async def script_logs(ctx: Ctx, workspace_id: uuid.UUID, *, after_id: int = 0) -> list[ScriptLog]:
+    """The script output of the workspace's agents after ``after_id``, oldest first.
+
+    The agents are those of the latest build, or — after a stop or delete, which have
+    none — of the last start build, whose stop scripts ran last. Ids are one sequence
+    over all agents, so ``after_id`` is a cursor across them. Read after the view
+    (:func:`build_logs`), every line a lifecycle state in that view implies is here: the
+    agent sends its logs before each state change.
+    """
+    async with ctx.read() as store:
+        workspace = await live_workspace_in(store, workspace_id)
+        lines: list[ScriptLog] = []
+        for agent in await _script_agents(store, workspace.id):
+            names = {
+                s.id: s.display_name for s in await store.list_workspace_agent_scripts(agent.id)
+            }
+            lines += [
+                ScriptLog(log, agent.name, names.get(log.script_id) if log.script_id else None)
+                for log in await store.list_workspace_agent_logs(agent.id, after_id=after_id)
+            ]
+    return sorted(lines, key=lambda line: line.log.id)
+
+
+async def _script_agents(store: AuthzStore, workspace_id: uuid.UUID) -> list[WorkspaceAgent]:
+    builds = await store.list_workspace_builds(workspace_id)
+    for build in reversed(builds):
+        agents = await store.list_workspace_agents_by_job(build.job_id)
+        if agents or build.transition == Transition.START.value:
+            return agents
+    return []
 
 
 async def get_build(ctx: Ctx, build_id: uuid.UUID) -> WorkspaceBuild | None:

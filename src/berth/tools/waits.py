@@ -10,6 +10,7 @@ not succeed is :class:`~berth.errors.BuildFailed`, its message the reference's t
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import uuid
 from typing import Any
@@ -178,6 +179,9 @@ async def _lifecycle_phase(
                 ):
                     out["startup_scripts"] = "startup_scripts_failed"
                     out["lifecycle_state"] = state
+                    with contextlib.suppress(Exception):  # lookup errors are ignored
+                        if failed := await agents.failed_start_script(ctx.services, agent_id):
+                            out["startup_script_error"] = failed
                     return
                 await pause(events, timings.startup_script_poll_interval.total_seconds())
     except TimeoutError:

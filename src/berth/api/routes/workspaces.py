@@ -11,6 +11,7 @@ from fastapi.sse import EventSourceResponse, ServerSentEvent
 
 from berth.api.deps import CtxDep, RuntimeDep, WorkspaceDep
 from berth.api.schemas import (
+    AgentLogOut,
     AgentOut,
     AgentTokenOut,
     BuildOut,
@@ -141,15 +142,30 @@ async def update_ttl(workspace: WorkspaceDep, body: TTLRequest, ctx: CtxDep) -> 
 
 @router.get("/workspaces/{workspace}/logs")
 async def get_logs(workspace: WorkspaceDep, ctx: CtxDep, after: int = 0) -> list[LogOut]:
+    """The latest build's log lines with an id above ``after``."""
     _, logs = await workspace_views.build_logs(ctx, workspace.id, after_id=after)
     return [LogOut.of(entry) for entry in logs]
 
 
+@router.get("/workspaces/{workspace}/agent-logs")
+async def get_agent_logs(workspace: WorkspaceDep, ctx: CtxDep, after: int = 0) -> list[AgentLogOut]:
+    """The agents' script output with an id above ``after`` (the agents of the latest
+    build, or after a stop those of the last start, whose stop scripts ran last)."""
+    lines = await workspace_views.script_logs(ctx, workspace.id, after_id=after)
+    return [AgentLogOut.of(line) for line in lines]
+
+
 @router.get("/workspaces/{workspace}/watch", response_class=EventSourceResponse)
 async def watch(
-    workspace: WorkspaceDep, ctx: CtxDep, runtime: RuntimeDep, after: int = 0
+    workspace: WorkspaceDep,
+    ctx: CtxDep,
+    runtime: RuntimeDep,
+    after: int = 0,
+    after_agent_log: int = 0,
 ) -> AsyncIterator[ServerSentEvent]:
-    """Server-Sent Events: ``log`` for each build log line, ``workspace`` on each change.
+    """Server-Sent Events: ``log`` for each build log line (id above ``after``),
+    ``agent-log`` for each line of the agents' scripts (id above ``after_agent_log``),
+    ``workspace`` on each change.
 
     Ends after the latest build is done and its agents have left ``created``/``starting``.
     """
@@ -158,11 +174,12 @@ async def watch(
     if view.build:
         channels += [messages.job(view.build.job_id), messages.job_logs(view.build.job_id)]
     async with runtime.bus.subscribe(*channels) as events:
-        last = after
+        last, last_agent = after, after_agent_log
         out = workspace_out(view)
         while True:
             try:
                 view, logs = await workspace_views.build_logs(ctx, workspace.id, after_id=last)
+                lines = await workspace_views.script_logs(ctx, workspace.id, after_id=last_agent)
             except NotFound:  # deleted while watched: say so, then end the stream
                 gone = out.model_copy(update={"status": "deleted"})
                 yield ServerSentEvent(event="workspace", data=gone.model_dump(mode="json"))
@@ -172,6 +189,10 @@ async def watch(
                 yield ServerSentEvent(
                     event="log", id=str(entry.id), data=LogOut.of(entry).model_dump(mode="json")
                 )
+            for line in lines:
+                last_agent = line.log.id
+                data = AgentLogOut.of(line).model_dump(mode="json")
+                yield ServerSentEvent(event="agent-log", data=data)
             out = workspace_out(view)
             yield ServerSentEvent(event="workspace", data=out.model_dump(mode="json"))
             if _settled(out):

@@ -34,6 +34,7 @@ from berth.api.schemas._templates import (
     VersionOut,
 )
 from berth.api.schemas._workspaces import (
+    AgentLogOut,
     AgentOut,
     AgentTokenOut,
     BuildOut,
@@ -48,6 +49,7 @@ from berth.api.schemas._workspaces import (
 )
 
 __all__ = [
+    "AgentLogOut",
     "AgentOut",
     "AgentTokenOut",
     "BuildOut",

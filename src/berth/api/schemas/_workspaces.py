@@ -10,8 +10,10 @@ from pydantic import BaseModel, Field
 
 from berth import records
 from berth.api.schemas._base import Out, RecordOut, Request
+from berth.services.workspace_views import ScriptLog
 
 __all__ = [
+    "AgentLogOut",
     "AgentOut",
     "AgentTokenOut",
     "BuildOut",
@@ -122,6 +124,23 @@ class LogOut(RecordOut):
     stage: str
     level: str
     output: str
+
+
+class AgentLogOut(Out):
+    """A line of an agent's output: a script's (``script`` is its display name) or the
+    agent's own (``script`` null)."""
+
+    id: int
+    created_at: dt.datetime
+    agent_id: uuid.UUID
+    agent: str
+    script: str | None
+    level: str
+    output: str
+
+    @classmethod
+    def of(cls, line: ScriptLog) -> AgentLogOut:
+        return cls.read(line.log, agent=line.agent, script=line.script)
 
 
 class AgentTokenOut(BaseModel):

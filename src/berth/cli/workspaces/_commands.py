@@ -24,6 +24,7 @@ from berth.cli.output import print_listing, print_models_json
 from berth.cli.workspaces._follow import after_build, failure, follow_build, wait
 from berth.cli.workspaces._render import (
     LIST_COLUMNS,
+    Line,
     format_log,
     log_printer,
     log_writer,
@@ -211,16 +212,19 @@ def logs(
     url: UrlOption = None,
     token: TokenOption = None,
 ) -> None:
-    """Print the log of the workspace's latest build.
+    """Print the log of the workspace's latest build, then its agents' script output.
 
-    With -o json: a JSON list, or with --follow one JSON object per line.
+    Build lines read ``[stage] output``, script lines ``[agent/script] output``. With
+    -o json: a JSON list (build lines, then script lines, which have an ``agent`` key),
+    or with --follow one JSON object per line.
     """
     with connect(url, token) as client, check_found(workspace):
         if follow:
             client.get_workspace(workspace)  # a clear 404 before streaming
             follow_build(client, workspace, log_writer(output))
             return
-        entries = client.workspace_logs(workspace)
+        entries: list[Line] = [*client.workspace_logs(workspace)]
+        entries += client.workspace_agent_logs(workspace)
     if output == JSON:
         print_models_json(entries)
         return

@@ -1,5 +1,6 @@
 """Following a build to its end: the server's watch stream, reopened when it drops,
-until the workspace settles; and, when it did not get where it should, why not."""
+until the workspace settles; and, when it did not get where it should, why not (for a
+failed start script: which one, and its last lines)."""
 
 from __future__ import annotations
 
@@ -7,8 +8,8 @@ from collections.abc import Callable
 from contextlib import closing
 
 from berth.cli.common import CliError
-from berth.cli.workspaces._render import log_printer
-from berth.client import ApiError, Client, ConnectionFailed, LogEntry, Workspace
+from berth.cli.workspaces._render import Line, format_log, log_printer
+from berth.client import AgentLogEntry, ApiError, Client, ConnectionFailed, Workspace
 
 __all__ = ["MAX_REOPENS", "after_build", "failure", "follow_build", "settled", "wait"]
 
@@ -16,6 +17,9 @@ __all__ = ["MAX_REOPENS", "after_build", "failure", "follow_build", "settled", "
 # times in a row at most.
 MAX_REOPENS = 5
 _STARTING = frozenset({"created", "starting"})
+_FAILED_START = frozenset({"start_error", "start_timeout"})
+TAIL_LINES = 10
+"""How many of a failed start script's last lines the CLI prints."""
 
 
 def _agent_settled(workspace: Workspace) -> bool:
@@ -34,20 +38,24 @@ def settled(workspace: Workspace) -> bool:
 
 
 def follow_build(
-    client: Client, ref: str, on_log: Callable[[LogEntry], None] | None
+    client: Client, ref: str, on_log: Callable[[Line], None] | None
 ) -> Workspace | None:
-    """Follow the latest build until the workspace settles; None when it is gone."""
-    after = 0
+    """Follow the latest build (its log, its agents' script output) until the workspace
+    settles; None when it is gone."""
+    after = after_agent = 0
     for _ in range(MAX_REOPENS):
         try:
-            with closing(client.watch_workspace(ref, after=after)) as events:
+            with closing(client.watch_workspace(ref, after, after_agent)) as events:
                 for event in events:
+                    line = event.log or event.agent_log
                     if event.log is not None:
                         after = max(after, event.log.id)
-                        if on_log is not None:
-                            on_log(event.log)
+                    elif event.agent_log is not None:
+                        after_agent = max(after_agent, event.agent_log.id)
                     elif event.workspace is not None and settled(event.workspace):
                         break
+                    if line is not None and on_log is not None:
+                        on_log(line)
         except ConnectionFailed:
             pass  # a dropped stream: look, and follow again if need be
         except ApiError as exc:
@@ -74,8 +82,38 @@ def wait(client: Client, ref: str, output: str, *, expect: str) -> Workspace:
         raise CliError(f"workspace {ref} was deleted while its build ran")
     problem = failure(final, ref, expected=expect)
     if problem:
+        if expect == "running" and any(a.lifecycle_state in _FAILED_START for a in final.agents):
+            problem = _with_script_tails(problem, client.workspace_agent_logs(ref), final)
         raise CliError(problem)
     return final
+
+
+def _with_script_tails(problem: str, lines: list[AgentLogEntry], workspace: Workspace) -> str:
+    """``problem`` with, before its hints, the last lines of each failed start script."""
+    tails = [
+        tail
+        for agent in workspace.agents
+        if agent.lifecycle_state in _FAILED_START
+        for tail in [failed_script_tail(lines, agent.name)]
+        if tail
+    ]
+    if not tails:
+        return problem
+    head, _, hints = problem.rpartition("\n")
+    return "\n".join([head, *tails, hints])
+
+
+def failed_script_tail(lines: list[AgentLogEntry], agent: str) -> str:
+    """The last lines of the script that failed ``agent``'s start: the script of the
+    newest error line (the agent ends a failed script with one: "exited with code 3",
+    "timed out after 30s; killed"). "" when no script failed."""
+    own = [line for line in lines if line.agent == agent and line.script is not None]
+    failed = next((line.script for line in reversed(own) if line.level == "error"), None)
+    if failed is None:
+        return ""
+    tail = [line for line in own if line.script == failed][-TAIL_LINES:]
+    shown = "\n".join(f"  {format_log(line)}" for line in tail)
+    return f"the last lines of script {failed!r} of agent {agent}:\n{shown}"
 
 
 def after_build(client: Client, ref: str, output: str, no_wait: bool, *, expect: str) -> Workspace:

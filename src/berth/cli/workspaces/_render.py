@@ -9,10 +9,11 @@ import typer
 
 from berth.cli.common import JSON
 from berth.cli.output import fmt_time, note, print_fields, print_json, print_table
-from berth.client import LogEntry, Workspace
+from berth.client import AgentLogEntry, LogEntry, Workspace
 
 __all__ = [
     "LIST_COLUMNS",
+    "Line",
     "format_log",
     "log_printer",
     "log_writer",
@@ -28,21 +29,30 @@ LIST_COLUMNS = ["NAME", "OWNER", "TEMPLATE", "STATUS", "AGENTS", "TTL", "LAST BU
 # --- build logs -----------------------------------------------------------------------
 
 
-def format_log(entry: LogEntry) -> str:
-    """A build log line as a person reads it: ``[stage] LEVEL: output``."""
+Line = LogEntry | AgentLogEntry
+"""A line of ``workspaces logs``: the build's, or an agent script's."""
+
+
+def format_log(entry: Line) -> str:
+    """A log line as a person reads it: ``[stage] LEVEL: output`` for the build's,
+    ``[agent/script] LEVEL: output`` for an agent's."""
+    if isinstance(entry, AgentLogEntry):
+        source = f"{entry.agent}/{entry.script}" if entry.script else entry.agent
+        level = "" if entry.level in ("", "info") else f"{entry.level.upper()}: "
+        return f"[{source}] {level}{entry.output}"
     level = "" if entry.level in ("", "info", entry.stage) else f"{entry.level.upper()}: "
     stage = f"[{entry.stage}] " if entry.stage else ""
     return f"{stage}{level}{entry.output}"
 
 
-def log_printer(output: str) -> Callable[[LogEntry], None] | None:
+def log_printer(output: str) -> Callable[[Line], None] | None:
     """Progress for a person: log lines on stderr (not with -o json)."""
     if output == JSON:
         return None
     return lambda entry: note(format_log(entry))
 
 
-def log_writer(output: str) -> Callable[[LogEntry], None]:
+def log_writer(output: str) -> Callable[[Line], None]:
     """``logs --follow``: the lines are the output, on stdout."""
     if output == JSON:
         return lambda entry: print_json_line(entry.raw)

@@ -159,10 +159,23 @@ class AgentQueries(StoreBase):
             )
 
     async def list_workspace_agent_logs(
-        self, agent_id: uuid.UUID, *, after_id: int = 0
+        self,
+        agent_id: uuid.UUID,
+        *,
+        after_id: int = 0,
+        script_id: uuid.UUID | None = None,
+        level: str | None = None,
+        last: int | None = None,
     ) -> list[AgentLog]:
+        """The agent's lines after ``after_id``, oldest first; only ``script_id``'s and of
+        ``level`` when given; only the newest ``last`` of them when given."""
         lg = t.workspace_agent_logs
-        return await self._all(
-            AgentLog,
-            lg.select().where(lg.c.agent_id == agent_id, lg.c.id > after_id).order_by(lg.c.id),
-        )
+        query = lg.select().where(lg.c.agent_id == agent_id, lg.c.id > after_id)
+        if script_id is not None:
+            query = query.where(lg.c.script_id == script_id)
+        if level is not None:
+            query = query.where(lg.c.level == level)
+        if last is None:
+            return await self._all(AgentLog, query.order_by(lg.c.id))
+        newest = await self._all(AgentLog, query.order_by(lg.c.id.desc()).limit(last))
+        return newest[::-1]
