@@ -5,6 +5,7 @@ Every error is ``error: <message>`` on stderr with exit status 1, never a traceb
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import socket
 from pathlib import Path
@@ -15,7 +16,8 @@ from typer.testing import CliRunner
 from berth import __version__
 from berth.cli.app import app
 from berth.cli.output import print_listing
-from berth.client import User
+from berth.cli.workspaces._render import stops
+from berth.client import User, Workspace
 
 runner = CliRunner()
 
@@ -180,3 +182,19 @@ def test_a_listing_is_the_servers_json_a_note_or_a_table(
     assert capsys.readouterr().out.split()[:2] == ["USERNAME", "ID"]
     print_listing(users, "table", ["USERNAME", "ID"], row, empty="No users.")
     assert capsys.readouterr().out.split()[-2:] == ["ann", "u1"]
+
+
+def test_when_a_workspace_stops_reads_from_its_status_and_deadline() -> None:
+    now = dt.datetime(2026, 12, 2, 9, 0, tzinfo=dt.UTC)
+
+    def shown(status: str, deadline: dt.datetime | None) -> str:
+        raw = {"id": "w", "name": "w", "status": status, "deadline": deadline}
+        return stops(Workspace.model_validate(raw), now)
+
+    assert shown("running", now + dt.timedelta(hours=3, minutes=59, seconds=59)) == "in 3h 59m"
+    assert shown("running", now + dt.timedelta(days=2, hours=5)) == "in 2d 5h"
+    assert shown("running", now + dt.timedelta(minutes=12, seconds=5)) == "in 12m"
+    assert shown("running", now + dt.timedelta(seconds=40)) == "in 40s"
+    assert shown("running", now - dt.timedelta(seconds=1)) == "due now"
+    assert shown("running", None) == "never"
+    assert shown("stopped", now - dt.timedelta(hours=1)) == "-"  # a past deadline: nothing

@@ -10,6 +10,7 @@ Every wait is the server's watch stream or the CLI's own; nothing sleeps.
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from pathlib import Path
 from typing import Any, Protocol
@@ -110,6 +111,8 @@ def test_workspace_lifecycle(live_server: Server) -> None:
     table = ok(berth(live_server, "workspaces", "list"))
     for expected in ("NAME", name, template, "running", "4h0m0s", "#1 start (succeeded)"):
         assert expected in table.stdout
+    assert "STOPS" in table.stdout
+    assert re.search(r"in (3h 59m|4h 0m)", table.stdout), table.stdout
     listed = json_of(berth(live_server, "workspaces", "list", "-o", "json"))
     assert [w["name"] for w in listed] == [name]
     assert name in {
@@ -123,6 +126,7 @@ def test_workspace_lifecycle(live_server: Server) -> None:
     shown_table = ok(berth(live_server, "workspaces", "show", name))
     for expected in (name, "Status", "running", "admin", template, "#1 start (succeeded)"):
         assert expected in shown_table.stdout
+    assert re.search(r"Stops\s+in (3h 59m|4h 0m)", shown_table.stdout), shown_table.stdout
 
     logs = ok(berth(live_server, "workspaces", "logs", name))
     assert logs.stdout.endswith("[apply] fetching the image\n[apply] sandbox up\n")
@@ -140,6 +144,7 @@ def test_workspace_lifecycle(live_server: Server) -> None:
     never = json_of(berth(live_server, "workspaces", "ttl", name, "0", "-o", "json"))
     assert never["ttl"] is None
     assert "never stops" in ok(berth(live_server, "workspaces", "ttl", name, "0")).stdout
+    assert re.search(r"Stops\s+never", ok(berth(live_server, "workspaces", "show", name)).stdout)
 
     stopped = ok(berth(live_server, "workspaces", "stop", name))
     assert "[init] build 2: stop " + name in stopped.stderr
@@ -341,7 +346,7 @@ def test_a_bad_parameter_value_names_the_field(live_server: Server) -> None:
         ),
         (
             ["workspaces", "create", "w", "-t", "t", "--ttl", "-1h"],
-            "error: --ttl: the duration must not be negative, got '-1h'\n",
+            "error: Workspace TTL must be non-negative.\n",
         ),
         (
             ["workspaces", "ttl", "w", "forever"],

@@ -181,3 +181,32 @@ async def test_the_timer_wakes_when_a_deadline_changes(world: World, clock: Fake
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
     assert (await world.builds(started.workspace.id))[-1].reason == "autostop"
+
+
+async def test_a_jump_of_the_wall_clock_moves_deadlines_instead_of_stopping(
+    world: World, clock: FakeClock
+) -> None:
+    late = await _running(world, "late")
+    timer = _autostop(world)
+    assert await timer.stop_due() == clock.now() + TTL  # the first check notes the time
+    clock.advance(TTL / 2)
+    fresh = await _running(world, "fresh")
+    deadline = clock.now() + TTL
+    clock.advance(TTL * 2 / 3)  # "late" is due by the time that passed; "fresh" is not
+
+    # The wall clock jumps two hours ahead while a second passes.
+    jump = dt.timedelta(hours=2)
+    clock.set(clock.now() + jump)
+    clock.advance(SECOND)
+    assert await timer.stop_due() == deadline + jump
+    assert [b.reason for b in await world.builds(late.workspace.id)][-1] == "autostop"
+    assert [b.transition for b in await world.builds(fresh.workspace.id)] == ["start"]
+    assert (await world.workspace(fresh.workspace.id)).deadline == deadline + jump
+    # Another replica that saw the same jump moves nothing twice.
+    assert await _autostop(world).stop_due() == deadline + jump
+    assert (await world.workspace(fresh.workspace.id)).deadline == deadline + jump
+
+    # Real time then reaches the moved deadline: it stops.
+    clock.advance(TTL)
+    assert await timer.stop_due() is None
+    assert [b.reason for b in await world.builds(fresh.workspace.id)][-1] == "autostop"

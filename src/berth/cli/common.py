@@ -1,6 +1,11 @@
 """What every command group shares: the app factory, error reporting, the common options,
 the connection to the server, and reading arguments.
 
+Values that look like options: every command of an app made by :func:`new_app` reads
+a negative number or duration (``-1h``, ``-5``) where it expects a value, so
+``berth config set chat-workspace-ttl -1h`` reaches the server, which says why it is
+refused, instead of click's "No such option: -1". ``--`` still ends the options.
+
 Errors: every command runs inside :class:`BerthGroup`, which turns the errors a user
 can cause (:class:`berth.client.ClientError`, :class:`CredentialsError`,
 :class:`CliError`, :class:`OSError`) into ``error: <message>`` on stderr and exit
@@ -11,12 +16,18 @@ status 1, never a traceback. Anything else is a bug in berth and keeps its trace
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Generator
+import re
+from collections.abc import Callable, Generator
 from contextlib import contextmanager
 from typing import Annotated, Any
 
 import typer
-from typer.core import TyperGroup
+from typer._click.parser import (  # pyright: ignore[reportPrivateImportUsage]
+    _OptionParser,  # pyright: ignore[reportPrivateUsage]
+    _ParsingState,  # pyright: ignore[reportPrivateUsage]
+)
+from typer.core import TyperCommand, TyperGroup
+from typer.models import CommandFunctionType
 
 from berth.cli.credentials import CredentialsError, resolve
 from berth.client import ApiError, Client, ClientError, InvalidArgument, parse_duration
@@ -24,7 +35,10 @@ from berth.client import ApiError, Client, ClientError, InvalidArgument, parse_d
 __all__ = [
     "JSON",
     "TABLE",
+    "TTL_NEGATIVE",
+    "BerthCommand",
     "BerthGroup",
+    "BerthTyper",
     "CliError",
     "OrganizationOption",
     "OutputOption",
@@ -68,9 +82,47 @@ class BerthGroup(TyperGroup):
             raise typer.Exit(1) from None
 
 
+_NEGATIVE = re.compile(r"-[0-9.]")
+"""The start of a negative number or duration: a value, never one of berth's options."""
+
+
+class _ValueParser(_OptionParser):
+    """Click's parser, except that ``-1h`` or ``-5`` is a value, not an unknown option."""
+
+    def _process_opts(self, arg: str, state: _ParsingState) -> None:
+        if (
+            _NEGATIVE.match(arg)
+            and self.allow_interspersed_args
+            and arg[:2] not in self._short_opt
+            and arg.partition("=")[0] not in self._long_opt
+        ):
+            state.largs.append(arg)
+            return
+        super()._process_opts(arg, state)
+
+
+class BerthCommand(TyperCommand):
+    """A command whose arguments may be negative numbers and durations."""
+
+    def make_parser(self, ctx: Any) -> _OptionParser:  # typer's vendored click.Context
+        parser = _ValueParser(ctx)
+        for param in self.get_params(ctx):
+            param.add_to_parser(parser, ctx)
+        return parser
+
+
+class BerthTyper(typer.Typer):
+    """A Typer whose commands are :class:`BerthCommand` unless they say otherwise."""
+
+    def command(
+        self, name: str | None = None, *, cls: type[TyperCommand] | None = None, **kwargs: Any
+    ) -> Callable[[CommandFunctionType], CommandFunctionType]:
+        return super().command(name, cls=cls or BerthCommand, **kwargs)
+
+
 def new_app(help: str, **kwargs: Any) -> typer.Typer:
     """A command group app with berth's error handling and settings."""
-    return typer.Typer(
+    return BerthTyper(
         cls=BerthGroup,
         help=help,
         no_args_is_help=True,
@@ -151,14 +203,19 @@ def parse_pairs(values: list[str], option: str) -> dict[str, str]:
     return pairs
 
 
-def check_duration(value: str, what: str) -> dt.timedelta:
-    """A Go duration from the command line, >= 0."""
+TTL_NEGATIVE = "Workspace TTL must be non-negative."
+"""What the server says of a negative TTL (spec §10); the CLI says it before asking."""
+
+
+def check_duration(value: str, what: str, *, negative: str | None = None) -> dt.timedelta:
+    """A Go duration from the command line, >= 0; ``negative`` is the message for one
+    below zero (default: one naming ``what``)."""
     try:
         duration = parse_duration(value)
     except InvalidArgument as exc:
         raise CliError(f"{what}: {exc}") from None
     if duration < dt.timedelta(0):
-        raise CliError(f"{what}: the duration must not be negative, got {value!r}")
+        raise CliError(negative or f"{what}: the duration must not be negative, got {value!r}")
     return duration
 
 

@@ -128,6 +128,19 @@ def fmt_time(value: dt.datetime | None, *, never: str = "-") -> str:
     return value.astimezone().strftime("%Y-%m-%d %H:%M")
 
 
+def fmt_remaining(until: dt.datetime, now: dt.datetime) -> str:
+    """``3h 59m``, ``12m``, ``40s`` from ``now`` to ``until`` (``0s`` once past)."""
+    seconds = max(0, int((until - now).total_seconds()))
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{days}d {hours}h"
+    if hours:
+        return f"{hours}h {minutes}m"
+    return f"{minutes}m" if minutes else f"{secs}s"
+
+
 def fmt_bool(value: bool) -> str:
     return "yes" if value else "no"
 

@@ -194,6 +194,12 @@ class WorkspaceAuthz(AuthzBase):
         job = await self._inner.get_provisioner_job_by_id(job_id)
         return job if job is not None and await self._can_read_job(job) else None
 
+    async def count_provisioner_jobs_ahead(self, job: ProvisionerJob) -> int:
+        # A count names no other job, so whoever may read this one may know its place.
+        if not await self._can_read_job(job):
+            raise not_found(Kind.JOB)
+        return await self._inner.count_provisioner_jobs_ahead(job)
+
     async def acquire_provisioner_job(
         self, worker_id: str, *, organization_id: uuid.UUID | None = None
     ) -> ProvisionerJob | None:

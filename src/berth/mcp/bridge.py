@@ -2,7 +2,8 @@
 
 Local coding agents (Claude Code, Cursor, …) speak MCP over stdio; berth serves MCP
 over streamable HTTP per chat. The bridge lists the remote tools and forwards each call
-unchanged, so the tools, their strings and their results are the server's own.
+unchanged, so the tools, their strings and their results are the server's own; the
+server's progress notifications are passed on to the local client that asked for them.
 """
 
 from __future__ import annotations
@@ -39,9 +40,16 @@ def forwarding_server(remote: Client) -> Server[Any]:
     async def call_tool(
         ctx: ServerRequestContext[Any, Any], params: types.CallToolRequestParams
     ) -> types.CallToolResult:
-        del ctx
+        wants_progress = ctx.meta is not None and ctx.meta.get("progress_token") is not None
+
+        async def forward(progress: float, total: float | None, message: str | None) -> None:
+            await ctx.session.report_progress(progress, total, message)
+
         return await remote.call_tool(
-            params.name, params.arguments, read_timeout_seconds=TOOL_CALL_TIMEOUT_SECONDS
+            params.name,
+            params.arguments,
+            read_timeout_seconds=TOOL_CALL_TIMEOUT_SECONDS,
+            progress_callback=forward if wants_progress else None,
         )
 
     return Server(

@@ -4,7 +4,9 @@ Tool results become MCP results exactly as DESIGN §11 says: the JSON as text co
 plus the same object as structured content; tool errors are results with
 ``isError: true``. The chat a call belongs to comes from the transport: the HTTP
 endpoint puts a :class:`~berth.tools.context.ChatContext` into the request scope, the
-stdio bridge passes one at construction.
+stdio bridge passes one at construction. A call that carries a progress token gets
+``notifications/progress`` on its own response stream while a long tool waits
+(:mod:`berth.tools.progress`).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from mcp.server.lowlevel.server import Server
 
 import berth
 from berth.tools.context import ChatContext
+from berth.tools.progress import SendProgress, reporting
 from berth.tools.registry import TOOLS, ToolSpec, call_tool
 from berth.tools.result import ToolResult
 
@@ -54,6 +57,17 @@ def chat_from_scope(ctx: ServerRequestContext[Any, Any]) -> ChatContext:
     return chat
 
 
+def progress_sender(ctx: ServerRequestContext[Any, Any]) -> SendProgress | None:
+    """Progress notifications for this request, if its client asked for them."""
+    if ctx.meta is None or ctx.meta.get("progress_token") is None:
+        return None
+
+    async def send(progress: float, message: str) -> None:
+        await ctx.session.report_progress(progress, None, message)
+
+    return send
+
+
 def build_server(
     resolve_chat: Callable[[ServerRequestContext[Any, Any]], ChatContext],
 ) -> Server[Any]:
@@ -70,7 +84,9 @@ def build_server(
     ) -> types.CallToolResult:
         chat = resolve_chat(ctx)
         arguments: dict[str, Any] = dict(params.arguments or {})
-        return mcp_result(await call_tool(chat, params.name, arguments))
+        async with reporting(chat, params.name, progress_sender(ctx)):
+            result = await call_tool(chat, params.name, arguments)
+        return mcp_result(result)
 
     return Server(
         "berth",

@@ -10,6 +10,15 @@ that finds the workspace still due and not building, and a second replica's inse
 the same build number fails. A workspace with a build in progress is left alone until
 the build settles. The deadline is cleared with the stop build, so a stop that fails is
 not retried in a loop (the workspace shows ``failed``; its owner decides).
+
+A wall clock that jumps forward (an NTP step, ``date -s``) would make deadlines due that
+no real time reached. Each timer compares the wall clock with the clock's monotonic
+time between its checks; when the wall clock ran ahead by more than
+:data:`JUMP_SLACK`, a workspace that only the jump made due has its deadline moved by
+the jump instead of being stopped (a workspace used within its TTL keeps running). The
+move happens once however many replicas see it: a replica's transaction only moves a
+deadline that is still due. A jump while no replica runs cannot be told from downtime:
+what is due then stops.
 """
 
 from __future__ import annotations
@@ -28,6 +37,9 @@ from berth.services.refs import live_workspace_in
 
 log = logging.getLogger("berth.autostop")
 
+JUMP_SLACK = dt.timedelta(seconds=5)
+"""How far the wall clock may run ahead of the time that passed before it is a jump."""
+
 
 class Autostop:
     """The autostop timer of one replica, as the ``autostop`` system actor."""
@@ -35,6 +47,7 @@ class Autostop:
     def __init__(self, ctx: Ctx, *, recheck: float = 30.0) -> None:
         self._ctx = ctx.acting_as(as_autostop())
         self._recheck = recheck
+        self._last_check: tuple[dt.datetime, float] | None = None
 
     async def run_forever(self) -> None:
         async with listening(self._ctx.bus, messages.DEADLINES) as events:
@@ -52,15 +65,43 @@ class Autostop:
     async def stop_due(self) -> dt.datetime | None:
         """Stop every workspace whose deadline has come; the next deadline ahead, if any."""
         now = self._ctx.clock.now()
+        jump = self._jump(now)
         async with self._ctx.read() as store:
             due = await store.list_workspaces_due(now)
         for workspace in due:
             try:
-                await stop_at_deadline(self._ctx, workspace.id, now)
+                if workspace.deadline is not None and workspace.deadline > now - jump:
+                    await defer_deadline(self._ctx, workspace.id, now, jump)
+                else:
+                    await stop_at_deadline(self._ctx, workspace.id, now)
             except Exception:
                 log.exception("autostop of workspace %s failed", workspace.id)
         async with self._ctx.read() as store:
             return await store.get_next_workspace_deadline(self._ctx.clock.now())
+
+    def _jump(self, now: dt.datetime) -> dt.timedelta:
+        """How far the wall clock jumped ahead since the last check (zero if it did not)."""
+        monotonic = self._ctx.clock.monotonic()
+        last, self._last_check = self._last_check, (now, monotonic)
+        if last is None:
+            return dt.timedelta(0)
+        jump = now - (last[0] + dt.timedelta(seconds=monotonic - last[1]))
+        if jump <= JUMP_SLACK:
+            return dt.timedelta(0)
+        log.warning("the wall clock jumped ahead by %s: deadlines it passed move with it", jump)
+        return jump
+
+
+async def defer_deadline(
+    ctx: Ctx, workspace_id: uuid.UUID, now: dt.datetime, jump: dt.timedelta
+) -> None:
+    """Move a deadline that only a jump of the clock made due by that jump."""
+    async with ctx.write() as store:
+        workspace = await live_workspace_in(store, workspace_id)
+        if workspace.deadline is None or workspace.deadline > now:
+            return  # no longer due: activity, or another replica moved it
+        await store.update_workspace(workspace.id, deadline=workspace.deadline + jump)
+    await ctx.publish(messages.DEADLINES, messages.DeadlinesChanged(workspace_id=workspace_id))
 
 
 async def stop_at_deadline(

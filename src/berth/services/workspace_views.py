@@ -169,3 +169,9 @@ async def get_build(ctx: Ctx, build_id: uuid.UUID) -> WorkspaceBuild | None:
 async def get_job(ctx: Ctx, job_id: uuid.UUID) -> ProvisionerJob | None:
     async with ctx.read() as store:
         return await store.get_provisioner_job_by_id(job_id)
+
+
+async def jobs_ahead(ctx: Ctx, job: ProvisionerJob) -> int:
+    """How many pending jobs will be taken before ``job`` (0 once it is not pending)."""
+    async with ctx.read() as store:
+        return await store.count_provisioner_jobs_ahead(job)

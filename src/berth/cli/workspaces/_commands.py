@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 from typing import Annotated
 
@@ -9,6 +10,7 @@ import typer
 
 from berth.cli.common import (
     JSON,
+    TTL_NEGATIVE,
     CliError,
     OrganizationOption,
     OutputOption,
@@ -93,7 +95,7 @@ def create(
     """Create a workspace from a template and wait until it runs with its agents ready."""
     parameters = parse_pairs(param or [], "--param")
     if ttl is not None:
-        check_duration(ttl, "--ttl")
+        check_duration(ttl, "--ttl", negative=TTL_NEGATIVE)
     with connect(url, token) as client:
         with check_found(template, "template"):
             preset_id = _preset_id(client, template, preset, organization) if preset else None
@@ -122,11 +124,12 @@ def list_(
     """List your workspaces."""
     with connect(url, token) as client:
         workspaces = client.list_workspaces(all_users=all_users)
+    now = dt.datetime.now(dt.UTC)
     print_listing(
         workspaces,
         output,
         LIST_COLUMNS,
-        row,
+        lambda workspace: row(workspace, now),
         empty="No workspaces: create one with berth workspaces create NAME --template TEMPLATE.",
     )
 
@@ -282,7 +285,7 @@ def ttl(
     token: TokenOption = None,
 ) -> None:
     """Set how long a workspace may stay unused before it is stopped."""
-    check_duration(duration, "DURATION")
+    check_duration(duration, "DURATION", negative=TTL_NEGATIVE)
     with connect(url, token) as client, check_found(workspace):
         updated = client.set_workspace_ttl(workspace, duration)
     if output == JSON:

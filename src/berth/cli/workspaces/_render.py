@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Callable
 
 import typer
 
 from berth.cli.common import JSON
-from berth.cli.output import fmt_time, note, print_fields, print_json, print_table
+from berth.cli.output import fmt_remaining, fmt_time, note, print_fields, print_json, print_table
 from berth.client import AgentLogEntry, LogEntry, Workspace
 
 __all__ = [
@@ -21,9 +22,10 @@ __all__ = [
     "print_result",
     "print_workspace",
     "row",
+    "stops",
 ]
 
-LIST_COLUMNS = ["NAME", "OWNER", "TEMPLATE", "STATUS", "AGENTS", "TTL", "LAST BUILD", "ID"]
+LIST_COLUMNS = ["NAME", "OWNER", "TEMPLATE", "STATUS", "AGENTS", "TTL", "STOPS", "LAST BUILD", "ID"]
 
 
 # --- build logs -----------------------------------------------------------------------
@@ -70,7 +72,7 @@ def print_result(workspace: Workspace, output: str) -> None:
     if output == JSON:
         print_json(workspace.raw)
         return
-    print_workspace(workspace)
+    print_workspace(workspace, dt.datetime.now(dt.UTC))
 
 
 def _agents_summary(workspace: Workspace) -> str:
@@ -85,7 +87,19 @@ def _last_build(workspace: Workspace) -> str:
     return f"#{build.build_number} {build.transition}" + (f" ({job.status})" if job else "")
 
 
-def row(workspace: Workspace) -> list[str]:
+def stops(workspace: Workspace, now: dt.datetime) -> str:
+    """When autostop stops it: ``in 3h 59m``, ``due now``, or ``never`` (or ``-``: not
+    running, or running with no deadline)."""
+    if workspace.status != "running":
+        return "-"
+    if workspace.deadline is None:
+        return "never"
+    if workspace.deadline <= now:
+        return "due now"
+    return f"in {fmt_remaining(workspace.deadline, now)}"
+
+
+def row(workspace: Workspace, now: dt.datetime) -> list[str]:
     """A workspace in ``workspaces list``: the values of :data:`LIST_COLUMNS`."""
     return [
         workspace.name,
@@ -94,12 +108,13 @@ def row(workspace: Workspace) -> list[str]:
         workspace.status,
         _agents_summary(workspace),
         workspace.ttl or "never",
+        stops(workspace, now),
         _last_build(workspace),
         workspace.id,
     ]
 
 
-def print_workspace(workspace: Workspace) -> None:
+def print_workspace(workspace: Workspace, now: dt.datetime) -> None:
     """A workspace's fields, then its agents."""
     job = workspace.job
     fields = [
@@ -113,6 +128,7 @@ def print_workspace(workspace: Workspace) -> None:
     fields += [
         ("TTL", workspace.ttl or "never stops by itself"),
         ("Deadline", fmt_time(workspace.deadline)),
+        ("Stops", stops(workspace, now)),
         ("Last used", fmt_time(workspace.last_used_at)),
         ("Created", fmt_time(workspace.created_at)),
         ("ID", workspace.id),

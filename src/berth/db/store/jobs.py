@@ -43,6 +43,19 @@ class JobQueries(StoreBase):
         j = t.provisioner_jobs
         return await self._one(ProvisionerJob, j.select().where(j.c.id == job_id))
 
+    async def count_provisioner_jobs_ahead(self, job: ProvisionerJob) -> int:
+        """How many pending jobs a worker would claim before ``job`` (its queue position
+        less one), in :meth:`acquire_provisioner_job`'s order; 0 once it is not pending."""
+        j = t.provisioner_jobs
+        if job.status != "pending":
+            return 0
+        earlier = (j.c.created_at < job.created_at) | (
+            (j.c.created_at == job.created_at) & (j.c.id < job.id)
+        )
+        ahead = (j.c.priority > job.priority) | ((j.c.priority == job.priority) & earlier)
+        query = sa.select(sa.func.count()).where((j.c.status == "pending") & ahead)
+        return int((await self._execute(query)).scalar_one())
+
     async def acquire_provisioner_job(
         self, worker_id: str, *, organization_id: uuid.UUID | None = None
     ) -> ProvisionerJob | None:
