@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 def default_data_dir() -> Path:
@@ -54,6 +55,17 @@ class Settings(BaseSettings):
     """A running job whose worker has not heart-beaten for this long is failed."""
     fake_backend: bool = False
     """Offer the ``fake`` backend, which starts nothing (tests only; ``BERTH_FAKE_BACKEND``)."""
+    allowed_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list[str])
+    """Names the MCP endpoints answer to besides the access URL and the address:
+    ``HOST`` (any port), ``HOST:PORT``, ``[V6]:PORT``, a URL, or ``*`` (any host; no DNS
+    rebinding protection). ``BERTH_ALLOWED_HOSTS`` takes them comma-separated."""
+
+    @field_validator("allowed_hosts", mode="before")
+    @classmethod
+    def _split_hosts(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
 
     def resolved_database_url(self) -> str:
         """The database URL to connect to, with the async driver filled in."""

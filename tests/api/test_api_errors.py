@@ -45,12 +45,13 @@ def test_openapi_lists_the_api(connect: Connect) -> None:
     assert f"{API}/health" in paths
 
 
-def test_a_body_that_is_not_json_is_422_with_validations(admin: httpx.Client) -> None:
+def test_a_body_that_is_not_json_is_400_with_validations(admin: httpx.Client) -> None:
+    """Malformed JSON is a malformed request (400); JSON of the wrong shape is a 422."""
     response = admin.post(
         "/templates", content=b'{"files": {', headers={"Content-Type": "application/json"}
     )
-    body = envelope(response, 422)
-    assert body["message"] == "Invalid request."
+    body = envelope(response, 400)
+    assert body["message"] == "The request body is not valid JSON."
     (problem,) = body["validations"]
     assert "JSON" in problem["detail"]
 
@@ -64,7 +65,7 @@ def test_a_json_syntax_error_is_not_reported_as_a_list_index(admin: httpx.Client
     response = admin.post(
         "/templates", content=b'{"files": {', headers={"Content-Type": "application/json"}
     )
-    assert fields(envelope(response, 422)) == ["body"]
+    assert fields(envelope(response, 400)) == ["body"]
 
 
 def test_a_body_of_the_wrong_shape_is_422_naming_the_fields(admin: httpx.Client) -> None:

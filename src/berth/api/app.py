@@ -17,7 +17,8 @@ from fastapi import APIRouter, FastAPI
 from starlette.routing import Route
 
 import berth
-from berth.api.errors import install_error_handlers
+from berth.api.errors import document_errors, install_error_handlers
+from berth.api.hosts import AllowedHosts
 from berth.api.mcp_endpoint import MCP_PATH, ChatMCPEndpoint, session_manager
 from berth.api.routes import agents, chats, quotas, system, templates, users, workspaces
 from berth.api.routes import provisioner as provisioner_routes
@@ -64,8 +65,10 @@ def create_app(
     )
     mcp_manager = session_manager()
     install_error_handlers(app)
+    document_errors(app)
+    mcp_endpoint = ChatMCPEndpoint(mcp_manager, AllowedHosts.of(settings))
     app.router.routes.append(
-        Route(MCP_PATH, endpoint=ChatMCPEndpoint(mcp_manager), methods=["GET", "POST", "DELETE"])
+        Route(MCP_PATH, endpoint=mcp_endpoint, methods=["GET", "POST", "DELETE"])
     )
     api = APIRouter(prefix=API_PREFIX)
     for module in (system, users, quotas, templates, workspaces, chats, agents):

@@ -1,7 +1,7 @@
 """Request dependencies: the runtime, the authenticated service context, and refs.
 
-Path parameters that name a workspace, a user or a template are resolved here, once,
-into records (the services take ids and records); a ref the caller may not see is the
+Path parameters that name a workspace, a user, a template or a chat are resolved here,
+once, into records (the services take ids and records); a ref the caller may not see is the
 same 404 as a missing one.
 """
 
@@ -14,12 +14,13 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.requests import HTTPConnection
 
 from berth.errors import Unauthenticated
-from berth.records import Template, User, Workspace
+from berth.records import Chat, Template, User, Workspace
 from berth.services import Ctx, refs
 from berth.services.accounts import authenticate
 from berth.services.runtime import Runtime
 
 __all__ = [
+    "ChatDep",
     "CtxDep",
     "Runtime",
     "RuntimeDep",
@@ -58,6 +59,10 @@ async def _workspace(workspace: str, ctx: CtxDep) -> Workspace:
     return await refs.workspace(ctx, workspace)
 
 
+async def _chat(chat: str, ctx: CtxDep) -> Chat:
+    return await refs.chat(ctx, chat)
+
+
 async def _user(user: str, ctx: CtxDep) -> User:
     return await refs.user(ctx, user)
 
@@ -72,5 +77,8 @@ WorkspaceDep = Annotated[Workspace, Depends(_workspace)]
 """The ``{workspace}`` path parameter: an id, ``name`` (the caller's) or ``owner/name``."""
 UserDep = Annotated[User, Depends(_user)]
 """The ``{user}`` path parameter: ``me``, an id or a username."""
+ChatDep = Annotated[Chat, Depends(_chat)]
+"""The ``{chat}`` path parameter: a chat id. Resolved before a response starts, so a
+stream (``/chats/{chat}/watch``) of a chat that is not there is a 404, not an empty 200."""
 TemplateDep = Annotated[Template, Depends(_template)]
 """The ``{template}`` path parameter (an id or a name) and the ``organization`` query."""

@@ -1,8 +1,10 @@
 """``/api/v1/chats/{chat_id}/mcp``: the chat tools over MCP streamable HTTP.
 
 Authenticated as the chat's owner: another user's token gets the same 404 as a chat
-that does not exist. The session manager is stateless, so any replica can answer any
-request of a chat; per-chat serialization is the chat-row lease, not process state.
+that does not exist. Before anything else, a request whose ``Host`` or ``Origin`` names
+another server is refused with a 403 (DNS rebinding; :mod:`berth.api.hosts`). The
+session manager is stateless, so any replica can answer any request of a chat;
+per-chat serialization is the chat-row lease, not process state.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from starlette.types import Receive, Scope, Send
 
 from berth.api.deps import Runtime
 from berth.api.errors import error_response
+from berth.api.hosts import AllowedHosts
 from berth.domain.actors import as_chat_tools
 from berth.errors import BerthError, NotFound, Unauthenticated
 from berth.mcp.server import SCOPE_KEY, build_server, chat_from_scope
@@ -64,15 +67,18 @@ async def chat_context(runtime: Runtime, request: Request) -> ChatContext:
 
 
 class ChatMCPEndpoint:
-    """ASGI app: authenticate, attach the chat, hand over to the MCP session manager."""
+    """ASGI app: check the Host and Origin, authenticate, attach the chat, hand over to
+    the MCP session manager."""
 
-    def __init__(self, manager: StreamableHTTPSessionManager) -> None:
+    def __init__(self, manager: StreamableHTTPSessionManager, hosts: AllowedHosts) -> None:
         self.manager = manager
+        self.hosts = hosts
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)
         runtime: Runtime = request.app.state.runtime
         try:
+            self.hosts.check(scope)
             scope[SCOPE_KEY] = await chat_context(runtime, request)
         except BerthError as exc:
             await error_response(exc)(scope, receive, send)

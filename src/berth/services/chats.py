@@ -44,6 +44,10 @@ async def create_chat(ctx: Ctx, *, title: str = "", organization: str | None = N
     owner = ctx.actor.user_id
     if owner is None:
         raise InvalidInput("Chats belong to users.")
+    if not organization and len(ctx.actor.organizations) == 1:
+        # A user of exactly one organization means that one, default or not.
+        (only,) = ctx.actor.organizations
+        organization = str(only)
     async with ctx.write() as store:
         org = await organization_in(store, organization)
         return await store.insert_chat(owner_id=owner, organization_id=org.id, title=title)

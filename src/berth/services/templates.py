@@ -210,14 +210,20 @@ async def list_versions(ctx: Ctx, template_id: uuid.UUID) -> list[TemplateVersio
 
 
 async def delete_template(ctx: Ctx, template: Template) -> None:
-    """Soft-delete a template that no live workspace uses."""
+    """Soft-delete a template that no live workspace uses.
+
+    Permission before state: the template is marked deleted first (which checks that
+    the actor may delete it), and only then are its workspaces counted; when some are
+    live the transaction is rolled back with the conflict. So an actor who may not
+    delete the template gets the same answer whether it is in use or not.
+    """
     async with ctx.write() as store:
+        await store.mark_template_deleted(template.id)
         if count := await store.count_live_workspaces_by_template(template.id):
             raise Conflict(
                 f"Template {template.name!r} is used by {count} workspace(s).",
                 detail="Delete those workspaces first.",
             )
-        await store.mark_template_deleted(template.id)
 
 
 # --- reads for the chat tools, one step each (list_templates, read_template) -------------

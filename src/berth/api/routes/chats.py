@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from fastapi import APIRouter, status
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 
-from berth.api.deps import CtxDep, RuntimeDep
+from berth.api.deps import ChatDep, CtxDep, RuntimeDep
 from berth.api.schemas import ChatOut, CreateChatRequest
 from berth.events import messages
 from berth.services import chats, refs
@@ -30,14 +30,16 @@ async def list_chats(ctx: CtxDep) -> list[ChatOut]:
 
 
 @router.get("/chats/{chat}")
-async def get_chat(chat: str, ctx: CtxDep) -> ChatOut:
-    return ChatOut.of(await refs.chat(ctx, chat))
+async def get_chat(chat: ChatDep) -> ChatOut:
+    return ChatOut.of(chat)
 
 
 @router.get("/chats/{chat}/watch", response_class=EventSourceResponse)
-async def watch_chat(chat: str, ctx: CtxDep, runtime: RuntimeDep) -> AsyncIterator[ServerSentEvent]:
+async def watch_chat(
+    chat: ChatDep, ctx: CtxDep, runtime: RuntimeDep
+) -> AsyncIterator[ServerSentEvent]:
     """Server-Sent Events: ``chat`` with the chat's current state, then on every update."""
-    current = await refs.chat(ctx, chat)
+    current = chat
     async with runtime.bus.subscribe(messages.chat(current.id)) as events:
         while True:
             current = await refs.chat(ctx, current.id)

@@ -20,6 +20,7 @@ from berth.api.schemas._accounts import (
 )
 from berth.api.schemas._base import Out, RecordOut, Request
 from berth.api.schemas._chats import ChatOut, CreateChatRequest
+from berth.api.schemas._errors import ErrorEnvelope, ValidationOut
 from berth.api.schemas._quotas import GroupOut, GroupUpdateRequest, QuotaOut
 from berth.api.schemas._system import ConfigOut, Health, SetConfigRequest
 from berth.api.schemas._templates import (
@@ -61,6 +62,7 @@ __all__ = [
     "CreateTokenRequest",
     "CreateUserRequest",
     "CreateWorkspaceRequest",
+    "ErrorEnvelope",
     "ExecOut",
     "ExecRequest",
     "GroupOut",
@@ -86,6 +88,7 @@ __all__ = [
     "TemplateOut",
     "TokenOut",
     "UserOut",
+    "ValidationOut",
     "VersionOut",
     "WorkspaceOut",
 ]

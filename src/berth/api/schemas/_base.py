@@ -4,15 +4,37 @@ are read from records (:mod:`berth.records`) by attribute name."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Self
+from typing import Self, cast
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, field_validator
 
-__all__ = ["Out", "RecordOut", "Request"]
+__all__ = ["Out", "RecordOut", "Request", "has_nul"]
+
+
+def has_nul(value: object) -> bool:
+    """Whether a string in ``value`` (or in its lists and mappings) holds a NUL character."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        items = cast("dict[object, object]", value).items()
+        return any(has_nul(k) or has_nul(v) for k, v in items)
+    if isinstance(value, list | tuple):
+        return any(has_nul(item) for item in cast("list[object]", value))
+    return False
 
 
 class Request(BaseModel):
+    """A request body: unknown fields and NUL characters are refused (422 naming the
+    field). No text berth keeps may hold a NUL, and PostgreSQL cannot store one."""
+
     model_config = ConfigDict(extra="forbid")
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_nul(cls, value: object) -> object:
+        if has_nul(value):
+            raise ValueError("must not contain NUL characters")
+        return value
 
 
 class Out(BaseModel):

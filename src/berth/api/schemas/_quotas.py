@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from berth.api.schemas._base import RecordOut, Request
 
@@ -25,4 +25,6 @@ class GroupOut(RecordOut):
 
 
 class GroupUpdateRequest(Request):
-    quota_allowance: int
+    quota_allowance: int = Field(strict=True, json_schema_extra={"minimum": 0, "maximum": 10**6})
+    """Credits a day; a JSON integer (``true`` is not 1), 0 to 1,000,000 (the service
+    checks the range and names it)."""
