@@ -1,8 +1,10 @@
-"""edit_files (spec §13.4): every error string, all-or-nothing, replace_all, diffs."""
+"""edit_files (spec §13.4): every error string, all-or-nothing, replace_all, limits."""
 
 from __future__ import annotations
 
+import base64
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +12,7 @@ import pytest
 
 from berth.agent import edits
 from berth.agent.context import AgentContext
+from berth.agent.protocol import EDIT_DIFF_MAX_BYTES, EDIT_MAX_EDITS
 from tests.support.agents import call, call_error
 
 SUFFIX = "\nNo edits were applied."
@@ -172,9 +175,96 @@ def test_refuses_binary_files(ctx: AgentContext, workdir: Path) -> None:
     assert err.message == "edit 1: b.bin is not a UTF-8 text file" + SUFFIX
 
 
-def test_diff_marks_a_missing_final_newline() -> None:
-    diff = edits.unified_diff("f", "a\nb", "a\nc")
-    assert diff == (
-        "--- f\n+++ f\n@@ -1,2 +1,2 @@\n a\n-b\n\\ No newline at end of file\n"
-        "+c\n\\ No newline at end of file\n"
+def test_huge_replace_all_is_fast_and_its_diff_is_cut(ctx: AgentContext, workdir: Path) -> None:
+    """Issue 8: a 1 MB file where every other line changes, a long replacement. difflib
+    took minutes on it; now it is linear, and the diff is cut with a note."""
+    text = "".join(f"line {i} foo\n" if i % 2 else f"line {i}\n" for i in range(80_000))
+    (workdir / "big.txt").write_text(text)
+    started = time.monotonic()
+    result = call(
+        ctx, "edit_files", {"edits": [edit("big.txt", "foo", "z" * 100, replace_all=True)]}
     )
+    assert time.monotonic() - started < 10
+    assert (workdir / "big.txt").read_text() == text.replace("foo", "z" * 100)
+    (item,) = result["files"]
+    assert item["diff_truncated"] is True
+    assert len(item["diff"].encode()) <= EDIT_DIFF_MAX_BYTES + 100
+    # One hunk (no run of equal lines is longer than the context), cut short.
+    head = "--- big.txt\n+++ big.txt\n@@ -1,80000 +1,80000 @@\n line 0\n-line 1 foo\n+line 1 zz"
+    assert item["diff"].startswith(head)
+    assert item["diff"].endswith(
+        f"\n... diff truncated at {EDIT_DIFF_MAX_BYTES} bytes; read the file to see the rest\n"
+    )
+
+
+def test_the_result_size_is_checked_before_replacing(
+    ctx: AgentContext, workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(edits, "EDIT_FILE_MAX_BYTES", 1000)
+    (workdir / "a.txt").write_text("a" * 100)
+    err = call_error(ctx, "edit_files", {"edits": [edit("a.txt", "a", "bb" * 6, replace_all=True)]})
+    assert err.message == (
+        "edit 1: the result in a.txt would be 1200 bytes; edit_files edits files of at most "
+        "1000 bytes, before and after the edits; change larger files with execute (a script, "
+        "sed)" + SUFFIX
+    )
+    (workdir / "big.txt").write_text("b" * 1001)
+    big = call_error(ctx, "edit_files", {"edits": [edit("big.txt", "b", "c")]})
+    assert big.message.startswith("edit 1: big.txt is 1001 bytes; edit_files edits files of")
+    assert big.message.endswith(SUFFIX)
+    assert (workdir / "a.txt").read_text() == "a" * 100
+
+
+def test_all_files_of_a_call_are_bounded_together(
+    ctx: AgentContext, workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(edits, "EDIT_TOTAL_MAX_BYTES", 150)
+    for name in ("a.txt", "b.txt"):
+        (workdir / name).write_text("x" * 100)
+    both = [edit(name, "x", "y", replace_all=True) for name in ("a.txt", "b.txt")]
+    err = call_error(ctx, "edit_files", {"edits": both})
+    assert err.message.startswith("edit 2: the files of one edit_files call may hold at most 150")
+    assert err.message.endswith(SUFFIX)
+    grow = call_error(ctx, "edit_files", {"edits": [edit("a.txt", "x", "yy", replace_all=True)]})
+    assert grow.message.startswith("edit 1: the files of one edit_files call")
+
+
+def test_too_many_edits(ctx: AgentContext, workdir: Path) -> None:
+    (workdir / "a.txt").write_text("a")
+    many = [edit("a.txt", "a", "a")] * (EDIT_MAX_EDITS + 1)
+    err = call_error(ctx, "edit_files", {"edits": many})
+    assert err.message == (
+        f"edits must be <= {EDIT_MAX_EDITS} per call, got {EDIT_MAX_EDITS + 1}; split them into "
+        "several calls" + SUFFIX
+    )
+
+
+@pytest.mark.parametrize(
+    ("path", "message"),
+    [
+        ("a\0b", "path must not contain NUL bytes"),
+        ("a/" * 2000, "path must be <= 256 levels deep, got 2000"),
+        ("x" * 5000, "path must be <= 4096 bytes, got 5000"),
+    ],
+)
+def test_bad_paths(ctx: AgentContext, path: str, message: str) -> None:
+    err = call_error(ctx, "edit_files", {"edits": [edit(path, "a", "b")]})
+    assert (err.code, err.message) == ("invalid_params", f"edit 1: {message}" + SUFFIX)
+
+
+def test_texts_may_come_as_base64(ctx: AgentContext, workdir: Path) -> None:
+    (workdir / "c.txt").write_text("a\x01b\n")
+    old = {"base64": base64.b64encode(b"\x01").decode()}
+    call(ctx, "edit_files", {"edits": [{"path": "c.txt", "old_text": old, "new_text": "-"}]})
+    assert (workdir / "c.txt").read_text() == "a-b\n"
+    broken = {"path": "c.txt", "old_text": {"base64": "%"}, "new_text": "-"}
+    bad = call_error(ctx, "edit_files", {"edits": [broken]})
+    assert bad.message == "edit 1: old_text is not valid base64 UTF-8 text" + SUFFIX
+
+
+def test_the_closest_line_hint_is_bounded_in_time() -> None:
+    text = "".join(f"{i} " * 50 + "\n" for i in range(20_000))
+    started = time.monotonic()
+    assert edits.closest_line(text, "17 " * 50, seconds=0.0) is None
+    assert time.monotonic() - started < 1
+    assert edits.closest_line("x\n" + "y" * 3_000_000, "y" * 2000 + "z") == (2, "y" * 3_000_000)

@@ -233,6 +233,37 @@ async def test_process_tool_errors(ws: Live) -> None:
     assert error_text(missing) == "process proc-nope not found"
     signal = await ws.call("process_signal", {"process_id": "proc-nope", "signal": "INT"})
     assert error_text(signal) == "process proc-nope not found"
+    # An id the agent would echo back megabytes of never reaches it.
+    for tool, extra in (("process_output", {}), ("process_signal", {"signal": "INT"})):
+        long = await ws.call(tool, {"process_id": "p" * 300, **extra})
+        assert error_text(long) == "process_id must be <= 256 bytes, got 300"
+
+
+@pytest.mark.spec("ex.validation")
+async def test_command_and_workdir_checks(ws: Live) -> None:
+    """[ex.validation] Issue 8: a NUL byte, a command longer than one argument may be, a
+    workdir that cannot be a path: clear text errors before the agent; a blank workdir
+    is the agent's directory."""
+    nul = await ws.call("execute", {"command": "echo a\0b"})
+    assert error_text(nul) == "command must not contain NUL bytes"
+    size = ex.MAX_COMMAND_BYTES + 1
+    long = await ws.call("execute", {"command": "#" * size})
+    assert error_text(long) == (
+        f"command must be <= {ex.MAX_COMMAND_BYTES} bytes, got {size}; write a longer script "
+        "to a file with write_file and run that"
+    )
+    longest = await _run(ws, command="echo ok #" + "x" * (ex.MAX_COMMAND_BYTES - 9))
+    assert longest["output"] == "ok\n"
+    for workdir, message in (
+        ("a\0b", "workdir must not contain NUL bytes"),
+        ("a/" * 2000, "workdir must be <= 256 levels deep, got 2000"),
+        ("w" * 5000, "workdir must be <= 4096 bytes, got 5000"),
+    ):
+        result = await ws.call("execute", {"command": "pwd", "workdir": workdir})
+        assert error_text(result) == message
+    blank = await _run(ws, command="pwd", workdir="  ")
+    assert blank["output"] == f"{ws.project}\n"
+    assert ws.server.runtime.gateway.is_connected(ws.agent.id)
 
 
 @pytest.mark.spec("ex.background", "ex.note")

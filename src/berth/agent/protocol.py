@@ -56,7 +56,9 @@ Lifecycle
     ``shutdown_error`` / ``shutdown_timeout`` likewise.
 
 RPC methods (``params`` → ``result``); relative paths resolve against the agent
-directory and ``~`` expands:
+directory and ``~`` expands; a path param with a NUL byte, lone surrogates, more than
+:data:`PATH_MAX_BYTES` bytes, a component over :data:`PATH_NAME_MAX_BYTES` bytes or more
+than :data:`PATH_MAX_DEPTH` levels is ``invalid_params`` (see ``params.path_problem``):
     ``ping``            ``{}`` → ``{}``
     ``exec``            ``{command, timeout_ms?, workdir?, env?, background?, output_limit?,
                         separate_stderr?}`` → ``{exit_code, output, truncated, timed_out,
@@ -90,16 +92,40 @@ directory and ``~`` expands:
                         started_at}]}``: background and timed-out commands, oldest first.
     ``process_signal``  ``{process_id, signal}`` (one of :data:`SIGNALS`, to the whole
                         process group) → ``{}``; unknown id → ``not_found``.
-    ``read_file``       ``{path, offset?, limit?}`` → the spec §13.2 result (offset and
-                        limit ≤ 0 mean the defaults 1 and :data:`READ_FILE_DEFAULT_LIMIT`;
-                        an offset past the end of a file is an error too: ``offset N is
-                        beyond the file length of M lines``; files are decoded as UTF-8
-                        with replacement characters).
+    ``read_file``       ``{path, offset?, limit?, byte_offset?}`` → the spec §13.2 result.
+                        ``offset`` and ``limit`` default to 1 and
+                        :data:`READ_FILE_DEFAULT_LIMIT`; below 1 they are refused
+                        (``offset must be >= 1``); an offset past the end of a file is an
+                        error too: ``offset N is beyond the file length of M lines``.
+                        Files are decoded as UTF-8 with replacement characters. A page's
+                        ``content`` takes at most :data:`READ_FILE_MAX_BYTES` in the
+                        result's JSON (escapes and U+FFFD counted, so control characters
+                        or binary cannot make it larger); a page the cap cut short adds
+                        ``truncated: true``, ``note`` (what was shown, how to go on) and
+                        ``next_offset`` (the first line or entry not shown), and when one
+                        line is longer than the cap, ``next_byte_offset``: the byte of
+                        line ``next_offset`` to go on from. ``byte_offset`` (default 0,
+                        files only) starts the first line of the page at that byte of it
+                        (``byte_offset N is beyond the length of line M (L bytes)``).
     ``write_file``      ``{path, content}`` → ``{ok: true}``: atomic, parents created,
                         an existing file keeps its mode (a symlink is written through).
+                        ``content`` is a string, or ``{base64: <string>}`` for the same
+                        text as base64 UTF-8 (the server sends whichever is smaller, so a
+                        frame stays far below the agent's frame limit; an agent that
+                        predates it refuses the object instead of writing something
+                        else). At most :data:`WRITE_FILE_MAX_BYTES`.
     ``edit_files``      ``{edits: [{path, old_text, new_text, replace_all?}]}`` →
-                        ``{ok: true, files: [{path, diff}]}``; failures are ``failed``
-                        errors whose message ends with :data:`NO_EDITS_APPLIED`.
+                        ``{ok: true, files: [{path, diff, diff_truncated?}]}``; failures
+                        are ``failed`` errors whose message ends with
+                        :data:`NO_EDITS_APPLIED`. ``old_text``/``new_text`` may be
+                        ``{base64: …}`` objects as ``write_file`` content may. At most
+                        :data:`EDIT_MAX_EDITS` edits; a file to edit and its result are
+                        at most :data:`EDIT_FILE_MAX_BYTES`, all of a call's files at
+                        most :data:`EDIT_TOTAL_MAX_BYTES` (the server also keeps the texts of a
+                        call within :data:`EDIT_TEXTS_MAX_BYTES`). A diff longer than
+                        :data:`EDIT_DIFF_MAX_BYTES` (or past :data:`EDIT_DIFFS_MAX_BYTES`
+                        for the whole result) is cut, ends with a note line and has
+                        ``diff_truncated: true``.
     ``stat``            ``{path}`` → ``{exists, is_dir, size, mode, mtime,
                         absolute_path}`` (``mode`` = permission bits, ``mtime`` = Unix
                         seconds; zeros when it does not exist).
@@ -113,6 +139,10 @@ Changes since the first version of this contract (all additive):
     * ``process_output.output_limit``; ``stat.absolute_path``.
     * ``exec.separate_stderr`` (``stdout``/``stderr`` instead of ``output``).
     * The defaults and limits below, and the ``read_file`` offset error for files.
+    * Path checks; ``read_file`` refuses offsets and limits below 1 (they used to mean
+      the defaults), caps a page at :data:`READ_FILE_MAX_BYTES` (``truncated``,
+      ``note``, ``next_offset``, ``next_byte_offset``) and takes ``byte_offset``;
+      ``{base64}`` content; the ``edit_files`` limits and ``diff_truncated``.
 """
 
 from __future__ import annotations
@@ -133,6 +163,29 @@ DEFAULT_EXEC_TIMEOUT_MS = 10_000
 DEFAULT_OUTPUT_LIMIT = 32 * 1024
 PROCESS_BUFFER_BYTES = 1024 * 1024
 READ_FILE_DEFAULT_LIMIT = 2000
+READ_FILE_MAX_BYTES = 256 * 1024
+"""The most ``content`` one read_file returns (line-number prefixes included), in bytes
+of the result's JSON: UTF-8, with JSON's escapes."""
+WRITE_FILE_MAX_BYTES = 32 * 1024 * 1024
+"""The largest content (UTF-8 bytes) write_file takes."""
+EDIT_FILE_MAX_BYTES = 32 * 1024 * 1024
+"""The largest file edit_files edits, and the largest result an edit may leave."""
+EDIT_TOTAL_MAX_BYTES = 64 * 1024 * 1024
+"""All the files one edit_files call edits, together, before and after."""
+EDIT_MAX_EDITS = 100
+"""The most edits one edit_files call makes."""
+EDIT_TEXTS_MAX_BYTES = 32 * 1024 * 1024
+"""The old_text and new_text of all of one call's edits, together (UTF-8 bytes)."""
+EDIT_DIFF_MAX_BYTES = 64 * 1024
+"""The longest diff edit_files returns for one file."""
+EDIT_DIFFS_MAX_BYTES = 256 * 1024
+"""The most diff text one edit_files result holds, all files together."""
+PATH_MAX_BYTES = 4096
+"""The longest path argument (Linux's PATH_MAX)."""
+PATH_NAME_MAX_BYTES = 255
+"""The longest component of a path (Linux's NAME_MAX)."""
+PATH_MAX_DEPTH = 256
+"""The most levels (components) a path argument may have."""
 NO_EDITS_APPLIED = "\nNo edits were applied."
 
 SIGNALS = ("TERM", "KILL", "INT")

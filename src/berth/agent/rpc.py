@@ -1,10 +1,14 @@
 """RPC dispatch: one request in, one ``response`` frame out, whatever happens.
 
 Each request runs in its own thread (see :func:`serve_request`) so a ten-minute
-``exec`` never delays a ``ping``. Whatever a handler raises becomes an error response:
-:class:`RpcError` keeps its code, an unexpected exception is ``internal`` (and is
-logged with its traceback, because it is a bug in the agent), so a bad request can
-never take the agent down.
+``exec`` never delays a ``ping``, and the heavy ones — an ``edit_files`` over 32 MiB
+files, a ``read_file`` counting the lines of a huge log — never hold up the
+connection's reader, which only reads frames and hands requests here. Whatever a
+handler raises becomes an error response: :class:`RpcError` keeps its code, an
+unexpected exception is ``internal`` (and is logged with its traceback, because it is
+a bug in the agent), so a bad request can never take the agent down. A result that
+cannot be sent as a frame (text that is not UTF-8, say) is answered with an
+``internal`` error instead of no answer at all.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ import logging
 import threading
 from typing import Any, Callable, cast
 
-from . import edits, files, processes
+from . import edits, files, processes, reads
 from .context import AgentContext
 from .params import Params, Result, RpcError
 
@@ -34,7 +38,7 @@ HANDLERS: dict[str, Handler] = {
     "process_output": processes.process_output,
     "process_list": processes.process_list,
     "process_signal": processes.process_signal,
-    "read_file": files.read_file,
+    "read_file": reads.read_file,
     "write_file": files.write_file,
     "edit_files": edits.edit_files,
     "stat": files.stat_path,
@@ -71,7 +75,14 @@ def serve_request(
     """Answer ``request`` on a new daemon thread, handing the response to ``send``."""
 
     def run() -> None:
-        send(respond(ctx, request))
+        frame = respond(ctx, request)
+        try:
+            send(frame)
+        except (ValueError, TypeError) as err:  # not JSON, or not UTF-8
+            log.exception("request %r (%s): the response cannot be sent", frame["id"], name)
+            message = f"internal error: the response cannot be sent: {err}"
+            error = {"message": message, "code": "internal"}
+            send({"type": "response", "id": frame["id"], "error": error})
 
     name = f"rpc-{request.get('method')}-{request.get('id')}"
     thread = threading.Thread(target=run, name=name, daemon=True)

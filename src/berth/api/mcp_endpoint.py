@@ -25,13 +25,19 @@ from berth.mcp.server import SCOPE_KEY, build_server, chat_from_scope
 from berth.services import refs, siteconfig
 from berth.services.accounts import authenticate
 from berth.tools.context import ChatContext
+from berth.tools.files import MCP_REQUEST_MAX_BYTES
 
 MCP_PATH = "/api/v1/chats/{chat_id}/mcp"
 
 
 def session_manager() -> StreamableHTTPSessionManager:
+    # The SDK's default request limit (4 MiB) would make a large write_file an HTTP 413;
+    # this one fits any content the tool accepts, which refuses larger with a tool error.
     return StreamableHTTPSessionManager(
-        app=build_server(chat_from_scope), stateless=True, json_response=False
+        app=build_server(chat_from_scope),
+        stateless=True,
+        json_response=False,
+        max_request_body_size=MCP_REQUEST_MAX_BYTES,
     )
 
 

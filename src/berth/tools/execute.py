@@ -5,6 +5,11 @@ Port of the reference's ``execute.go`` without its execution ledger: a foregroun
 command waits up to its timeout and is then left running in the background (its id is
 returned), ``run_in_background`` or a trailing ``&`` returns at once, and every command
 gets a non-interactive environment so nothing waits for a terminal.
+
+Arguments are checked before they reach the agent: a command with a NUL byte (no
+``exec`` takes one) or longer than one argument may be (:data:`MAX_COMMAND_BYTES`,
+Linux's ``MAX_ARG_STRLEN`` less its NUL), a ``workdir`` that is not a usable path
+(:func:`berth.agent.params.path_problem`), a ``process_id`` that cannot be one.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import datetime as dt
 import re
 from typing import Any
 
+from berth.agent.params import path_problem
 from berth.agent.protocol import SIGNALS
 from berth.domain.gocompat import DurationError, format_duration, go_quote, parse_duration
 from berth.tools.context import ChatContext
@@ -82,6 +88,9 @@ SIGNAL_DESCRIPTION = 'The signal to send: "TERM", "KILL" or "INT".'
 DEFAULT_TIMEOUT = dt.timedelta(seconds=10)
 MAX_TIMEOUT = dt.timedelta(hours=4)
 MAX_OUTPUT_BYTES = 32 * 1024
+MAX_COMMAND_BYTES = 128 * 1024 - 1
+"""The longest command: ``sh -c`` gets it as one argument, and Linux takes 128 KiB."""
+MAX_PROCESS_ID_BYTES = 256
 CHAT_AGENT_ENV = "BERTH_CHAT_AGENT"
 NON_INTERACTIVE_ENV = {
     "GIT_EDITOR": "true",
@@ -139,6 +148,29 @@ def foreground_timeout(value: str | None) -> dt.timedelta:
     return min(parsed, MAX_TIMEOUT)
 
 
+def command_problem(command: str) -> str | None:
+    """Why ``command`` cannot be run (the text error), or ``None``."""
+    if "\0" in command:
+        return "command must not contain NUL bytes"
+    size = len(command.encode("utf-8", errors="surrogatepass"))
+    if size > MAX_COMMAND_BYTES:
+        return (
+            f"command must be <= {MAX_COMMAND_BYTES} bytes, got {size}; write a longer "
+            "script to a file with write_file and run that"
+        )
+    return None
+
+
+def process_id_problem(process_id: str) -> str | None:
+    """``process_id is required``, or why it cannot be a process id, or ``None``."""
+    if not process_id.strip():
+        return "process_id is required"
+    size = len(process_id.encode("utf-8", errors="surrogatepass"))
+    if size > MAX_PROCESS_ID_BYTES:
+        return f"process_id must be <= {MAX_PROCESS_ID_BYTES} bytes, got {size}"
+    return None
+
+
 def file_dump_note(command: str) -> str | None:
     """[ex.note] Advice for commands that dump whole files."""
     text = command.lstrip()
@@ -179,6 +211,11 @@ async def execute(
         text, background = split_background(command, bool(run_in_background))
         if not text:
             return ToolResult.error("command is required")
+        if problem := command_problem(text):
+            return ToolResult.error(problem)
+        directory = workdir if workdir and workdir.strip() else None
+        if directory and (problem := path_problem("workdir", directory)):
+            return ToolResult.error(problem)
         try:  # the timeout of a background command is ignored, even a bad one
             limit = DEFAULT_TIMEOUT if background else foreground_timeout(timeout)
         except ValueError as exc:
@@ -188,8 +225,8 @@ async def execute(
             "env": command_env(),
             "output_limit": MAX_OUTPUT_BYTES,
         }
-        if workdir:
-            params["workdir"] = workdir
+        if directory:
+            params["workdir"] = directory
         if background:
             params["background"] = True
             response = await call_agent(ctx, target, "exec", params)
@@ -232,8 +269,8 @@ async def process_output(
     ctx: ChatContext, *, process_id: str, wait_timeout: str | None = None
 ) -> ToolResult:
     async def body(target: Target) -> ToolResult:
-        if not process_id.strip():
-            return ToolResult.error("process_id is required")
+        if problem := process_id_problem(process_id):
+            return ToolResult.error(problem)
         wait = DEFAULT_TIMEOUT
         if wait_timeout is not None:
             try:
@@ -274,8 +311,8 @@ async def process_list(ctx: ChatContext) -> ToolResult:
 
 async def process_signal(ctx: ChatContext, *, process_id: str, signal: str) -> ToolResult:
     async def body(target: Target) -> ToolResult:
-        if not process_id.strip():
-            return ToolResult.error("process_id is required")
+        if problem := process_id_problem(process_id):
+            return ToolResult.error(problem)
         name = signal.strip().upper().removeprefix("SIG")
         if name not in SIGNALS:
             return ToolResult.error('signal must be "TERM", "KILL" or "INT"')

@@ -2,8 +2,11 @@
 
 Transport-neutral: the MCP adapter (and any future in-server chat loop) lists
 :data:`TOOLS` and calls :func:`call_tool`. Arguments are validated by each tool's
-pydantic model (unknown keys refused); a bad argument is a text error, never an
-exception out of here.
+pydantic model (unknown keys refused; every string must be valid UTF-8 text, so a lone
+surrogate from a JSON ``\\ud800`` escape never reaches a database or an agent frame, and
+create_workspace's parameters hold no NUL byte, which Postgres text cannot store);
+a bad argument is a text error, never an exception out of here. The limits on sizes,
+paths and offsets are the tools' own checks, which answer in the spec's words.
 """
 
 from __future__ import annotations
@@ -11,10 +14,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 from pydantic.json_schema import SkipJsonSchema
+from pydantic_core import PydanticCustomError
 
 from berth.tools import create_workspace as cw
 from berth.tools import execute as ex
@@ -24,6 +28,30 @@ from berth.tools.context import ChatContext
 from berth.tools.result import ToolResult
 
 log = logging.getLogger("berth.tools")
+
+
+def _utf8(value: str | None) -> str | None:
+    try:
+        if value is not None:
+            value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise PydanticCustomError("utf8", "must be valid UTF-8 text") from None
+    return value
+
+
+Text = Annotated[str, AfterValidator(_utf8)]
+"""A string argument: valid UTF-8 text (no lone surrogates)."""
+
+
+def _no_nul(value: dict[str, str]) -> dict[str, str]:
+    # Build parameters are stored as text, and Postgres text cannot hold a NUL.
+    if any("\0" in key or "\0" in item for key, item in value.items()):
+        raise PydanticCustomError("nul", "names and values must not contain NUL bytes")
+    return value
+
+
+Parameters = Annotated[dict[Text, Text], AfterValidator(_no_nul)]
+"""create_workspace's parameters: UTF-8 names and values without NUL bytes."""
 
 
 class Args(BaseModel):
@@ -62,22 +90,22 @@ class CreateWorkspaceArgs(Args):
     # with the spec's text error (as the reference does for an empty one).
     model_config = ConfigDict(json_schema_extra={"required": ["template_id"]})
 
-    template_id: str = Field(
+    template_id: Text = Field(
         default="",
         description="The UUIDv4 of the template to create the workspace from. Obtain this "
         "from list_templates.",
     )
-    name: str = Field(
+    name: Text = Field(
         default="",
         description="The name of the workspace to create. If not provided, a random name "
         "will be generated.",
     )
-    parameters: dict[str, str] = Field(
+    parameters: Parameters = Field(
         default_factory=dict[str, str],
         description="Key-value pairs of template parameters to use when creating the "
         "workspace. Obtain available parameters from read_template.",
     )
-    preset_id: str = Field(
+    preset_id: Text = Field(
         default="",
         description="The UUIDv4 of a template version preset to use. Obtain available "
         "presets from read_template. When provided, the preset's parameters are applied "
@@ -116,26 +144,26 @@ def _required(*names: str) -> ConfigDict:
 
 # Optional arguments whose absence the tool tells apart from an empty value; the
 # schema shows only the real type (no ``null``).
-OptionalStr = str | SkipJsonSchema[None]
+OptionalStr = Annotated[str | SkipJsonSchema[None], AfterValidator(_utf8)]
 OptionalInt = int | SkipJsonSchema[None]
 OptionalBool = bool | SkipJsonSchema[None]
 
 
 class ListTemplatesArgs(Args):
-    query: str = Field(default="", description=tpl.QUERY_DESCRIPTION)
+    query: Text = Field(default="", description=tpl.QUERY_DESCRIPTION)
     page: int = Field(default=1, description=tpl.PAGE_DESCRIPTION)
 
 
 class ReadTemplateArgs(Args):
     model_config = _required("template_id")
 
-    template_id: str = Field(default="", description=tpl.TEMPLATE_ID_DESCRIPTION)
+    template_id: Text = Field(default="", description=tpl.TEMPLATE_ID_DESCRIPTION)
 
 
 class ExecuteArgs(Args):
     model_config = _required("command")
 
-    command: str = Field(default="", description=ex.COMMAND_DESCRIPTION)
+    command: Text = Field(default="", description=ex.COMMAND_DESCRIPTION)
     timeout: OptionalStr = Field(default=None, description=ex.TIMEOUT_DESCRIPTION)
     workdir: OptionalStr = Field(default=None, description=ex.WORKDIR_DESCRIPTION)
     run_in_background: OptionalBool = Field(default=None, description=ex.BACKGROUND_DESCRIPTION)
@@ -144,38 +172,39 @@ class ExecuteArgs(Args):
 class ProcessOutputArgs(Args):
     model_config = _required("process_id")
 
-    process_id: str = Field(default="", description=ex.PROCESS_ID_DESCRIPTION)
+    process_id: Text = Field(default="", description=ex.PROCESS_ID_DESCRIPTION)
     wait_timeout: OptionalStr = Field(default=None, description=ex.WAIT_TIMEOUT_DESCRIPTION)
 
 
 class ProcessSignalArgs(Args):
     model_config = _required("process_id", "signal")
 
-    process_id: str = Field(default="", description=ex.PROCESS_ID_DESCRIPTION)
-    signal: str = Field(default="", description=ex.SIGNAL_DESCRIPTION)
+    process_id: Text = Field(default="", description=ex.PROCESS_ID_DESCRIPTION)
+    signal: Text = Field(default="", description=ex.SIGNAL_DESCRIPTION)
 
 
 class ReadFileArgs(Args):
     model_config = _required("path")
 
-    path: str = Field(default="", description=files.PATH_DESCRIPTION)
+    path: Text = Field(default="", description=files.PATH_DESCRIPTION)
     offset: OptionalInt = Field(default=None, description=files.OFFSET_DESCRIPTION)
     limit: OptionalInt = Field(default=None, description=files.LIMIT_DESCRIPTION)
+    byte_offset: OptionalInt = Field(default=None, description=files.BYTE_OFFSET_DESCRIPTION)
 
 
 class WriteFileArgs(Args):
     model_config = _required("path", "content")
 
-    path: str = Field(default="", description=files.WRITE_PATH_DESCRIPTION)
-    content: str = Field(default="", description=files.CONTENT_DESCRIPTION)
+    path: Text = Field(default="", description=files.WRITE_PATH_DESCRIPTION)
+    content: Text = Field(default="", description=files.CONTENT_DESCRIPTION)
 
 
 class EditArg(Args):
     model_config = _required("path", "old_text", "new_text")
 
-    path: str = Field(default="", description=files.EDIT_PATH_DESCRIPTION)
-    old_text: str = Field(default="", description=files.OLD_TEXT_DESCRIPTION)
-    new_text: str = Field(default="", description=files.NEW_TEXT_DESCRIPTION)
+    path: Text = Field(default="", description=files.EDIT_PATH_DESCRIPTION)
+    old_text: Text = Field(default="", description=files.OLD_TEXT_DESCRIPTION)
+    new_text: Text = Field(default="", description=files.NEW_TEXT_DESCRIPTION)
     replace_all: OptionalBool = Field(default=None, description=files.REPLACE_ALL_DESCRIPTION)
 
 
@@ -216,7 +245,9 @@ async def _process_signal(ctx: ChatContext, args: ProcessSignalArgs) -> ToolResu
 
 
 async def _read_file(ctx: ChatContext, args: ReadFileArgs) -> ToolResult:
-    return await files.read_file(ctx, path=args.path, offset=args.offset, limit=args.limit)
+    return await files.read_file(
+        ctx, path=args.path, offset=args.offset, limit=args.limit, byte_offset=args.byte_offset
+    )
 
 
 async def _write_file(ctx: ChatContext, args: WriteFileArgs) -> ToolResult:
