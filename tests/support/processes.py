@@ -36,12 +36,17 @@ def start_server(
     assert proc.stdout is not None
     seen: list[str] = []
     # The server prints where it runs, or exits (and the loop ends); pytest's timeout
-    # bounds a server that does neither.
-    for line in proc.stdout:
-        seen.append(line)
-        if match := re.search(r"berth is running at (\S+)", line):
-            return proc, match.group(1)
-    proc.wait(timeout=WAIT)
+    # bounds a server that does neither — and then the server must not outlive the
+    # test, which never got it to stop.
+    try:
+        for line in proc.stdout:
+            seen.append(line)
+            if match := re.search(r"berth is running at (\S+)", line):
+                return proc, match.group(1)
+        proc.wait(timeout=WAIT)
+    except BaseException:
+        stop_server(proc, kill=True)
+        raise
     raise AssertionError("berth server did not start:\n" + "".join(seen))
 
 
