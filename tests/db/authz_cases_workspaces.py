@@ -182,6 +182,25 @@ async def _(db: Database, w: World) -> None:
         assert await as_(s, as_provisioner()).get_provisioner_job_by_id(b.job.id) == b.job
 
 
+@case("count_provisioner_jobs_ahead")
+async def _(db: Database, w: World) -> None:
+    b = await alice_workspace(db, w)
+    async with db.write(as_system()) as s:
+        assert b.job.status == "pending"
+        with pytest.raises(NotFound):
+            await as_(s, w.bob).count_provisioner_jobs_ahead(b.job)
+        assert await as_(s, w.alice).count_provisioner_jobs_ahead(b.job) == 0
+        await s.insert_provisioner_job(
+            type="workspace_build",
+            organization_id=w.org_b.id,
+            initiator_id=uid(w.bob),
+            input={},
+            priority=b.job.priority + 1,
+        )
+        # A count of the queue ahead names none of the jobs in it.
+        assert await as_(s, w.alice).count_provisioner_jobs_ahead(b.job) == 1
+
+
 @case(
     "acquire_provisioner_job",
     "update_provisioner_job_heartbeat",
