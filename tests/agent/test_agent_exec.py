@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from berth.agent.context import AgentContext
-from berth.agent.processes import OutputBuffer, utf8_head, utf8_tail
+from berth.agent.output import OutputBuffer, utf8_head, utf8_tail
 from berth.agent.rpc import respond
 from tests.support.agents import call, call_error
 

@@ -2,7 +2,8 @@
 
 Tests marked ``docker`` are skipped, with the reason, when the engine is not reachable
 or the image ``berth-python:latest`` is missing (``scripts/build-test-image.sh``
-builds it without a registry). The refusal for an unreachable engine is tested always.
+builds it without a registry). The refusal for an unreachable engine, and the retry of
+a container whose root the engine lost, are tested always.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ import functools
 import gc
 import json
 import warnings
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Generator, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, cast
 
@@ -24,6 +26,7 @@ from docker.models.containers import Container
 
 from berth.domain.enums import Transition
 from berth.errors import BuildFailed
+from berth.provisioner.backends import _docker_sdk
 from berth.provisioner.backends.docker import DOCKER_UNAVAILABLE, IMAGE_NOT_FOUND, DockerBackend
 from berth.provisioner.spec import BuildSpec
 from tests.support.backends import (
@@ -62,8 +65,9 @@ def _engine_problem() -> str | None:
     return problem
 
 
-@pytest.fixture
-def client() -> Iterator[docker.DockerClient]:
+@contextlib.contextmanager
+def engine_client() -> Generator[docker.DockerClient]:
+    """A client of the engine, or the test skipped saying why there is none."""
     problem = _engine_problem()
     if problem is not None:
         pytest.skip(problem)
@@ -72,8 +76,9 @@ def client() -> Iterator[docker.DockerClient]:
     made.close()
 
 
-@pytest.fixture
-async def backend(client: docker.DockerClient) -> AsyncIterator[DockerBackend]:
+@contextlib.asynccontextmanager
+async def cleaning_backend(client: docker.DockerClient) -> AsyncGenerator[DockerBackend]:
+    """A backend that removes what its workspaces left behind when the test ends."""
     made = DockerBackend(client, pull_missing=False, stop_timeout=1)
     created: list[str] = []
     original = made.apply
@@ -85,11 +90,24 @@ async def backend(client: docker.DockerClient) -> AsyncIterator[DockerBackend]:
     made.apply = tracking  # type: ignore[method-assign]
     yield made
     for ws in set(created):
-        for name in (f"berth-{ws}", f"berth-prepare-{ws}"):
+        for name in (f"berth-{ws}", f"berth-prepare-{ws}", f"berth-relay-{ws}"):
             with contextlib.suppress(docker.errors.NotFound):
                 await asyncio.to_thread(client.containers.get(name).remove, force=True)
-        with contextlib.suppress(docker.errors.NotFound):
-            await asyncio.to_thread(client.volumes.get(f"berth-home-{ws}").remove, force=True)
+        for name in (f"berth-home-{ws}", f"berth-relay-{ws}"):
+            with contextlib.suppress(docker.errors.NotFound):
+                await asyncio.to_thread(client.volumes.get(name).remove, force=True)
+
+
+@pytest.fixture
+def client() -> Iterator[docker.DockerClient]:
+    with engine_client() as made:
+        yield made
+
+
+@pytest.fixture
+async def backend(client: docker.DockerClient) -> AsyncIterator[DockerBackend]:
+    async with cleaning_backend(client) as made:
+        yield made
 
 
 @pytest.fixture
@@ -121,6 +139,19 @@ async def marker(client: docker.DockerClient, spec: BuildSpec, name: str = "main
     return json.loads(await read_in(container, f"/home/alice/marker-{name}.json"))
 
 
+async def pong_server() -> tuple[asyncio.Server, int]:
+    """A stand-in server on the host's loopback: it answers ``ping`` with ``pong``."""
+
+    async def pong(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if await reader.readline() == b"ping\n":
+            writer.write(b"pong\n")
+            await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(pong, "127.0.0.1", 0)
+    return server, int(server.sockets[0].getsockname()[1])
+
+
 def exists(client: docker.DockerClient, kind: str, name: str) -> bool:
     try:
         (client.containers if kind == "container" else client.volumes).get(name)
@@ -145,6 +176,63 @@ async def test_an_unreachable_engine_fails_the_build_saying_so(
     gc.collect()
 
 
+class FlakyEngine:
+    """A client whose containers fail as a racing engine makes them: a lost root, a failed start."""
+
+    def __init__(self, *failures: str) -> None:
+        self.failures = list(failures)
+        self.made: list[FlakyContainer] = []
+        self.containers = self
+
+    def create(self, image: str, **options: Any) -> FlakyContainer:
+        failure = self.failures.pop(0) if self.failures else ""
+        self.made.append(FlakyContainer(f"c{len(self.made)}", failure))
+        return self.made[-1]
+
+
+class FlakyContainer:
+    def __init__(self, name: str, failure: str) -> None:
+        self.name, self.failure, self.removed = name, failure, False
+
+    def start(self) -> None:
+        if self.failure == "start":
+            raise docker.errors.APIError('exec: "python3": executable file not found in $PATH')
+
+    def remove(self, force: bool) -> None:
+        self.removed = force
+
+    def reload(self) -> None:
+        pass
+
+
+def test_a_container_whose_root_the_engine_lost_is_made_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The engine can lose a created container's root (``_docker_sdk._started``): it is
+    made again, up to ``_START_ATTEMPTS`` times in all."""
+
+    def primed(container: FlakyContainer, plan: object) -> bool:
+        return container.failure != "lost"
+
+    def prime(container: FlakyContainer, plan: object) -> None:
+        pass
+
+    monkeypatch.setattr(_docker_sdk, "prime", prime)
+    monkeypatch.setattr(_docker_sdk, "_primed", primed)
+    monkeypatch.setattr(_docker_sdk, "_RETRY_PAUSE_SECONDS", 0.0)
+    attempts = _docker_sdk._START_ATTEMPTS  # pyright: ignore[reportPrivateUsage]
+    plan = _docker_sdk.Prime(_docker_sdk.User("alice", 1000, 1000, "/home/alice"))
+    engine = FlakyEngine("lost", "start")
+    started = _docker_sdk.create_and_start(cast("docker.DockerClient", engine), IMAGE, plan)
+    assert started is engine.made[2]
+    assert [c.removed for c in engine.made] == [True, True, False]
+
+    engine = FlakyEngine(*["start", "lost"] * (attempts // 2), "start")
+    with pytest.raises(docker.errors.APIError, match="executable file not found"):
+        _docker_sdk.create_and_start(cast("docker.DockerClient", engine), IMAGE, plan)
+    assert [c.removed for c in engine.made] == [True] * attempts  # every attempt, none left
+
+
 @pytest.mark.docker
 async def test_a_missing_image_fails_the_build_naming_it(
     backend: DockerBackend, zipapp: Path, tmp_path: Path
@@ -160,15 +248,10 @@ async def test_a_missing_image_fails_the_build_naming_it(
 async def test_start_runs_the_agents_in_a_labelled_limited_container(
     backend: DockerBackend, client: docker.DockerClient, zipapp: Path, tmp_path: Path
 ) -> None:
-    async def pong(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        if await reader.readline() == b"ping\n":
-            writer.write(b"pong\n")
-            await writer.drain()
-        writer.close()
-
-    server = await asyncio.start_server(pong, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
+    server, port = await pong_server()
     agents = [agent("main", PING="1"), agent("second"), agent("far", external=True)]
+    tokens = json.dumps([a.token[::-1] for a in agents])  # reversed: see the stand-in agent
+    agents[0] = replace(agents[0], env={**agents[0].env, "SECRETS": tokens})
     spec = spec_for(
         zipapp,
         tmp_path,
@@ -181,18 +264,32 @@ async def test_start_runs_the_agents_in_a_labelled_limited_container(
         main = await marker(client, spec)
         second = await marker(client, spec, "second")
     ws = str(spec.workspace_id)
-    assert [r.type for r in records] == ["docker_container", "docker_volume"]
-    assert [r.name for r in records] == [f"berth-{ws}", f"berth-home-{ws}"]
-    assert (await backend.inspect(records[0].handle)).running
+    assert [r.type for r in records] == [
+        "docker_container",
+        "docker_volume",
+        "docker_container",
+        "docker_volume",
+    ]
+    names = [f"berth-{ws}", f"berth-home-{ws}", f"berth-relay-{ws}", f"berth-relay-{ws}"]
+    assert [r.name for r in records] == names
+    assert all([(await backend.inspect(records[i].handle)).running for i in (0, 2)])
     env = main["env"]
-    assert env["BERTH_AGENT_TOKEN"] == agents[0].token
-    assert second["env"]["BERTH_AGENT_TOKEN"] == agents[1].token
+    # Each agent has its token from the supervisor, and no process can read any token.
+    assert (main["token"], second["token"]) == (agents[0].token, agents[1].token)
+    assert "BERTH_AGENT_TOKEN" not in env
+    assert main["secrets_seen"] == []
     assert (env["BERTH_AGENT_NAME"], env["BERTH_WORKSPACE_NAME"]) == ("main", "my-workspace")
     assert (env["HOME"], env["USER"], main["cwd"]) == ("/home/alice", "alice", "/home/alice")
-    assert env["BERTH_AGENT_URL"] == spec.server_url
+    assert (main["uid"], main["gid"]) == (1000, 1000)
+    assert env["BERTH_AGENT_URL"] == spec.server_url  # localhost: the relay's port is the same
     assert main["argv"] == ["/opt/berth/berth-agent.pyz"]
-    assert main["ping"] == "pong"  # loopback server URL: host network
+    assert main["ping"] == "pong"  # a loopback server URL: through the relay
     container = await asyncio.to_thread(client.containers.get, f"berth-{ws}")
+    # Every process `docker exec` starts gets the container's environment: no token there.
+    code, environ = await asyncio.to_thread(container.exec_run, ["cat", "/proc/self/environ"])
+    assert code == 0
+    env_text = json.dumps(container.attrs["Config"]["Env"])
+    assert [a.name for a in agents if a.token.encode() in environ or a.token in env_text] == []
     volume = await asyncio.to_thread(client.volumes.get, f"berth-home-{ws}")
     for labels in (container.labels, volume.attrs["Labels"]):
         assert labels["berth.workspace_id"] == ws
@@ -200,18 +297,39 @@ async def test_start_runs_the_agents_in_a_labelled_limited_container(
         assert labels["berth.owner"] == "alice"
     host_config = container.attrs["HostConfig"]
     assert (host_config["NanoCpus"], host_config["Memory"]) == (1_500_000_000, 256 << 20)
-    assert host_config["NetworkMode"] == "host"
+    assert host_config["PidsLimit"] == 1024  # the default
+    assert host_config["Tmpfs"]["/tmp"].startswith("rw,nosuid,nodev,size=1073741824")
+    assert host_config["ShmSize"] == 1 << 30
+    assert host_config["NetworkMode"] not in ("host", "bridge", "default")
+    assert (host_config["CapDrop"], host_config["SecurityOpt"]) == (["ALL"], ["no-new-privileges"])
+    assert container.attrs["Config"]["User"] == "1000:1000"
+    relay = await asyncio.to_thread(client.containers.get, f"berth-relay-{ws}")
+    assert relay.attrs["HostConfig"]["NetworkMode"] == "host"
+    assert relay.attrs["Config"]["User"] == "65534:65534"
+    assert relay.attrs["HostConfig"]["CapDrop"] == ["ALL"]
+    assert "berth.role" not in container.labels
+    assert relay.labels["berth.role"] == "relay"
 
 
 @pytest.mark.docker
-async def test_network_false_leaves_only_loopback(
+async def test_network_false_leaves_only_loopback_and_the_relay(
     backend: DockerBackend, client: docker.DockerClient, zipapp: Path, tmp_path: Path
 ) -> None:
-    spec = spec_for(zipapp, tmp_path, backend={"network": False})
-    log = LogLines()
-    await backend.apply(spec, Transition.START, log)
-    assert (await marker(client, spec))["interfaces"] == ["lo"]
-    assert any(level == "warn" for _, level, _ in log.lines)
+    server, port = await pong_server()
+    spec = spec_for(
+        zipapp,
+        tmp_path,
+        backend={"network": False},
+        agents=[agent("main", PING="1")],
+        server_url=f"http://127.0.0.1:{port}",
+    )
+    async with server:
+        await backend.apply(spec, Transition.START, LogLines())
+        main = await marker(client, spec)
+    assert main["interfaces"] == ["lo"]
+    assert main["ping"] == "pong"
+    container = await asyncio.to_thread(client.containers.get, f"berth-{spec.workspace_id}")
+    assert container.attrs["HostConfig"]["NetworkMode"] == "none"
 
 
 @pytest.mark.docker
@@ -240,6 +358,8 @@ async def test_stop_keeps_the_volume_delete_removes_everything_both_idempotent(
         stopped = await backend.apply(next_build(spec), Transition.STOP, LogLines())
         assert [r.type for r in stopped] == ["docker_volume"]
     assert not exists(client, "container", f"berth-{ws}")
+    assert not exists(client, "container", f"berth-relay-{ws}")
+    assert not exists(client, "volume", f"berth-relay-{ws}")
     assert exists(client, "volume", f"berth-home-{ws}")
     assert not (await backend.inspect(started[0].handle)).exists
 
@@ -250,8 +370,10 @@ async def test_stop_keeps_the_volume_delete_removes_everything_both_idempotent(
 
     for _ in range(2):
         assert await backend.apply(next_build(spec), Transition.DELETE, LogLines()) == []
-    assert not exists(client, "container", f"berth-{ws}")
-    assert not exists(client, "volume", f"berth-home-{ws}")
+    for kind, name in [("container", "berth"), ("container", "berth-relay")]:
+        assert not exists(client, kind, f"{name}-{ws}")
+    for name in ("berth-home", "berth-relay"):
+        assert not exists(client, "volume", f"{name}-{ws}")
 
 
 @pytest.mark.docker
@@ -278,13 +400,17 @@ async def test_a_new_backend_finds_the_container_and_destroy_is_idempotent(
     backend: DockerBackend, client: docker.DockerClient, zipapp: Path, tmp_path: Path
 ) -> None:
     spec = spec_for(zipapp, tmp_path)
-    container, volume = (r.handle for r in await backend.apply(spec, Transition.START, LogLines()))
+    records = await backend.apply(spec, Transition.START, LogLines())
+    await marker(client, spec)  # the supervisor is up: it takes the stop signal
+    container, volume, *relay = (r.handle for r in records)
     after_restart = DockerBackend(client)
     assert (await after_restart.inspect(container)).running
     for _ in range(2):
         await after_restart.destroy(container)
     assert not (await after_restart.inspect(container)).exists
     assert (await after_restart.inspect(volume)).exists
-    for _ in range(2):
-        await after_restart.destroy(volume)
+    for handle in [volume, *relay]:
+        for _ in range(2):
+            await after_restart.destroy(handle)
+        assert not (await after_restart.inspect(handle)).exists
     await until(lambda: not exists(client, "volume", volume["name"]))

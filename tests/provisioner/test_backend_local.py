@@ -11,6 +11,7 @@ import json
 import shutil
 import signal
 from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -20,11 +21,12 @@ from berth.domain.enums import Transition
 from berth.errors import BuildFailed
 from berth.provisioner.backends import _proc
 from berth.provisioner.backends.local import BWRAP_MISSING, PREPARE_FAILED, LocalBackend
-from berth.provisioner.spec import BuildSpec
+from berth.provisioner.spec import BuildSpec, ResourceRecord
 from tests.support.backends import (
     LogLines,
     agent,
     build_spec,
+    mark_of,
     next_build,
     processes_with,
     read_marker,
@@ -75,16 +77,30 @@ def token_of(spec: BuildSpec) -> str:
     return spec.agents[0].token
 
 
-def gone(handle: dict[str, Any], token: str) -> bool:
+def steady(records: list[ResourceRecord]) -> list[ResourceRecord]:
+    """The records without what changes by itself (the home's disk use)."""
+    return [
+        replace(r, handle={k: v for k, v in r.handle.items() if k != "disk_used_bytes"})
+        for r in records
+    ]
+
+
+def marked(spec: BuildSpec) -> list[int]:
+    """Host pids of the first agent of ``spec`` and of everything it started."""
+    return processes_with(mark_of(spec.agents[0]))
+
+
+def gone(handle: dict[str, Any], spec: BuildSpec) -> bool:
     """No process of the sandbox in ``handle`` is left (zombies awaiting a reaper aside)."""
     ids = [
         _proc.ProcessId(int(handle[f"{k}_pid"]), int(handle[f"{k}_start"]))
         for k in ("keeper", "init")
         if handle.get(f"{k}_pid") is not None
     ]
-    # Every process started in the sandbox inherits the token (the supervisor has it in
-    # its config). The PID namespace's inode is no test: a new namespace may reuse it.
-    return not any(_proc.alive(p) for p in ids) and not processes_with(token)
+    # The agent and what it starts carry its mark; the keeper and the sandbox's init
+    # (the supervisor) are known by identity. The PID namespace's inode is no test: a
+    # new namespace may reuse it.
+    return not any(_proc.alive(p) for p in ids) and not marked(spec)
 
 
 async def test_missing_bwrap_fails_the_build_and_says_what_to_do(
@@ -130,19 +146,18 @@ async def test_agents_run_in_the_sandbox_and_reach_the_server(
     assert [r.type for r in records] == ["local_sandbox", "local_home"]
     assert (await backend.inspect(records[0].handle)).running
     env = main["env"]
-    assert env["BERTH_AGENT_TOKEN"] == agents[0].token
-    assert second["env"]["BERTH_AGENT_TOKEN"] == agents[1].token
+    # The token came on the control socket, never through an environment.
+    assert (main["token"], second["token"]) == (agents[0].token, agents[1].token)
+    assert "BERTH_AGENT_TOKEN" not in env
+    assert "BERTH_AGENT_TOKEN" not in second["env"]
     assert (env["BERTH_AGENT_NAME"], env["BERTH_WORKSPACE_NAME"]) == ("main", "my-workspace")
     assert (env["HOME"], env["USER"], env["GREETING"]) == ("/home/alice", "alice", "hi")
     assert main["argv"] == ["/opt/berth/berth-agent.pyz"]
     assert (main["uid"], main["cwd"], main["hostname"]) == (1000, "/home/alice", "my-workspace")
-    assert main["ping"] == "pong"  # network off: through the relay
+    assert main["ping"] == "pong"  # with or without a network: through the relay
+    assert env["BERTH_AGENT_URL"] == f"http://localhost:{port}"  # localhost is the relay
     assert not (home_of(spec) / "marker-far.json").exists()
-    if network:
-        assert env["BERTH_AGENT_URL"] == spec.server_url
-        assert "lo" in main["interfaces"]
-    else:
-        assert main["interfaces"] == ["lo"]
+    assert sorted(main["interfaces"]) == (["lo", "tap0"] if network else ["lo"])
     assert any("started bubblewrap sandbox" in line for line in log.of("apply"))
 
 
@@ -181,7 +196,7 @@ async def test_the_sandbox_sees_nothing_of_the_host_it_should_not(
         assert report["probes"][path] == {"exists": False, "list": False, "read": False}, path
     assert report["writable"] == {**dict.fromkeys(writes[:-1], False), "/home/alice/probe": True}
     assert report["secrets_seen"] == []
-    assert len(report["pids"]) < 10  # its own PID namespace: bwrap's init, supervisor, agent
+    assert len(report["pids"]) < 10  # its own PID namespace: the supervisor, the agent
 
 
 @needs_bwrap
@@ -192,17 +207,17 @@ async def test_applying_a_build_twice_leaves_one_sandbox_and_a_new_build_replace
     first = await backend.apply(spec, Transition.START, LogLines())
     await read_marker(home_of(spec))
     again = await backend.apply(spec, Transition.START, LogLines())
-    assert again == first
+    assert steady(again) == steady(first)
     starts = home_of(spec) / "starts-main.log"
     assert len(starts.read_text().split()) == 1
 
     later_spec = next_build(spec, agents=[agent()])
     later = await backend.apply(later_spec, Transition.START, LogLines())
     await until(lambda: len(starts.read_text().split()) == 2)
-    await until(lambda: gone(first[0].handle, token_of(spec)))
+    await until(lambda: gone(first[0].handle, spec))
     assert not (await backend.inspect(first[0].handle)).exists
     assert (await backend.inspect(later[0].handle)).running
-    assert processes_with(token_of(later_spec))
+    assert marked(later_spec)
 
 
 @needs_bwrap
@@ -212,13 +227,13 @@ async def test_stop_kills_everything_keeps_the_home_and_start_sees_it_again(
     spec = spec_for(state_dir, zipapp, agents=[agent(DETACH="1")])
     started = await backend.apply(spec, Transition.START, LogLines())
     await read_marker(home_of(spec))
-    # bwrap (outside and its init inside), the supervisor, the agent and its detached child
-    assert len(processes_with(token_of(spec))) == 5
+    # the agent and its detached child (bwrap and the supervisor are known by identity)
+    assert len(marked(spec)) == 2
     (home_of(spec) / "work.txt").write_text("keep me")
     stopped = [await backend.apply(next_build(spec), Transition.STOP, LogLines()) for _ in "12"]
-    assert stopped[0] == stopped[1]  # the second stop is a no-op
+    assert steady(stopped[0]) == steady(stopped[1])  # the second stop is a no-op
     assert [r.type for r in stopped[0]] == ["local_home"]
-    assert gone(started[0].handle, token_of(spec))
+    assert gone(started[0].handle, spec)
     assert not (await backend.inspect(started[0].handle)).exists
     assert (await backend.inspect(stopped[0][0].handle)).exists
 
@@ -246,7 +261,7 @@ async def test_delete_removes_the_home_and_every_process_and_is_idempotent(
         assert await backend.apply(next_build(spec), Transition.DELETE, LogLines()) == []
     assert not home_of(spec).exists()
     assert not (state_dir / "sandboxes" / str(spec.workspace_id)).exists()
-    assert gone(started[0].handle, token_of(spec))
+    assert gone(started[0].handle, spec)
 
 
 @needs_bwrap
@@ -268,7 +283,7 @@ async def test_prepare_runs_in_the_home_and_its_failure_fails_the_build_with_its
     assert "status 3" in failed.value.message
     assert "step one\nbroken" in failed.value.message
     assert log.of("prepare") == ["step one", "broken"]
-    assert not processes_with(token_of(bad))
+    assert not marked(bad)
     assert not (state_dir / "sandboxes" / str(bad.workspace_id) / "sandbox.json").exists()
 
 
@@ -282,10 +297,11 @@ async def test_a_new_backend_finds_the_running_sandbox_and_destroy_is_idempotent
     after_restart = LocalBackend()
     sandbox, home = (r.handle for r in started)
     assert (await after_restart.inspect(sandbox)).running
-    assert await after_restart.apply(spec, Transition.START, LogLines()) == started  # reused
+    reused = await after_restart.apply(spec, Transition.START, LogLines())
+    assert steady(reused) == steady(started)
     for _ in range(2):
         await after_restart.destroy(sandbox)
-        assert gone(sandbox, token_of(spec))
+        assert gone(sandbox, spec)
         assert not (await after_restart.inspect(sandbox)).exists
     assert (await after_restart.inspect(home)).exists
     for _ in range(2):
@@ -326,11 +342,11 @@ async def test_isolation_none_runs_the_agent_on_the_host_with_the_workspace_home
     log = LogLines()
     started = await backend.apply(spec, Transition.START, log)
     report = await read_marker(home_of(spec))
-    assert len(processes_with(token_of(spec))) == 2  # the agent and its detached child
+    assert len(marked(spec)) == 2  # the agent and its detached child
     assert report["env"]["HOME"] == str(home_of(spec))
     assert report["cwd"] == str(home_of(spec))
     assert log.of("prepare") == [str(home_of(spec))]
     assert any("without a sandbox" in line for line in log.of("apply"))
     assert (await backend.inspect(started[0].handle)).running
     await backend.apply(next_build(spec), Transition.STOP, LogLines())
-    assert gone(started[0].handle, token_of(spec))
+    assert gone(started[0].handle, spec)

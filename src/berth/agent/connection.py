@@ -12,6 +12,12 @@ its one reader: it waits on ``recv`` with a timeout that doubles as the heartbea
 and answers the server's pings as it reads; every other thread sends through
 :class:`Link`. Each heartbeat also sends a WebSocket ping; three unanswered ones mean
 the server is gone even if TCP has not noticed, and the agent reconnects.
+
+Under berth's supervisor the agent also has a control socket, the
+:class:`~.supervisor_link.SupervisorLink` it got its token on. The main thread beats on
+it every :data:`~.supervisor_link.BEAT_SECONDS` (connected or not), so a supervisor
+that hears nothing for a while knows the agent is stuck and restarts it; the process
+table hands its processes over on it.
 """
 
 from __future__ import annotations
@@ -39,6 +45,7 @@ from .protocol import (
     decode,
     encode,
 )
+from .supervisor_link import BEAT_SECONDS, SupervisorLink
 from .wsclient import ConnectionClosed, HandshakeError, WebSocket, connect
 
 log = logging.getLogger("berth.agent")
@@ -122,7 +129,13 @@ class Link:
 class Agent:
     """The agent process: state that outlives connections, and the connect loop."""
 
-    def __init__(self, url: str, token: str, heartbeat: float = HEARTBEAT_SECONDS) -> None:
+    def __init__(
+        self,
+        url: str,
+        token: str,
+        heartbeat: float = HEARTBEAT_SECONDS,
+        supervisor: SupervisorLink | None = None,
+    ) -> None:
         self.url = connect_url(url)
         self._token = token
         self._heartbeat = heartbeat
@@ -132,6 +145,28 @@ class Agent:
         self.logs = LogShipper(self.link.send)
         self.lifecycle = Lifecycle(self.ctx, self.logs, self.link.send)
         self._ws: WebSocket | None = None
+        self.supervisor = supervisor
+        if supervisor is not None:
+            processes = self.ctx.processes
+            processes.watcher = supervisor
+            supervisor.on_exit = processes.exited
+            processes.adopt(supervisor.handed)
+            supervisor.handed = []
+            supervisor.listen()
+
+    def _beat(self) -> None:
+        if self.supervisor is not None:
+            self.supervisor.beat()
+
+    def _wait(self, seconds: float) -> None:
+        """Wait ``seconds`` (or until stopped), beating to the supervisor meanwhile."""
+        deadline = time.monotonic() + seconds
+        while not self._stop.is_set():
+            self._beat()
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            self._stop.wait(min(left, BEAT_SECONDS))
 
     def stop(self) -> None:
         """Ask :meth:`run` to return (thread-safe; not from a signal handler)."""
@@ -154,7 +189,7 @@ class Agent:
                     log.error("%s", err)
                     return AUTH_FAILED_EXIT_CODE
                 if not self._stop.is_set():
-                    self._stop.wait(backoff.next())
+                    self._wait(backoff.next())
             return 0
         finally:
             self.shutdown()
@@ -226,11 +261,14 @@ class Agent:
         pong: threading.Event | None = None
         missed = 0
         while not self._stop.is_set():
+            self._beat()
             timeout = None if next_beat is None else max(0.0, next_beat - time.monotonic())
+            if self.supervisor is not None:
+                timeout = BEAT_SECONDS if timeout is None else min(timeout, BEAT_SECONDS)
             try:
                 data = ws.recv(timeout=timeout)
             except TimeoutError:
-                if next_beat is None:  # pragma: no cover - recv waits forever then
+                if next_beat is None or time.monotonic() < next_beat:
                     continue
                 missed = missed + 1 if pong is not None and not pong.is_set() else 0
                 if missed >= MISSED_PONGS:

@@ -5,8 +5,9 @@ signal reaches everything it started (``make`` and its compilers, a server and i
 workers). By default stdout and stderr share one pipe, so the output is interleaved
 exactly as a terminal would show it. A reader thread drains the pipe into an
 :class:`OutputBuffer` that keeps the first and the last :data:`PROCESS_BUFFER_BYTES`
-bytes, so a chatty process can run for days in bounded memory while ``exec`` still
-returns the head and ``process_output`` the tail.
+bytes (:mod:`.output`), so a chatty process can run for days in bounded memory while
+``exec`` still returns the head and ``process_output`` the tail. The RPC handlers that
+use these are in :mod:`.commands`.
 
 A foreground command that outlives its timeout is not killed: it is adopted by the
 :class:`ProcessTable` as a background process, and the caller gets its id. The table
@@ -15,8 +16,17 @@ lives as long as the agent process, so ids survive a reconnect to the server.
 ``exec`` with ``separate_stderr`` (what ``berth exec`` asks for) captures stderr on a
 pipe of its own, with its own buffer and reader thread, and behaves like
 ``timeout(1)``: a command that outlives its timeout is terminated (TERM to its group,
-KILL after :data:`TERMINATE_GRACE_SECONDS`), never adopted, and it cannot run in the
+KILL after :data:`.commands.TERMINATE_GRACE_SECONDS`), never adopted, and it cannot run in the
 background.
+
+Two things come from the supervisor (``_supervisor`` on the server side), when there
+is one. :func:`confine_children` puts every child the agent starts — commands and
+lifecycle scripts alike, since both use ``subprocess.Popen`` — into the workspace's
+workload cgroups before it executes anything, so the agent stays outside the limits
+it enforces. And the table hands every process it keeps to its ``watcher`` (the
+supervisor link: the record and a duplicate of the output pipe's read end), so that a
+restarted agent gets the processes of its predecessor back with their ids
+(:meth:`ProcessTable.adopt`): their output from then on, their signals, their exit.
 """
 
 from __future__ import annotations
@@ -29,84 +39,57 @@ import signal
 import subprocess
 import threading
 import time
-from typing import IO, TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, Any, Callable
 
-from .params import Params, Result, RpcError, get_bool, get_env, get_int, get_str, invalid
-from .protocol import DEFAULT_EXEC_TIMEOUT_MS, DEFAULT_OUTPUT_LIMIT, PROCESS_BUFFER_BYTES
+from .output import OutputBuffer
+from .params import Result, RpcError
 
 if TYPE_CHECKING:
-    from .context import AgentContext
+    pass
 
 SHELL = "/bin/sh" if os.path.exists("/bin/sh") else "sh"
-SIGNALS = {"TERM": signal.SIGTERM, "KILL": signal.SIGKILL, "INT": signal.SIGINT}
 # After the shell exits, how long to wait for the pipe to close: a child left running in
 # the background (``server &``) keeps it open, and must not hold up the caller.
 EOF_GRACE_SECONDS = 0.5
 # Finished background processes kept for process_list/process_output.
 MAX_FINISHED = 64
-# ``separate_stderr`` on timeout: how long the group has between TERM and KILL.
-TERMINATE_GRACE_SECONDS = 2.0
-_SLACK = 4  # bytes kept beyond the limit so a cut can see the next UTF-8 byte
+
+
+_CGROUP_FDS: list[int] = []
+
+
+class _ConfinedPopen(subprocess.Popen):  # type: ignore[type-arg]
+    """``subprocess.Popen`` whose child joins the workload cgroups before it executes."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        theirs = kwargs.pop("preexec_fn", None)
+
+        def join() -> None:
+            for fd in _CGROUP_FDS:
+                os.write(fd, b"0")  # "0": the writing process, i.e. this child
+            if theirs is not None:
+                theirs()
+
+        super().__init__(*args, preexec_fn=join, **kwargs)
+
+
+def confine_children(fds: list[int]) -> None:
+    """Make every later child of this process join the cgroups behind ``fds`` first.
+
+    ``fds`` are ``cgroup.procs`` files opened for writing by the server (the kernel
+    checks the opener's rights); they stay in the agent, never in a child.
+    """
+    for fd in fds:
+        os.set_inheritable(fd, False)
+    _CGROUP_FDS[:] = fds
+    if fds:
+        subprocess.Popen = _ConfinedPopen  # type: ignore[misc]
 
 
 def now_iso() -> str:
     """The current time, ISO 8601 UTC with milliseconds and a ``Z``."""
     stamp = dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds")
     return stamp.replace("+00:00", "Z")
-
-
-def _is_continuation(byte: int) -> bool:
-    return byte & 0xC0 == 0x80
-
-
-def utf8_head(data: bytes, limit: int) -> tuple[bytes, bool]:
-    """At most ``limit`` bytes from the start, not ending inside a UTF-8 sequence."""
-    if len(data) <= limit:
-        return data, False
-    cut = limit
-    while cut > 0 and cut > limit - 3 and _is_continuation(data[cut]):
-        cut -= 1
-    return data[:cut], True
-
-
-def utf8_tail(data: bytes, limit: int) -> tuple[bytes, bool]:
-    """At most ``limit`` bytes from the end, not starting inside a UTF-8 sequence."""
-    if len(data) <= limit:
-        return data, False
-    start = len(data) - limit
-    while start < len(data) and start < len(data) - limit + 3 and _is_continuation(data[start]):
-        start += 1
-    return data[start:], True
-
-
-class OutputBuffer:
-    """The head and the tail of a stream, each bounded; not thread-safe on its own."""
-
-    def __init__(self, keep: int = PROCESS_BUFFER_BYTES) -> None:
-        self.keep = keep
-        self.total = 0
-        self._head = bytearray()
-        self._tail = bytearray()
-
-    def append(self, chunk: bytes) -> None:
-        self.total += len(chunk)
-        room = self.keep + _SLACK - len(self._head)
-        if room > 0:
-            self._head += chunk[:room]
-        self._tail += chunk
-        excess = len(self._tail) - (self.keep + _SLACK)
-        if excess > 0:
-            del self._tail[:excess]
-
-    def head(self, limit: int) -> tuple[str, bool]:
-        """The first ``limit`` bytes as text, and whether there was more."""
-        data, cut = utf8_head(bytes(self._head), min(limit, self.keep))
-        return data.decode("utf-8", errors="replace"), cut or self.total > len(self._head)
-
-    def tail(self, limit: int) -> tuple[str, bool]:
-        """The last ``limit`` bytes as text, and whether there was more before them."""
-        data, cut = utf8_tail(bytes(self._tail), min(limit, self.keep))
-        return data.decode("utf-8", errors="replace"), cut or self.total > len(self._tail)
 
 
 class ManagedProcess:
@@ -131,7 +114,8 @@ class ManagedProcess:
         self._exit_code: int | None = None
         self._eof = False
         self._done = False
-        self.popen = subprocess.Popen(
+        self._on_done: list[Callable[[], None]] = []
+        popen = subprocess.Popen(
             [SHELL, "-c", command],
             cwd=cwd,
             env=env,
@@ -141,7 +125,13 @@ class ManagedProcess:
             start_new_session=True,
             close_fds=True,
         )
-        pipes = {"stdout": self.popen.stdout, "stderr": self.popen.stderr}
+        self.popen: subprocess.Popen[bytes] | None = popen
+        self.pid = popen.pid
+        # Kept for a hand-over to the supervisor (the reader may close its own at EOF).
+        self._keep_fd: int | None = None
+        if popen.stdout is not None:
+            self._keep_fd = os.dup(popen.stdout.fileno())
+        pipes = {"stdout": popen.stdout, "stderr": popen.stderr}
         for name, buffer in self._outputs.items():
             stream = pipes[name]
             if stream is None:  # pragma: no cover - started with a PIPE for it
@@ -153,6 +143,68 @@ class ManagedProcess:
                 daemon=True,
             ).start()
         threading.Thread(target=self._wait, name=f"{self.id}-wait", daemon=True).start()
+
+    @classmethod
+    def adopt(cls, record: dict[str, Any], fd: int) -> ManagedProcess:
+        """A process a predecessor of this agent started: its output from ``fd`` on.
+
+        It is not this agent's child, so its exit comes as :meth:`exited` (the
+        supervisor reaps it); ``record`` may say it has exited already.
+        """
+        self = cls.__new__(cls)
+        self.id = str(record["id"])
+        self.command = str(record.get("command", ""))
+        self.started_at = str(record.get("started_at", now_iso()))
+        self._started = time.monotonic()
+        self._cond = threading.Condition()
+        self._outputs = {"stdout": OutputBuffer()}
+        self._open = 1
+        self._exit_code = None
+        self._eof = False
+        self._done = False
+        self._on_done = []
+        self.popen = None
+        self.pid = int(record["pid"])
+        self._keep_fd = os.dup(fd)
+        stream = os.fdopen(fd, "rb", buffering=0)
+        threading.Thread(
+            target=self._read,
+            args=(stream, self._outputs["stdout"]),
+            name=f"{self.id}-read-stdout",
+            daemon=True,
+        ).start()
+        code = record.get("exit_code")
+        if isinstance(code, int):
+            self.exited(code)
+        return self
+
+    def record(self) -> dict[str, Any]:
+        """What the supervisor keeps of this process for a successor agent."""
+        return {
+            "id": self.id,
+            "command": self.command[:65536],
+            "started_at": self.started_at,
+            "pid": self.pid,
+        }
+
+    def handover_fds(self) -> list[int]:
+        """Duplicates of the output pipe's read end (none once the process is done)."""
+        with self._cond:
+            return [] if self._keep_fd is None else [os.dup(self._keep_fd)]
+
+    def exited(self, code: int) -> None:
+        """An adopted process ended with ``code`` (as ``waitpid`` put it)."""
+        threading.Thread(
+            target=self._finish, args=(code,), name=f"{self.id}-exited", daemon=True
+        ).start()
+
+    def when_done(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` (once) when the process has exited and its output is read."""
+        with self._cond:
+            if not self._done:
+                self._on_done.append(callback)
+                return
+        callback()
 
     @property
     def separate_stderr(self) -> bool:
@@ -178,12 +230,23 @@ class ManagedProcess:
                 self._cond.notify_all()
 
     def _wait(self) -> None:
-        code = self.popen.wait()
+        if self.popen is not None:
+            self._finish(self.popen.wait())
+
+    def _finish(self, code: int) -> None:
         with self._cond:
+            if self._done or self._exit_code is not None:
+                return
             self._exit_code = 128 - code if code < 0 else code
             self._cond.wait_for(lambda: self._eof, timeout=EOF_GRACE_SECONDS)
             self._done = True
+            if self._keep_fd is not None:
+                os.close(self._keep_fd)
+                self._keep_fd = None
+            callbacks, self._on_done = self._on_done, []
             self._cond.notify_all()
+        for callback in callbacks:
+            callback()
 
     def wait(self, timeout: float | None) -> bool:
         """Wait until the command has exited and its output is read; ``True`` if it has."""
@@ -225,7 +288,7 @@ class ManagedProcess:
         if gone:
             return
         with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.popen.pid, sig)
+            os.killpg(self.pid, sig)
 
     def terminate(self, grace: float) -> None:
         """TERM the group, then KILL it if it has not finished within ``grace`` seconds."""
@@ -247,12 +310,23 @@ class ManagedProcess:
         return info
 
 
+class Watcher:
+    """Who keeps the table's processes for a successor agent (the supervisor link)."""
+
+    def adopted(self, proc: ManagedProcess) -> None:
+        """``proc`` joined the table."""
+
+    def released(self, proc: ManagedProcess) -> None:
+        """``proc`` is done: nothing of it is needed any more."""
+
+
 class ProcessTable:
     """Background (and timed-out foreground) processes by id, for the agent's lifetime."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._procs: dict[str, ManagedProcess] = {}
+        self.watcher = Watcher()
 
     def add(self, proc: ManagedProcess) -> None:
         with self._lock:
@@ -260,6 +334,25 @@ class ProcessTable:
             finished = [p for p in self._procs.values() if not p.running]
             for old in finished[: max(0, len(finished) - MAX_FINISHED)]:
                 del self._procs[old.id]
+        watcher = self.watcher
+        watcher.adopted(proc)
+        proc.when_done(lambda: watcher.released(proc))
+
+    def adopt(self, handed: list[tuple[dict[str, Any], int]]) -> None:
+        """Take over the processes a predecessor agent handed to the supervisor."""
+        for record, fd in handed:
+            try:
+                proc = ManagedProcess.adopt(record, fd)
+            except (KeyError, TypeError, ValueError, OSError):
+                os.close(fd)
+                continue
+            self.add(proc)
+
+    def exited(self, pid: int, code: int) -> None:
+        """An adopted process ``pid`` ended (the supervisor reaped it)."""
+        for proc in self.all():
+            if proc.pid == pid and proc.popen is None:
+                proc.exited(code)
 
     def get(self, process_id: str) -> ManagedProcess:
         with self._lock:
@@ -277,107 +370,3 @@ class ProcessTable:
         for proc in self.all():
             if proc.running:
                 proc.signal(signal.SIGKILL)
-
-
-def _output_limit(params: Params) -> int:
-    limit = get_int(params, "output_limit", DEFAULT_OUTPUT_LIMIT)
-    if limit <= 0:
-        raise invalid("output_limit must be positive")
-    return min(limit, PROCESS_BUFFER_BYTES)
-
-
-def exec_command(ctx: AgentContext, params: Params) -> Result:
-    """``exec``: run a command in the foreground (with a timeout) or the background."""
-    command = get_str(params, "command", required=True, allow_empty=False)
-    timeout_ms = get_int(params, "timeout_ms", DEFAULT_EXEC_TIMEOUT_MS)
-    if timeout_ms <= 0:
-        raise invalid("timeout_ms must be positive")
-    workdir = get_str(params, "workdir")
-    env = ctx.env(get_env(params, "env"))
-    background = get_bool(params, "background")
-    separate = get_bool(params, "separate_stderr")
-    if separate and background:
-        raise invalid("separate_stderr cannot be combined with background")
-    limit = _output_limit(params)
-    cwd = ctx.resolve(workdir) if workdir else ctx.directory()
-    if not os.path.isdir(cwd):
-        raise RpcError("not_found", f"working directory does not exist: {cwd}")
-    try:
-        proc = ManagedProcess(command, cwd, env, separate_stderr=separate)
-    except OSError as err:
-        raise RpcError("failed", f"could not start the command: {err}") from err
-    if separate:
-        return _exec_separate(proc, timeout_ms, limit)
-    result: Result = {"exit_code": 0, "output": "", "truncated": False, "timed_out": False}
-    if background:
-        ctx.processes.add(proc)
-        result.update(wall_duration_ms=0, process_id=proc.id)
-        return result
-    finished = proc.wait(timeout_ms / 1000)
-    output, truncated = proc.head(limit)
-    result.update(output=output, truncated=truncated, wall_duration_ms=proc.elapsed_ms())
-    if not finished:
-        ctx.processes.add(proc)
-        result.update(exit_code=-1, timed_out=True, process_id=proc.id)
-        return result
-    code = proc.exit_code
-    result["exit_code"] = -1 if code is None else code
-    return result
-
-
-def _exec_separate(proc: ManagedProcess, timeout_ms: int, limit: int) -> Result:
-    """``exec`` with ``separate_stderr``: a timed-out command is terminated, not adopted."""
-    timed_out = not proc.wait(timeout_ms / 1000)
-    if timed_out:
-        proc.terminate(TERMINATE_GRACE_SECONDS)
-    stdout, stdout_cut = proc.head(limit, "stdout")
-    stderr, stderr_cut = proc.head(limit, "stderr")
-    code = proc.exit_code
-    return {
-        "exit_code": -1 if timed_out or code is None else code,
-        "stdout": stdout,
-        "stderr": stderr,
-        "truncated": stdout_cut or stderr_cut,
-        "timed_out": timed_out,
-        "wall_duration_ms": proc.elapsed_ms(),
-    }
-
-
-def process_output(ctx: AgentContext, params: Params) -> Result:
-    """``process_output``: wait a while for a process to exit, then report its tail."""
-    process_id = get_str(params, "process_id", required=True, allow_empty=False)
-    wait_ms = get_int(params, "wait_timeout_ms", DEFAULT_EXEC_TIMEOUT_MS)
-    if wait_ms < 0:
-        raise invalid("wait_timeout_ms must not be negative")
-    limit = _output_limit(params)
-    proc = ctx.processes.get(process_id)
-    if wait_ms > 0:
-        proc.wait(wait_ms / 1000)
-    output, truncated = proc.tail(limit)
-    result: Result = {"process_id": proc.id, "running": proc.running}
-    code = proc.exit_code
-    if code is not None:
-        result["exit_code"] = code
-    result.update(output=output, truncated=truncated)
-    return result
-
-
-def process_list(ctx: AgentContext, params: Params) -> Result:
-    """``process_list``: every process the table knows, oldest first."""
-    del params
-    return {"processes": [proc.describe() for proc in ctx.processes.all()]}
-
-
-def process_signal(ctx: AgentContext, params: Params) -> Result:
-    """``process_signal``: TERM, KILL or INT to a process's whole group."""
-    process_id = get_str(params, "process_id", required=True, allow_empty=False)
-    name = get_str(params, "signal", required=True, allow_empty=False).upper()
-    name = name[3:] if name.startswith("SIG") else name
-    if name not in SIGNALS:
-        raise invalid(f"signal must be one of {', '.join(SIGNALS)}, got {name!r}")
-    proc = ctx.processes.get(process_id)
-    try:
-        proc.signal(SIGNALS[name])
-    except PermissionError as err:
-        raise RpcError("failed", f"could not signal process {process_id}: {err}") from err
-    return {}

@@ -17,7 +17,7 @@ import logging
 import threading
 from typing import Any, Callable, cast
 
-from . import edits, files, processes, reads
+from . import commands, edits, files, reads
 from .context import AgentContext
 from .params import Params, Result, RpcError
 
@@ -34,10 +34,10 @@ def ping(ctx: AgentContext, params: Params) -> Result:
 
 HANDLERS: dict[str, Handler] = {
     "ping": ping,
-    "exec": processes.exec_command,
-    "process_output": processes.process_output,
-    "process_list": processes.process_list,
-    "process_signal": processes.process_signal,
+    "exec": commands.exec_command,
+    "process_output": commands.process_output,
+    "process_list": commands.process_list,
+    "process_signal": commands.process_signal,
     "read_file": reads.read_file,
     "write_file": files.write_file,
     "edit_files": edits.edit_files,

@@ -47,8 +47,11 @@ from berth.domain.template_yaml import (
 )
 
 __all__ = [
+    "DEFAULT_PIDS",
+    "DEFAULT_TMP_SIZE",
     "AgentDoc",
     "BackendDoc",
+    "LimitsMode",
     "LoadedTemplate",
     "OptionDoc",
     "ParameterDoc",
@@ -68,11 +71,27 @@ class _Doc(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+DEFAULT_PIDS = 1024
+"""``backend.pids`` when a template sets none: the most processes (threads too) at once."""
+DEFAULT_TMP_SIZE = "1g"
+"""``backend.tmp_size`` when a template sets none: the size of ``/tmp`` and of ``/dev/shm``."""
+
+LimitsMode = Literal["enforce", "best-effort"]
+"""``backend.limits``: ``enforce`` (a limit the host cannot hold fails the build) or
+``best-effort`` (the build log warns and the workspace runs without it)."""
+
+
 # --- the document -------------------------------------------------------------
 
 
 class BackendDoc(_Doc):
-    """Where workspaces run. ``isolation`` defaults to ``bwrap`` for ``local``."""
+    """Where workspaces run. ``isolation`` defaults to ``bwrap`` for ``local``.
+
+    Limits: ``cpus``, ``memory``, ``pids`` (default :data:`DEFAULT_PIDS`), ``tmp_size``
+    (default :data:`DEFAULT_TMP_SIZE`, each of ``/tmp`` and ``/dev/shm``) and ``disk``
+    (the home). Unset fields stay ``None`` in the document, so a stored build says what
+    its template asked for; the ``*_limit``/``*_bytes`` properties apply the defaults.
+    """
 
     type: BackendType = BackendType.LOCAL
     isolation: Isolation | None = None
@@ -80,6 +99,10 @@ class BackendDoc(_Doc):
     image: str | None = None
     cpus: float | None = Field(default=None, gt=0)
     memory: MemorySize | None = None
+    pids: int | None = Field(default=None, gt=0)
+    tmp_size: MemorySize | None = None
+    disk: MemorySize | None = None
+    limits: LimitsMode = "enforce"
     fake: dict[str, Any] | None = None
 
     @model_validator(mode="before")
@@ -112,6 +135,26 @@ class BackendDoc(_Doc):
     def memory_bytes(self) -> int | None:
         """``memory`` in bytes (binary multiples: ``2g`` = 2 GiB), or None if unset."""
         return memory_bytes(self.memory) if self.memory else None
+
+    @property
+    def pids_limit(self) -> int:
+        """``pids``, or :data:`DEFAULT_PIDS` if unset."""
+        return self.pids or DEFAULT_PIDS
+
+    @property
+    def tmp_size_bytes(self) -> int:
+        """``tmp_size`` in bytes, or :data:`DEFAULT_TMP_SIZE`'s if unset."""
+        return memory_bytes(self.tmp_size or DEFAULT_TMP_SIZE) or 0
+
+    @property
+    def disk_bytes(self) -> int | None:
+        """``disk`` in bytes, or None if unset (the home may grow as the host allows)."""
+        return memory_bytes(self.disk) if self.disk else None
+
+    @property
+    def best_effort(self) -> bool:
+        """True if limits the host cannot enforce only warn (``limits: best-effort``)."""
+        return self.limits == "best-effort"
 
 
 class OptionDoc(_Doc):

@@ -16,15 +16,23 @@ privileged (mounts need no user namespace) and the sandbox's first command is
 ``setpriv``, which drops to the host uid/gid given as ``run_as`` (1000:1000 by default),
 clears the capability bounding set and sets no-new-privs, so nothing inside runs as
 root and set-uid programs from ``/usr`` gain nothing.
+
+Network: every sandbox has a network namespace of its own. Without ``network`` it has
+only ``lo``; with it, the keeper adds slirp4netns and a packet filter (see
+``_supervisor``), and ``/etc/resolv.conf`` names slirp's DNS forwarder. Either way
+agents reach the server through the relay (:func:`plan_relay`). ``/tmp`` and
+``/dev/shm`` are tmpfs of ``tmp_size`` bytes each (bwrap ``--size``, where bwrap has it).
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import ipaddress
 import os
 import re
 import shutil
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -38,21 +46,26 @@ __all__ = [
     "SANDBOX_PATH",
     "SUPERVISOR_PATH",
     "MemFiles",
+    "NetworkTools",
     "RelayPlan",
     "SandboxPlan",
     "bwrap_args",
+    "bwrap_supports",
     "drop_privileges",
     "find_bwrap",
+    "find_network_tools",
     "plan_relay",
     "sandbox_env",
     "sandbox_user",
 ]
 
 AGENT_PATH = "/opt/berth/berth-agent.pyz"
-SUPERVISOR_PATH = "/opt/berth/supervisor.py"
+SUPERVISOR_PATH = "/opt/berth/berth-supervisor.pyz"
 RELAY_DIR = "/run/berth"
 RELAY_SOCKET = "relay.sock"
 INSIDE_ID = 1000
+SLIRP_DNS = "10.0.2.3"
+"""slirp4netns's DNS forwarder (kept in step with ``_supervisor.SLIRP_DNS``)."""
 SANDBOX_PATH = "/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin"
 
 ETC_ENTRIES = (
@@ -95,6 +108,50 @@ def find_bwrap(configured: str | None) -> str | None:
     if configured:
         return configured if os.access(configured, os.X_OK) else None
     return shutil.which("bwrap")
+
+
+@functools.cache
+def bwrap_supports(bwrap: str, option: str) -> bool:
+    """Whether this bwrap knows ``option`` (``--size`` came in 0.5, ``--as-pid-1`` in 0.4)."""
+    try:
+        shown = subprocess.run(
+            [bwrap, "--help"], capture_output=True, text=True, timeout=10, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return f"{option} " in shown.stdout + shown.stderr
+
+
+@dataclass(frozen=True, slots=True)
+class NetworkTools:
+    """What ``network: true`` needs on the host, found on PATH (and in /usr/sbin, /sbin)."""
+
+    slirp4netns: str | None
+    iptables_restore: str | None
+    ip6tables_restore: str | None
+    nsenter: str | None
+
+    def missing(self) -> list[str]:
+        needed = {
+            "slirp4netns": self.slirp4netns,
+            "iptables-restore (iptables)": self.iptables_restore,
+            "nsenter (util-linux)": self.nsenter,
+        }
+        return [name for name, path in needed.items() if path is None]
+
+
+def find_network_tools() -> NetworkTools:
+    path = os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/sbin"])
+
+    def which(name: str) -> str | None:
+        return shutil.which(name, path=path)
+
+    return NetworkTools(
+        slirp4netns=which("slirp4netns"),
+        iptables_restore=which("iptables-restore"),
+        ip6tables_restore=which("ip6tables-restore"),
+        nsenter=which("nsenter"),
+    )
 
 
 def sandbox_user(owner: str) -> str:
@@ -171,6 +228,9 @@ class SandboxPlan:
     """Host uid/gid to drop to (the server runs as root), or None (unprivileged bwrap)."""
     relay_dir: Path | None = None
     relay_alias: str | None = None
+    tmp_size: int | None = None
+    """Bytes of each of ``/tmp`` and ``/dev/shm`` (None: bwrap's default, half the RAM)."""
+    workspace_id: str = ""
 
     @property
     def inside_home(self) -> str:
@@ -220,8 +280,6 @@ def _system_mounts() -> list[str]:
 def _etc_mounts(plan: SandboxPlan, files: MemFiles) -> list[str]:
     args = ["--perms", "0755", "--dir", "/etc"]
     names = [*ETC_ENTRIES, *(p.name for p in Path("/etc").glob("python3*"))]
-    if plan.network:
-        names.append("resolv.conf")
     for name in names:
         if (Path("/etc") / name).exists():
             args += ["--ro-bind", f"/etc/{name}", f"/etc/{name}"]
@@ -232,6 +290,8 @@ def _etc_mounts(plan: SandboxPlan, files: MemFiles) -> list[str]:
         "hostname": f"{plan.hostname}\n".encode(),
         "machine-id": f"{plan.machine_id}\n".encode(),
     }
+    if plan.network:  # slirp4netns forwards DNS to the host's resolvers
+        generated["resolv.conf"] = f"nameserver {SLIRP_DNS}\n".encode()
     for name, data in generated.items():
         fd = files.add(name, data)
         args += ["--perms", "0644", "--ro-bind-data", str(fd), f"/etc/{name}"]
@@ -245,15 +305,17 @@ def bwrap_args(
     *,
     opt_files: dict[str, bytes],
     die_with_parent: bool = False,
+    as_pid_1: bool = False,
 ) -> list[str]:
     """The bwrap command line up to ``--`` (the caller appends the command).
 
-    ``opt_files`` maps paths under ``/opt/berth`` to their contents.
+    ``opt_files`` maps paths under ``/opt/berth`` to their contents. ``as_pid_1``: the
+    command is the sandbox's PID 1 (the supervisor), which nothing inside may signal.
     """
-    args = [bwrap, "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--new-session"]
-    args += ["--hostname", plan.hostname]
-    if not plan.network:
-        args.append("--unshare-net")
+    args = [bwrap, "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-net"]
+    args += ["--new-session", "--hostname", plan.hostname]
+    if as_pid_1:
+        args.append("--as-pid-1")
     if plan.run_as is None:
         args += ["--unshare-user", "--uid", str(INSIDE_ID), "--gid", str(INSIDE_ID)]
     else:
@@ -264,8 +326,9 @@ def bwrap_args(
     args += _etc_mounts(plan, files)
     args += ["--proc", "/proc", "--dev", "/dev"]
     # Private, per-sandbox temporary directories (tmpfs, gone with the sandbox).
-    args += ["--perms", "1777", "--tmpfs", "/tmp"]  # noqa: S108
-    args += ["--perms", "1777", "--tmpfs", "/dev/shm"]  # noqa: S108
+    size = [] if plan.tmp_size is None else ["--size", str(plan.tmp_size)]
+    args += ["--perms", "1777", *size, "--tmpfs", "/tmp"]  # noqa: S108
+    args += ["--perms", "1777", *size, "--tmpfs", "/dev/shm"]  # noqa: S108
     args += ["--perms", "0755", "--dir", "/var", "--symlink", "../tmp", "/var/tmp"]  # noqa: S108
     args += ["--perms", "0755", "--dir", "/home", "--bind", str(plan.home), plan.inside_home]
     args += ["--perms", "0755", "--dir", "/opt/berth"]
@@ -308,5 +371,7 @@ def sandbox_env(plan: SandboxPlan, extra: dict[str, str] | None = None) -> dict[
         "SHELL": "/bin/bash" if Path("/bin/bash").exists() else "/bin/sh",
         "LANG": "C.UTF-8",
     }
+    if plan.workspace_id:
+        env["BERTH_WORKSPACE_ID"] = plan.workspace_id
     env.update(extra or {})
     return env

@@ -3,31 +3,45 @@
 Layout under the state dir (the server's data dir unless ``state_dir`` is given)::
 
     homes/<workspace_id>/            the persistent home, bound at /home/<owner>
+    homes/<workspace_id>.img         its file system, when the template sets ``disk``
+    supervisor/                      the supervisor's zipapps (``_supervisor_zip``)
     sandboxes/<workspace_id>/        never visible inside the sandbox
         sandbox.json                 the running sandbox's handle (found after a restart)
         sandbox.log                  output of bwrap, the supervisor and the agents
-        relay/relay.sock             network: false only (see below)
+        relay/relay.sock             how the agents reach the server (see below)
 
 What runs where. ``start`` runs ``prepare`` in a one-shot sandbox with the same
-mounts (``--die-with-parent``: it belongs to the build), then starts a *keeper* (see
-``_supervisor``): a small detached host process, in its own session, that runs one
-long-lived ``bwrap`` per workspace. Inside, a supervisor starts one agent process per
-non-external agent and restarts a crashed one. The sandbox does not die with the
-server (no ``--die-with-parent``): agents reconnect to the next server.
+mounts, limits and network (it dies with the server: it belongs to the build), then
+starts a *keeper* (see ``_supervisor``): a small detached host process, in its own
+session, that runs one long-lived ``bwrap`` per workspace. Inside, a supervisor (the
+sandbox's PID 1) starts one agent process per non-external agent, hands each its token
+on a socket once the agent cannot be read, and restarts an agent that crashed or
+stopped answering. The sandbox does not die with the server (no ``--die-with-parent``):
+agents reconnect to the next server.
 
-The handle of the sandbox records the keeper's and the sandbox init's pid *and* start
-time plus the sandbox's PID namespace, so a later server finds it and never signals a
-reused pid. Stop sends SIGTERM to every process in that namespace, waits up to
-``stop_timeout``, then SIGKILLs the namespace's init (the kernel then kills the rest)
-and the keeper's process group. The home is kept; delete removes it too.
+The handle of the sandbox records its processes by identity, so a later server finds
+them and never signals a reused pid; stop is ``_local_stop``'s. The home is kept;
+delete removes it too.
 
-``network: false`` gives the sandbox its own network namespace with only ``lo``; the
-agents still reach the server through a relay: the supervisor inside listens on
-127.0.0.1 and forwards to a Unix socket that the keeper serves on the host and
-forwards to the server (the server's host name is mapped to 127.0.0.1 inside, so TLS
-still verifies). ``isolation: none`` runs the agents as plain host processes with
-HOME set to the workspace home (no sandbox at all; the log says so). CPU and memory
-limits are not enforced by this backend; the log says so when a template sets them.
+Network. Every sandbox has its own network namespace. ``network: false`` leaves it
+only ``lo``; ``network: true`` adds user-mode networking (slirp4netns) behind a packet
+filter that rejects the host's own addresses, its loopback and link-local ranges (see
+``_supervisor.network`` and ``.firewall``). Either way the agents reach the server
+through a relay: the supervisor inside listens on 127.0.0.1 and forwards to a Unix
+socket that the keeper serves on the host and forwards to the server (the server's
+host name is mapped to 127.0.0.1 inside, so TLS still verifies).
+
+Limits (``_local_limits``). ``cpus``, ``memory`` and ``pids`` are cgroup limits
+(``_cgroups``: v2, or v1 per controller), ``tmp_size`` sizes the ``/tmp`` and
+``/dev/shm`` tmpfs, and ``disk`` gives the home an ext4 file system of that size,
+loop-mounted (``_local_disk``; the server must run as root). A limit the template sets
+that this host cannot enforce fails the build (``LIMITS_UNAVAILABLE``), naming it,
+unless the template says ``limits: best-effort``; a default it cannot enforce
+(``pids``) only warns. The home's handle reports its disk use (``disk_used_bytes``,
+``disk_limit_bytes``); :meth:`LocalBackend.home_usage` and ``inspect`` measure it anew.
+
+``isolation: none`` runs the agents as plain host processes with HOME set to the
+workspace home (no sandbox at all; the log says so); cgroup limits still apply.
 """
 
 from __future__ import annotations
@@ -36,32 +50,56 @@ import asyncio
 import contextlib
 import os
 import shutil
-import signal
 import uuid
 from pathlib import Path
 from typing import Any
 
 from berth.domain.enums import Isolation, Transition
 from berth.errors import BuildFailed
-from berth.provisioner.backends import _proc as proc
-from berth.provisioner.backends._bwrap import SandboxPlan, find_bwrap, plan_relay, sandbox_user
-from berth.provisioner.backends._local_run import (
-    PREPARE_FAILED,
-    SANDBOX_FAILED,
+from berth.provisioner.backends._bwrap import (
+    SandboxPlan,
+    find_bwrap,
+    find_network_tools,
+    plan_relay,
+    sandbox_user,
+)
+from berth.provisioner.backends._local_disk import home_usage, unmount_disk_home
+from berth.provisioner.backends._local_files import (
     Paths,
     is_uuid,
-    launch,
     load_json,
     read_state,
     remove_tree,
-    run_prepare,
     write_state,
 )
+from berth.provisioner.backends._local_limits import (
+    LIMITS_UNAVAILABLE,
+    decide,
+    make_cgroups,
+    mount_home,
+)
+from berth.provisioner.backends._local_run import (
+    PREPARE_FAILED,
+    SANDBOX_FAILED,
+    Extras,
+    launch,
+    run_prepare,
+)
+from berth.provisioner.backends._local_stop import kill_sandbox, running
 from berth.provisioner.spec import BuildSpec, LogSink, ResourceRecord, ResourceState
 
-__all__ = ["BWRAP_MISSING", "PREPARE_FAILED", "SANDBOX_FAILED", "LocalBackend", "remove_tree"]
+__all__ = [
+    "BWRAP_MISSING",
+    "LIMITS_UNAVAILABLE",
+    "NETWORK_UNAVAILABLE",
+    "PREPARE_FAILED",
+    "SANDBOX_FAILED",
+    "LocalBackend",
+    "remove_tree",
+]
 
 BWRAP_MISSING = "BWRAP_MISSING"
+NETWORK_UNAVAILABLE = "NETWORK_UNAVAILABLE"
 _LOG_ROTATE_BYTES = 8 << 20
 
 
@@ -101,26 +139,42 @@ class LocalBackend:
                 await log(f"stopping the sandbox of build {current.get('build_number', '?')}")
                 await self._kill(current)
                 paths.state.unlink(missing_ok=True)
+            await asyncio.to_thread(unmount_disk_home, paths.home)
             if transition is Transition.STOP:
-                return [_home_record(paths)] if paths.home.exists() else []
-            await asyncio.to_thread(remove_tree, paths.home)
+                if not paths.home.exists():
+                    return []
+                return [await asyncio.to_thread(_home_record, paths, None)]
+            await asyncio.to_thread(_remove_home, paths.home)
             await asyncio.to_thread(remove_tree, paths.run)
             await log("removed the workspace home")
             return []
 
     async def inspect(self, handle: dict[str, Any]) -> ResourceState:
         if handle.get("kind") == "home":
-            found = await asyncio.to_thread(Path(str(handle["path"])).is_dir)
-            return ResourceState(exists=found, running=False, detail=str(handle["path"]))
-        running = _running(handle)
-        detail = f"keeper pid {handle.get('keeper_pid')}" if running else "not running"
-        return ResourceState(exists=running, running=running, detail=detail)
+            path = Path(str(handle["path"]))
+            found = await asyncio.to_thread(path.is_dir)
+            detail = str(path)
+            if found:
+                used = await asyncio.to_thread(home_usage, path)
+                limit = handle.get("disk_limit_bytes")
+                detail += f": {used} bytes used" + (f" of {limit}" if limit else "")
+            return ResourceState(exists=found, running=False, detail=detail)
+        up = running(handle)
+        detail = f"keeper pid {handle.get('keeper_pid')}" if up else "not running"
+        return ResourceState(exists=up, running=up, detail=detail)
+
+    async def home_usage(self, handle: dict[str, Any]) -> int | None:
+        """Bytes the home of ``handle`` (a ``local_home`` record's) uses now; None if gone."""
+        path = Path(str(handle.get("path", "")))
+        if handle.get("kind") != "home" or not await asyncio.to_thread(path.is_dir):
+            return None
+        return await asyncio.to_thread(home_usage, path)
 
     async def destroy(self, handle: dict[str, Any]) -> None:
         if handle.get("kind") == "home":
             path = Path(str(handle["path"]))
             if path.parent.name == "homes" and is_uuid(path.name):
-                await asyncio.to_thread(remove_tree, path)
+                await asyncio.to_thread(_remove_home, path)
             return
         await self._kill(handle)
         state = Path(str(handle["run_dir"])) / "sandbox.json"
@@ -134,32 +188,67 @@ class LocalBackend:
         self, spec: BuildSpec, paths: Paths, current: dict[str, Any] | None, log: LogSink
     ) -> list[ResourceRecord]:
         same_build = current is not None and current.get("build_id") == str(spec.build_id)
-        if current is not None and same_build and _running(current):
+        if current is not None and same_build and running(current):
             await log("the sandbox of this build is already running")
-            return [_sandbox_record(spec, current), _home_record(paths)]
+            home = await asyncio.to_thread(_home_record, paths, spec.template.backend.disk_bytes)
+            return [_sandbox_record(spec, current), home]
         isolation = spec.template.backend.isolation or Isolation.BWRAP
         bwrap = self._check_prerequisites(isolation)
+        backend = spec.template.backend
+        network = backend.network and bwrap is not None
+        net = self._network(paths) if network else None
+        limits = await decide(backend, bwrap, log)
         if current is not None:
             await log(f"replacing the sandbox of build {current.get('build_number', '?')}")
             await self._kill(current)
             paths.state.unlink(missing_ok=True)
         await asyncio.to_thread(self._make_dirs, paths)
-        backend = spec.template.backend
-        if backend.cpus is not None or backend.memory is not None:
-            await log("the local backend does not enforce cpus/memory limits", level="warn")
-        plan = self._plan(spec, paths, network=backend.network if bwrap else True)
+        if limits.disk is not None:
+            owner = self._run_as or (os.geteuid(), os.getegid())
+            await mount_home(paths, limits.disk, owner, backend.best_effort, log)
+        cgroups = await make_cgroups(spec, limits, backend.best_effort, log)
+        plan = self._plan(spec, paths, network=network, tmp_size=limits.tmp_size, relay=bwrap)
         if bwrap is None:
             await log(
                 "isolation: none: agents run as host processes, without a sandbox", level="warn"
             )
+        extras = Extras(net=net, cgroups=cgroups)
         if spec.template.prepare.strip():
-            await run_prepare(spec, plan, bwrap, log)
-        handle = await launch(spec, paths, plan, bwrap, self._start_timeout)
+            await run_prepare(spec, paths, plan, bwrap, log, extras)
+        handle = await launch(spec, paths, plan, bwrap, self._start_timeout, extras)
         await asyncio.to_thread(write_state, paths, handle)
         agents = [a.name for a in spec.agents if not a.external]
         where = "bubblewrap sandbox" if bwrap else "host processes"
         await log(f"started {where} (keeper pid {handle['keeper_pid']}), agents: {agents}")
-        return [_sandbox_record(spec, handle), _home_record(paths)]
+        home = await asyncio.to_thread(_home_record, paths, limits.disk)
+        return [_sandbox_record(spec, handle), home]
+
+    def _network(self, paths: Paths) -> dict[str, Any]:
+        """The keeper's ``net`` config; refuse ``network: true`` where it cannot be safe."""
+        tools = find_network_tools()
+        missing = tools.missing()
+        if missing:
+            raise BuildFailed(
+                "network: true gives the sandbox user-mode networking behind a packet "
+                f"filter, and this host lacks {', '.join(missing)}. Install them (Debian/"
+                "Ubuntu: `apt-get install slirp4netns iptables`) or set `network: false`.",
+                code=NETWORK_UNAVAILABLE,
+            )
+        if not os.access("/dev/net/tun", os.R_OK | os.W_OK):
+            raise BuildFailed(
+                "network: true needs /dev/net/tun, which this server's user cannot open "
+                "(make it mode 0666, as most distributions do, or run the server as root), "
+                "or set `network: false`.",
+                code=NETWORK_UNAVAILABLE,
+            )
+        return {
+            "slirp4netns": tools.slirp4netns,
+            "iptables_restore": tools.iptables_restore,
+            "ip6tables_restore": tools.ip6tables_restore,
+            "nsenter": tools.nsenter,
+            "userns": self._run_as is None,
+            "lock_file": str(paths.run / "xtables.lock"),
+        }
 
     def _check_prerequisites(self, isolation: Isolation) -> str | None:
         """The bwrap path for a sandbox, None for ``isolation: none``; refuse what cannot work."""
@@ -201,8 +290,17 @@ class LocalBackend:
         if self._run_as is not None and paths.home.stat().st_uid != self._run_as[0]:
             os.chown(paths.home, *self._run_as)
 
-    def _plan(self, spec: BuildSpec, paths: Paths, *, network: bool) -> SandboxPlan:
-        relay = None if network else plan_relay(spec.server_url)
+    def _plan(
+        self,
+        spec: BuildSpec,
+        paths: Paths,
+        *,
+        network: bool,
+        tmp_size: int | None,
+        relay: str | None,
+    ) -> SandboxPlan:
+        """The sandbox of ``spec``; ``relay``: the bwrap path (a sandbox), or None (no relay)."""
+        plan = None if relay is None else plan_relay(spec.server_url)
         return SandboxPlan(
             owner=sandbox_user(spec.owner_name),
             hostname=spec.workspace_name[:63] or "workspace",
@@ -210,59 +308,38 @@ class LocalBackend:
             home=paths.home,
             network=network,
             run_as=self._run_as,
-            relay_dir=None if relay is None else paths.run / "relay",
-            relay_alias=None if relay is None else relay.host_alias,
+            relay_dir=None if plan is None else paths.run / "relay",
+            relay_alias=None if plan is None else plan.host_alias,
+            tmp_size=tmp_size,
+            workspace_id=str(spec.workspace_id),
         )
 
-    # --- stop ------------------------------------------------------------------
-
     async def _kill(self, handle: dict[str, Any]) -> None:
-        """Stop every process of the sandbox in ``handle``; gently first, then for good."""
-        keeper = _ident(handle, "keeper")
-        init = _ident(handle, "init")
-        ns = handle.get("pid_ns")
-
-        def in_sandbox() -> list[int]:
-            if init is not None and ns is not None and proc.alive(init):
-                return proc.processes_in_pid_ns(int(ns))
-            return []
-
-        def gone() -> bool:
-            alive = [p for p in (keeper, init) if p is not None and proc.alive(p)]
-            return not alive and not (keeper and proc.processes_in_group(keeper))
-
-        if gone():
-            return
-        proc.kill_pids(in_sandbox(), signal.SIGTERM)
-        if keeper is not None and init is None:  # isolation: none: agents share its group
-            proc.signal_group(keeper, signal.SIGTERM)
-        if await proc.wait_until(gone, self._stop_timeout):
-            return
-        if init is not None:
-            proc.signal_process(init, signal.SIGKILL)
-        if keeper is not None:
-            proc.signal_group(keeper, signal.SIGKILL)
-        if not await proc.wait_until(gone, 10.0):
-            raise BuildFailed("could not stop the sandbox's processes", code=SANDBOX_FAILED)
+        await kill_sandbox(handle, self._stop_timeout)
 
 
 # --- helpers ----------------------------------------------------------------------
-
-
-def _ident(handle: dict[str, Any], prefix: str) -> proc.ProcessId | None:
-    pid, start = handle.get(f"{prefix}_pid"), handle.get(f"{prefix}_start")
-    return None if pid is None or start is None else proc.ProcessId(int(pid), int(start))
-
-
-def _running(handle: dict[str, Any]) -> bool:
-    ident = _ident(handle, "init" if handle.get("mode") == "bwrap" else "keeper")
-    return ident is not None and proc.alive(ident)
 
 
 def _sandbox_record(spec: BuildSpec, handle: dict[str, Any]) -> ResourceRecord:
     return ResourceRecord(type="local_sandbox", name=spec.workspace_name, handle=handle)
 
 
-def _home_record(paths: Paths) -> ResourceRecord:
-    handle = {"kind": "home", "workspace_id": str(paths.workspace_id), "path": str(paths.home)}
+def _home_record(paths: Paths, disk_limit: int | None) -> ResourceRecord:
+    """The home's record; its handle reports the disk use when it was made (blocking)."""
+    handle: dict[str, Any] = {
+        "kind": "home",
+        "workspace_id": str(paths.workspace_id),
+        "path": str(paths.home),
+        "disk_used_bytes": home_usage(paths.home),
+        "disk_limit_bytes": disk_limit if os.path.ismount(paths.home) else None,
+    }
     return ResourceRecord(type="local_home", name=str(paths.home), handle=handle)
+
+
+def _remove_home(home: Path) -> None:
+    """Remove a home and its file system image (unmounting it first)."""
+    unmount_disk_home(home)
+    remove_tree(home)
+    home.with_name(f"{home.name}.img").unlink(missing_ok=True)
+    home.with_name(f"{home.name}.new").unlink(missing_ok=True)
