@@ -55,6 +55,7 @@ READS: dict[type[models.ApiModel], str] = {
     models.Job: "JobOut",
     models.Build: "BuildOut",
     models.Agent: "AgentOut",
+    models.HomeDisk: "HomeDiskOut",
     models.Workspace: "WorkspaceOut",
     models.LogEntry: "LogOut",
     models.AgentLogEntry: "AgentLogOut",

@@ -15,8 +15,8 @@ from typer.testing import CliRunner
 
 from berth import __version__
 from berth.cli.app import app
-from berth.cli.output import print_listing
-from berth.cli.workspaces._render import stops
+from berth.cli.output import fmt_bytes, print_listing
+from berth.cli.workspaces._render import home_disk, stops
 from berth.client import User, Workspace
 
 runner = CliRunner()
@@ -198,3 +198,17 @@ def test_when_a_workspace_stops_reads_from_its_status_and_deadline() -> None:
     assert shown("running", now - dt.timedelta(seconds=1)) == "due now"
     assert shown("running", None) == "never"
     assert shown("stopped", now - dt.timedelta(hours=1)) == "-"  # a past deadline: nothing
+
+
+def test_home_disk_use_reads_in_binary_units_with_its_quota() -> None:
+    def shown(disk: dict[str, object] | None) -> str:
+        raw = {"id": "w", "name": "w", "home_disk": disk}
+        return home_disk(Workspace.model_validate(raw))
+
+    at = "2026-12-02T09:00:00Z"
+    assert shown(None) == "-"
+    assert shown({"used_bytes": 512, "measured_at": at}).startswith("512 B (measured ")
+    assert shown({"used_bytes": 3 << 20, "limit_bytes": 1 << 30, "measured_at": at}).startswith(
+        "3.0 MiB of 1.0 GiB (measured "
+    )
+    assert [fmt_bytes(n) for n in (1023, 1536, 5 << 40)] == ["1023 B", "1.5 KiB", "5.0 TiB"]

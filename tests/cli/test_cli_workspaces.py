@@ -427,6 +427,19 @@ def test_exec_end_to_end(live_server: Server) -> None:
     as_json = json_of(berth(live_server, "exec", name, "-o", "json", "--", "exit 5"))
     assert (as_json["exit_code"], as_json["timed_out"]) == (5, False)
 
+    # The home's disk use, as the latest build measured it: the stop build sees 3 MiB.
+    assert re.search(r"Home disk\s+\d", ok(berth(live_server, "workspaces", "show", name)).stdout)
+    filled = berth(live_server, "exec", name, "--", "head -c 3145728 /dev/urandom > big")
+    assert filled.exit_code == 0, filled.stderr
+    ok(berth(live_server, "workspaces", "stop", name))
+    shown = json_of(berth(live_server, "workspaces", "show", name, "-o", "json"))
+    assert shown["home_disk"]["used_bytes"] >= 3 << 20, shown["home_disk"]
+    assert shown["home_disk"]["limit_bytes"] is None  # no backend.disk quota
+    listed = json_of(berth(live_server, "workspaces", "list", "-o", "json"))
+    assert [w["home_disk"] for w in listed if w["name"] == name] == [None]  # one at a time
+    table = ok(berth(live_server, "workspaces", "show", name)).stdout
+    assert re.search(r"Home disk\s+3\.\d MiB \(measured ", table), table
+
     ok(berth(live_server, "workspaces", "delete", name, "-y"))
 
 

@@ -10,6 +10,7 @@ import asyncio
 import hashlib
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import anyio
 import pytest
@@ -20,7 +21,7 @@ from berth.domain.enums import JobStatus, Transition
 from berth.errors import INSUFFICIENT_QUOTA
 from berth.provisioner.backends.fake import FakeOutcome
 from berth.records import JobLog
-from berth.services import workspace_views, workspaces
+from berth.services import builds, workspace_views, workspaces
 from berth.services.workspaces import Started
 from tests.support.workspaces import (
     WAIT,
@@ -289,6 +290,32 @@ async def test_a_job_whose_build_is_gone_fails_cleanly(world: World) -> None:
     failed = await world.job(job.id)
     assert failed.status == JobStatus.FAILED
     assert failed.error == "the job's workspace build no longer exists"
+
+
+async def test_a_result_that_cannot_be_recorded_fails_the_build_and_not_the_worker(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bug or a database refusal while recording ends the build now, with an error
+    that says so, rather than leaving it running until its heartbeat times out."""
+    await world.push(fake_template("basic"))
+    real_record = builds.record
+
+    async def refuse(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("value too long for type character varying(128)")
+
+    monkeypatch.setattr(builds, "record", refuse)
+    refused = await _start(world, "w1", "basic")
+    job = await world.job(refused.job.id)
+    assert (job.status, job.error) == (
+        JobStatus.FAILED,
+        "the build's result could not be recorded (see the log)",
+    )
+    monkeypatch.setattr(builds, "record", real_record)
+    again = await workspaces.transition_workspace(
+        world.admin, await workspace_id(world.admin, "w1"), Transition.START
+    )
+    assert await world.run_one()  # the same worker goes on
+    assert (await world.job(again.job.id)).status == JobStatus.SUCCEEDED
 
 
 async def test_a_hanging_build_that_is_canceled_ends_canceled(world: World) -> None:

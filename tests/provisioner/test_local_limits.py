@@ -211,7 +211,9 @@ async def test_disk_bounds_the_home_which_keeps_its_files_across_stop_and_start(
         stopped = await backend.apply(next_build(spec), Transition.STOP, LogLines())
         assert not await asyncio.to_thread(os.path.ismount, home)
         assert image.exists()
-        assert stopped[0].handle["disk_limit_bytes"] is None  # not mounted while stopped
+        # Measured on its own file system before it was unmounted: what `show` reports.
+        assert stopped[0].handle["disk_limit_bytes"] == 64 << 20
+        assert 0 < stopped[0].handle["disk_used_bytes"] < 64 << 20
         again = next_build(spec)
         await backend.apply(again, Transition.START, LogLines())
         assert await asyncio.to_thread(os.path.ismount, home)

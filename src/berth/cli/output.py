@@ -141,6 +141,18 @@ def fmt_remaining(until: dt.datetime, now: dt.datetime) -> str:
     return f"{minutes}m" if minutes else f"{secs}s"
 
 
+def fmt_bytes(size: int) -> str:
+    """``512 B``, ``12.3 MiB``, ``2.0 GiB``: binary multiples, as template sizes are."""
+    if size < 1024:
+        return f"{size} B"
+    value = float(size)
+    for unit in ("KiB", "MiB", "GiB"):
+        value /= 1024
+        if value < 1024:
+            return f"{value:.1f} {unit}"
+    return f"{value / 1024:.1f} TiB"
+
+
 def fmt_bool(value: bool) -> str:
     return "yes" if value else "no"
 

@@ -29,6 +29,7 @@ __all__ = [
     "ConfigValue",
     "ExecResult",
     "Health",
+    "HomeDisk",
     "Job",
     "LogEntry",
     "NewToken",
@@ -255,6 +256,15 @@ class Agent(ApiModel):
     ready_at: dt.datetime | None = None
 
 
+class HomeDisk(ApiModel):
+    """The home's disk use, as the workspace's latest build measured it;
+    ``limit_bytes`` is the ``backend.disk`` quota where one is enforced."""
+
+    used_bytes: int
+    limit_bytes: int | None = None
+    measured_at: dt.datetime | None = None
+
+
 class Workspace(ApiModel):
     """A workspace; ``status`` follows its latest build (``pending``, ``starting``,
     ``running``, ``stopping``, ``stopped``, ``deleting``, ``deleted``, ``failed``,
@@ -275,6 +285,8 @@ class Workspace(ApiModel):
     created_at: dt.datetime | None = None
     latest_build: Build | None = None
     agents: list[Agent] = []
+    home_disk: HomeDisk | None = None
+    """Set when one workspace is asked for (not in listings) and its backend measures it."""
 
     @property
     def building(self) -> bool:

@@ -239,13 +239,16 @@ async def record(ctx: Ctx, job_id: uuid.UUID, records: Sequence[ResourceRecord])
             for resource in await store.list_workspace_resources_by_job(job_id):
                 if resource.type == SANDBOX_RESOURCE:
                     await store.update_workspace_resource_handle(resource.id, handle)
-        now = ctx.clock.now()
+        elif transition is Transition.STOP:  # what a stopped workspace keeps: its home
+            for r in records:  # the handle holds what matters; the row's columns are short
+                await store.insert_workspace_resource(
+                    job_id=job_id, type=r.type[:64], name=r.name[:128], handle=r.handle
+                )
         if transition is Transition.DELETE:
             await store.update_workspace(workspace.id, deleted=True, deadline=None)
         elif transition is Transition.START and workspace.ttl_ms:
-            await store.update_workspace(
-                workspace.id, deadline=now + dt.timedelta(milliseconds=workspace.ttl_ms)
-            )
+            deadline = ctx.clock.now() + dt.timedelta(milliseconds=workspace.ttl_ms)
+            await store.update_workspace(workspace.id, deadline=deadline)
         elif transition is Transition.STOP:
             await store.update_workspace(workspace.id, deadline=None)
 

@@ -211,6 +211,10 @@ class LocalJobs:
                 await builds.record(self._ctx, job_id, list(outcome.resources))
             except BuildFailed as exc:
                 return await builds.fail(self._ctx, job_id, exc)
+            except Exception:  # a bug or a refusal of the database: fail it, never wedge it
+                log.exception("recording the result of job %s failed", job_id)
+                failure = BuildFailed("the build's result could not be recorded (see the log)")
+                return await builds.fail(self._ctx, job_id, failure)
             return await builds.finish(self._ctx, job_id, JobStatus.SUCCEEDED)
         if outcome.status == "failed":
             failure = BuildFailed(outcome.error or "the build failed", code=outcome.error_code)

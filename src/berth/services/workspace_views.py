@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 from berth.db.authz import AuthzStore
 from berth.domain.agents import DEFAULT_INACTIVE_DISCONNECT_TIMEOUT, agent_status
@@ -47,6 +48,20 @@ class AgentView:
 
 
 @dataclass(frozen=True, slots=True)
+class HomeDisk:
+    """What the workspace's home used on disk when its latest build measured it.
+
+    The provisioner measures it (it runs where the home is, the server may not), so it
+    is as fresh as the latest build; ``limit_bytes`` is the ``backend.disk`` quota where
+    one is enforced.
+    """
+
+    used_bytes: int
+    limit_bytes: int | None
+    measured_at: dt.datetime
+
+
+@dataclass(frozen=True, slots=True)
 class WorkspaceView:
     workspace: Workspace
     owner_name: str
@@ -54,6 +69,8 @@ class WorkspaceView:
     build: WorkspaceBuild | None
     job: ProvisionerJob | None
     agents: list[AgentView]
+    home_disk: HomeDisk | None = None
+    """Loaded for one workspace (``get_workspace``), not for listings."""
 
     @property
     def status(self) -> str:
@@ -77,7 +94,9 @@ def view_agent(
     return AgentView(agent, status)
 
 
-async def load_view(store: AuthzStore, workspace: Workspace, now: dt.datetime) -> WorkspaceView:
+async def load_view(
+    store: AuthzStore, workspace: Workspace, now: dt.datetime, *, disk: bool = False
+) -> WorkspaceView:
     build = await store.get_latest_workspace_build_by_workspace_id(workspace.id)
     job = build and await store.get_provisioner_job_by_id(build.job_id)
     agents = await store.list_workspace_agents_by_job(build.job_id) if build else []
@@ -89,12 +108,28 @@ async def load_view(store: AuthzStore, workspace: Workspace, now: dt.datetime) -
         build=build,
         job=job or None,
         agents=[view_agent(a, now) for a in agents],
+        home_disk=await _home_disk(store, job) if disk and job else None,
     )
+
+
+async def _home_disk(store: AuthzStore, job: ProvisionerJob) -> HomeDisk | None:
+    """The home's measurement among the job's resources: a start build keeps what its
+    backend made inside the sandbox resource (``records``), a stop build as rows."""
+    for resource in await store.list_workspace_resources_by_job(job.id):
+        nested: list[dict[str, Any]] = resource.handle.get("records") or []
+        handles = [resource.handle, *(r.get("handle") or {} for r in nested)]
+        for handle in handles:
+            used, limit = handle.get("disk_used_bytes"), handle.get("disk_limit_bytes")
+            if isinstance(used, int):
+                measured = job.completed_at or resource.created_at
+                return HomeDisk(used, limit if isinstance(limit, int) else None, measured)
+    return None
 
 
 async def get_workspace(ctx: Ctx, workspace_id: uuid.UUID) -> WorkspaceView:
     async with ctx.read() as store:
-        return await load_view(store, await live_workspace_in(store, workspace_id), ctx.clock.now())
+        workspace = await live_workspace_in(store, workspace_id)
+        return await load_view(store, workspace, ctx.clock.now(), disk=True)
 
 
 async def list_workspaces(ctx: Ctx, *, all_users: bool = False) -> list[WorkspaceView]:

@@ -19,6 +19,7 @@ from berth.api.schemas import (
     CreateWorkspaceRequest,
     ExecOut,
     ExecRequest,
+    HomeDiskOut,
     JobOut,
     LogOut,
     TTLRequest,
@@ -77,6 +78,12 @@ def workspace_out(view: WorkspaceView) -> WorkspaceOut:
             )
             for a in view.agents
         ],
+        home_disk=view.home_disk
+        and HomeDiskOut(
+            used_bytes=view.home_disk.used_bytes,
+            limit_bytes=view.home_disk.limit_bytes,
+            measured_at=view.home_disk.measured_at,
+        ),
     )
 
 

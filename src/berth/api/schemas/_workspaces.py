@@ -21,6 +21,7 @@ __all__ = [
     "CreateWorkspaceRequest",
     "ExecOut",
     "ExecRequest",
+    "HomeDiskOut",
     "JobOut",
     "LogOut",
     "TTLRequest",
@@ -101,6 +102,15 @@ class AgentOut(BaseModel):
     ready_at: dt.datetime | None
 
 
+class HomeDiskOut(BaseModel):
+    """The home's disk use as its latest build measured it (``backend.disk`` quota in
+    ``limit_bytes`` where one is enforced)."""
+
+    used_bytes: int
+    limit_bytes: int | None
+    measured_at: dt.datetime
+
+
 class WorkspaceOut(BaseModel):
     id: uuid.UUID
     name: str
@@ -116,6 +126,8 @@ class WorkspaceOut(BaseModel):
     created_at: dt.datetime
     latest_build: BuildOut | None
     agents: list[AgentOut]
+    home_disk: HomeDiskOut | None = None
+    """In the answers about one workspace; null in listings and where not measured."""
 
 
 class LogOut(RecordOut):

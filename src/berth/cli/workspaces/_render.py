@@ -9,7 +9,15 @@ from collections.abc import Callable
 import typer
 
 from berth.cli.common import JSON
-from berth.cli.output import fmt_remaining, fmt_time, note, print_fields, print_json, print_table
+from berth.cli.output import (
+    fmt_bytes,
+    fmt_remaining,
+    fmt_time,
+    note,
+    print_fields,
+    print_json,
+    print_table,
+)
 from berth.client import AgentLogEntry, LogEntry, Workspace
 
 __all__ = [
@@ -114,6 +122,17 @@ def row(workspace: Workspace, now: dt.datetime) -> list[str]:
     ]
 
 
+def home_disk(workspace: Workspace) -> str:
+    """``12.3 MiB of 1.0 GiB (measured 2026-12-02 19:40)``, or ``-`` if not measured."""
+    disk = workspace.home_disk
+    if disk is None:
+        return "-"
+    text = fmt_bytes(disk.used_bytes)
+    if disk.limit_bytes:
+        text += f" of {fmt_bytes(disk.limit_bytes)}"
+    return text + f" (measured {fmt_time(disk.measured_at)})"
+
+
 def print_workspace(workspace: Workspace, now: dt.datetime) -> None:
     """A workspace's fields, then its agents."""
     job = workspace.job
@@ -129,6 +148,7 @@ def print_workspace(workspace: Workspace, now: dt.datetime) -> None:
         ("TTL", workspace.ttl or "never stops by itself"),
         ("Deadline", fmt_time(workspace.deadline)),
         ("Stops", stops(workspace, now)),
+        ("Home disk", home_disk(workspace)),
         ("Last used", fmt_time(workspace.last_used_at)),
         ("Created", fmt_time(workspace.created_at)),
         ("ID", workspace.id),

@@ -139,11 +139,15 @@ class LocalBackend:
                 await log(f"stopping the sandbox of build {current.get('build_number', '?')}")
                 await self._kill(current)
                 paths.state.unlink(missing_ok=True)
-            await asyncio.to_thread(unmount_disk_home, paths.home)
             if transition is Transition.STOP:
                 if not paths.home.exists():
                     return []
-                return [await asyncio.to_thread(_home_record, paths, None)]
+                # Measured while its own file system is still mounted, if it has one.
+                disk = spec.template.backend.disk_bytes
+                home = await asyncio.to_thread(_home_record, paths, disk)
+                await asyncio.to_thread(unmount_disk_home, paths.home)
+                return [home]
+            await asyncio.to_thread(unmount_disk_home, paths.home)
             await asyncio.to_thread(_remove_home, paths.home)
             await asyncio.to_thread(remove_tree, paths.run)
             await log("removed the workspace home")
