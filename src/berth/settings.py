@@ -53,6 +53,9 @@ class Settings(BaseSettings):
     """Built-in provisioner workers (0: builds run only in ``berth provisioner``)."""
     job_stale_after_seconds: float = Field(default=30.0, gt=0)
     """A running job whose worker has not heart-beaten for this long is failed."""
+    prebuilds_max: int = Field(default=100, ge=0, le=10_000)
+    """The most prebuilt workspaces of the whole site (``BERTH_PREBUILDS_MAX``); a push
+    whose presets ask for more is refused."""
     fake_backend: bool = False
     """Offer the ``fake`` backend, which starts nothing (tests only; ``BERTH_FAKE_BACKEND``)."""
     allowed_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list[str])

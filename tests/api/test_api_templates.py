@@ -174,6 +174,36 @@ _BAD_DOCUMENTS: list[tuple[str, dict[str, str], str]] = [
         "files",
     ),
     (
+        "prebuild instances true",
+        {"template.yaml": _VALID.replace("instances: 2", "instances: true")},
+        "presets[0].prebuilds.instances",
+    ),
+    (
+        "prebuild instances a string",
+        {"template.yaml": _VALID.replace("instances: 2", 'instances: "2"')},
+        "presets[0].prebuilds.instances",
+    ),
+    (
+        "prebuild instances negative",
+        {"template.yaml": _VALID.replace("instances: 2", "instances: -1")},
+        "presets[0].prebuilds.instances",
+    ),
+    (
+        "prebuild instances above the site's cap (BERTH_PREBUILDS_MAX, 100)",
+        {"template.yaml": _VALID.replace("instances: 2", "instances: 101")},
+        "presets[0].prebuilds.instances",
+    ),
+    (
+        "prebuilds of all presets above the site's cap",
+        {
+            "template.yaml": _VALID.replace(
+                "      instances: 2\n",
+                "      instances: 60\n  - name: small\n    prebuilds: {instances: 41}\n",
+            )
+        },
+        "presets",
+    ),
+    (
         "the YAML is not a mapping",
         {"template.yaml": "- just\n- a list\n"},
         "(document)",

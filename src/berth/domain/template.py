@@ -265,7 +265,9 @@ class ParameterDoc(_Doc):
 
 
 class PrebuildsDoc(_Doc):
-    instances: int = Field(default=0, ge=0)
+    instances: int = Field(default=0, ge=0, strict=True)
+    """Warm workspaces of the preset to keep; a whole number, never ``true`` or ``"2"``.
+    The site's cap (``BERTH_PREBUILDS_MAX``) is checked when the template is pushed."""
 
 
 class PresetDoc(_Doc):

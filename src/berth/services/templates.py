@@ -17,6 +17,7 @@ from berth.db.authz import AuthzStore, not_found
 from berth.db.dialects import is_unique_violation
 from berth.db.policy import Kind
 from berth.domain.template import TemplateDoc, load_template_dir, parse_template
+from berth.domain.template_yaml import TemplateError
 from berth.errors import Conflict, InvalidInput, Validation
 from berth.records import (
     PresetParameter,
@@ -155,14 +156,46 @@ async def store_version(
     return Pushed(template=updated, version=version, created=created)
 
 
-async def push_template(ctx: Ctx, files: Mapping[str, str], organization: str | None) -> Pushed:
+async def push_template(
+    ctx: Ctx,
+    files: Mapping[str, str],
+    organization: str | None,
+    *,
+    max_prebuilds: int | None = None,
+) -> Pushed:
+    """A new version, made active; ``max_prebuilds`` is the site's cap on prebuilds."""
     filename, text, readme = _read_files(files)
     doc = parse_template(text, filename=filename)
+    if max_prebuilds is not None:
+        _check_prebuilds(doc, filename, max_prebuilds)
     async with ctx.write() as store:
         org = await organization_in(store, organization)
         return await store_version(
             store, organization_id=org.id, doc=doc, source=text, readme=readme
         )
+
+
+def _check_prebuilds(doc: TemplateDoc, filename: str, limit: int) -> None:
+    """Refuse presets that ask for more prebuilds than the site keeps (``BERTH_PREBUILDS_MAX``)."""
+    problems = [
+        Validation(
+            f"presets[{i}].prebuilds.instances",
+            f"must be <= {limit}, the site's cap on prebuilds (BERTH_PREBUILDS_MAX)",
+        )
+        for i, preset in enumerate(doc.presets)
+        if preset.prebuilds.instances > limit
+    ]
+    total = sum(p.prebuilds.instances for p in doc.presets)
+    if not problems and total > limit:
+        problems.append(
+            Validation(
+                "presets",
+                f"ask for {total} prebuilds in all; the site keeps at most {limit} "
+                "(BERTH_PREBUILDS_MAX)",
+            )
+        )
+    if problems:
+        raise TemplateError(f"{filename} is not a valid template", validations=problems)
 
 
 async def install_template_dir(store: AuthzStore, organization_id: uuid.UUID, path: Path) -> Pushed:

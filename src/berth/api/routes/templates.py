@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response, status
 
-from berth.api.deps import CtxDep, TemplateDep
+from berth.api.deps import CtxDep, RuntimeDep, TemplateDep
 from berth.api.schemas import (
     ParameterOut,
     PresetOut,
@@ -29,8 +29,11 @@ async def list_templates(ctx: CtxDep, organization: str | None = None) -> list[T
     status_code=status.HTTP_201_CREATED,
     responses={200: {"model": PushedOut, "description": "A new version of an existing template"}},
 )
-async def push_template(body: PushTemplateRequest, ctx: CtxDep, response: Response) -> PushedOut:
-    pushed = await templates.push_template(ctx, body.files, body.organization)
+async def push_template(
+    body: PushTemplateRequest, ctx: CtxDep, runtime: RuntimeDep, response: Response
+) -> PushedOut:
+    cap = runtime.settings.prebuilds_max
+    pushed = await templates.push_template(ctx, body.files, body.organization, max_prebuilds=cap)
     if not pushed.created:
         response.status_code = status.HTTP_200_OK
     return PushedOut(
