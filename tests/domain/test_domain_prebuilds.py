@@ -33,14 +33,14 @@ def _plan(
 
 def test_an_empty_pool_builds_what_it_wants_and_a_full_one_nothing() -> None:
     assert _plan([Pool(SMALL, 2)], []).create == {SMALL: 2}
-    full = [_prebuild(SMALL, ready=True), _prebuild(SMALL, building=True)]
+    full = [_prebuild(SMALL), _prebuild(SMALL, building=True)]
     assert _plan([Pool(SMALL, 2)], full).empty  # one still building counts as live
 
 
 def test_prebuilds_of_old_versions_and_removed_pools_go_once_settled() -> None:
-    old_ready = _prebuild(OLD, ready=True)
+    old_ready = _prebuild(OLD)
     old_building = _prebuild(OLD, building=True)
-    zeroed = _prebuild(BIG, ready=True)
+    zeroed = _prebuild(BIG)
     planned = _plan([Pool(SMALL, 1), Pool(BIG, 0)], [old_ready, old_building, zeroed])
     assert set(planned.delete) == {old_ready.workspace_id, zeroed.workspace_id}
     assert planned.create == {SMALL: 1}
@@ -65,15 +65,15 @@ def test_backoff_doubles_from_ten_seconds_to_five_minutes() -> None:
 
 
 def test_the_site_cap_bounds_all_pools_together_in_a_stable_order() -> None:
-    existing = [_prebuild(BIG, ready=True)]
+    existing = [_prebuild(BIG)]
     planned = _plan([Pool(BIG, 3), Pool(SMALL, 3)], existing, site_max=3)
     assert planned.create == {SMALL: 2}  # SMALL sorts first: 1 live + 2 = the cap
     assert _plan([Pool(SMALL, 3)], [], site_max=0).empty
 
 
 def test_a_surplus_goes_idle_first_then_newest_first() -> None:
-    old_idle = _prebuild(SMALL, age_s=300, ready=True)
-    new_idle = _prebuild(SMALL, age_s=10, ready=True)
+    old_idle = _prebuild(SMALL, age_s=300)
+    new_idle = _prebuild(SMALL, age_s=10)
     building = _prebuild(SMALL, age_s=1, building=True)
     planned = _plan([Pool(SMALL, 1)], [old_idle, new_idle, building])
     assert planned.delete == [new_idle.workspace_id, old_idle.workspace_id]
@@ -81,6 +81,6 @@ def test_a_surplus_goes_idle_first_then_newest_first() -> None:
 
 
 def test_the_same_state_gives_the_same_plan() -> None:
-    state = [_prebuild(SMALL, ready=True), _prebuild(OLD), _prebuild(BIG, failed=True)]
+    state = [_prebuild(SMALL), _prebuild(OLD), _prebuild(BIG, failed=True)]
     pools = [Pool(SMALL, 2), Pool(BIG, 1)]
     assert _plan(pools, state) == _plan(pools, state)

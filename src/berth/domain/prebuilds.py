@@ -65,7 +65,6 @@ class Prebuild:
     created_at: dt.datetime
     building: bool = False
     failed: bool = False
-    ready: bool = False
 
 
 @dataclass(frozen=True, slots=True)

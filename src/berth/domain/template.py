@@ -41,6 +41,7 @@ from berth.domain.template_yaml import (
     RuleErrors,
     TemplateError,
     errors_from_pydantic,
+    invalid_template,
     kind_of,
     load_yaml,
     refuse,
@@ -385,10 +386,7 @@ def validate_template_data(data: dict[str, Any], *, filename: str) -> TemplateDo
     try:
         return TemplateDoc.model_validate(data)
     except ValidationError as err:
-        problems = errors_from_pydantic(err, TemplateDoc)
-        count = f"{len(problems)} problem{'s' if len(problems) != 1 else ''}"
-        message = f"{filename} is not a valid template ({count})"
-        raise TemplateError(message, validations=problems) from None
+        raise invalid_template(filename, errors_from_pydantic(err, TemplateDoc)) from None
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,6 +22,7 @@ __all__ = [
     "RuleErrors",
     "TemplateError",
     "errors_from_pydantic",
+    "invalid_template",
     "kind_of",
     "load_yaml",
     "path_of",
@@ -63,6 +64,12 @@ class RuleErrors(ValueError):
     def __init__(self, problems: list[tuple[Loc, str]]) -> None:
         super().__init__("; ".join(f"{path_of(loc)}: {detail}" for loc, detail in problems))
         self.problems = problems
+
+
+def invalid_template(filename: str, problems: list[Validation]) -> TemplateError:
+    """``template.yaml is not a valid template (2 problems)``, listing them."""
+    count = f"{len(problems)} problem{'s' if len(problems) != 1 else ''}"
+    return TemplateError(f"{filename} is not a valid template ({count})", validations=problems)
 
 
 def refuse(filename: str, field: str, detail: str) -> TemplateError:

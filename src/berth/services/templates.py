@@ -17,7 +17,7 @@ from berth.db.authz import AuthzStore, not_found
 from berth.db.dialects import is_unique_violation
 from berth.db.policy import Kind
 from berth.domain.template import TemplateDoc, load_template_dir, parse_template
-from berth.domain.template_yaml import TemplateError
+from berth.domain.template_yaml import invalid_template
 from berth.errors import Conflict, InvalidInput, Validation
 from berth.records import (
     PresetParameter,
@@ -195,7 +195,7 @@ def _check_prebuilds(doc: TemplateDoc, filename: str, limit: int) -> None:
             )
         )
     if problems:
-        raise TemplateError(f"{filename} is not a valid template", validations=problems)
+        raise invalid_template(filename, problems)
 
 
 async def install_template_dir(store: AuthzStore, organization_id: uuid.UUID, path: Path) -> Pushed:

@@ -78,12 +78,7 @@ def workspace_out(view: WorkspaceView) -> WorkspaceOut:
             )
             for a in view.agents
         ],
-        home_disk=view.home_disk
-        and HomeDiskOut(
-            used_bytes=view.home_disk.used_bytes,
-            limit_bytes=view.home_disk.limit_bytes,
-            measured_at=view.home_disk.measured_at,
-        ),
+        home_disk=view.home_disk and HomeDiskOut.of(view.home_disk),
     )
 
 

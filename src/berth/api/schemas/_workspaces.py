@@ -102,7 +102,7 @@ class AgentOut(BaseModel):
     ready_at: dt.datetime | None
 
 
-class HomeDiskOut(BaseModel):
+class HomeDiskOut(RecordOut):
     """The home's disk use as its latest build measured it (``backend.disk`` quota in
     ``limit_bytes`` where one is enforced)."""
 
