@@ -34,7 +34,9 @@ class Reports(Protocol):
 
     async def heartbeat(self) -> None: ...
 
-    async def lifecycle(self, state: str) -> None: ...
+    async def lifecycle(self, state: str, generation: object = None) -> None:
+        """``generation``: the manifest generation the state belongs to."""
+        ...
 
     async def logs(self, entries: Sequence[tuple[uuid.UUID | None, str, str]]) -> None:
         """``(script_id, level, output)`` lines, in order."""
@@ -110,7 +112,9 @@ class AgentGateway:
         elif kind == "heartbeat":
             await session.reports.heartbeat()
         elif kind == "lifecycle":
-            await session.reports.lifecycle(str(message.get("state", "")))
+            await session.reports.lifecycle(
+                str(message.get("state", "")), message.get("generation")
+            )
         elif kind == "logs":
             await session.reports.logs(_log_entries(message.get("entries")))
         elif kind == "response":
@@ -128,6 +132,20 @@ class AgentGateway:
             await session.send(message)
         except (OSError, RuntimeError) as exc:
             raise AgentUnavailable(f"lost the connection to the workspace agent: {exc}") from exc
+
+    async def resend_manifest(self, agent_id: uuid.UUID) -> bool:
+        """Send a connected agent its manifest again (it changed: a claim); ``False`` if
+        the agent is not connected here or the send failed (it reads the manifest anew
+        when it reconnects)."""
+        session = self._sessions.get(agent_id)
+        if session is None:
+            return False
+        try:
+            await session.send(await session.reports.manifest())
+        except (OSError, RuntimeError):
+            log.warning("could not re-send the manifest to agent %s", agent_id, exc_info=True)
+            return False
+        return True
 
     async def call(
         self, agent_id: uuid.UUID, method: str, params: Mapping[str, Any], *, within: float

@@ -264,6 +264,8 @@ class WorkspaceAgent:
     lifecycle_state: str
     started_at: dt.datetime | None
     ready_at: dt.datetime | None
+    claimed_at: dt.datetime | None
+    """When a user claimed the prebuilt workspace this agent runs in (``None``: never)."""
     created_at: dt.datetime
     updated_at: dt.datetime
 
@@ -303,3 +305,36 @@ class TemplateRankingSignals:
     """The owner's latest use of any workspace of the template since the cutoff."""
     org_developers: int = 0
     """Distinct (non-system) owners of live workspaces of the template in the org."""
+
+
+@dataclass(frozen=True, slots=True)
+class PrebuildPool:
+    """A preset of a template's active version that asks for prebuilt workspaces."""
+
+    preset_id: uuid.UUID
+    preset_name: str
+    desired: int
+    template_id: uuid.UUID
+    template_name: str
+    organization_id: uuid.UUID
+    template_version_id: uuid.UUID
+
+
+@dataclass(frozen=True, slots=True)
+class PrebuildFailure:
+    """A preset's consecutive failed prebuilds and the last one's error."""
+
+    preset_id: uuid.UUID
+    count: int
+    last_error: str
+    last_failed_at: dt.datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class WorkspaceState:
+    """A live workspace with its latest build, that build's job and the job's agents."""
+
+    workspace: Workspace
+    build: WorkspaceBuild
+    job: ProvisionerJob
+    agents: tuple[WorkspaceAgent, ...]

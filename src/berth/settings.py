@@ -56,6 +56,9 @@ class Settings(BaseSettings):
     prebuilds_max: int = Field(default=100, ge=0, le=10_000)
     """The most prebuilt workspaces of the whole site (``BERTH_PREBUILDS_MAX``); a push
     whose presets ask for more is refused."""
+    prebuilds_interval: float = Field(default=15.0, gt=0, le=3600)
+    """Seconds between the prebuild reconciler's cycles when no event wakes it
+    (``BERTH_PREBUILDS_INTERVAL``)."""
     fake_backend: bool = False
     """Offer the ``fake`` backend, which starts nothing (tests only; ``BERTH_FAKE_BACKEND``)."""
     allowed_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list[str])

@@ -205,6 +205,114 @@ def test_shutdown_cancels_a_running_start(
     ]
 
 
+def lifecycle_frames(recorder: Recorder) -> list[tuple[str, object]]:
+    with recorder.cond:
+        return [(f["state"], f["generation"]) for f in recorder.frames if f["type"] == "lifecycle"]
+
+
+def wait_for(recorder: Recorder, state: str, generation: object) -> list[tuple[str, object]]:
+    """Wait until ``state`` was reported for ``generation``; all lifecycle frames so far."""
+    recorder.wait(lambda frames: (state, generation) in lifecycle_frames(recorder))
+    return lifecycle_frames(recorder)
+
+
+def claim(body: str, *, sid: str, blocks: bool = True) -> Frame:
+    return script(body, sid=sid, blocks=blocks, run_on="claim")
+
+
+def test_claim_after_a_start_runs_only_the_claim_scripts(
+    lifecycle: Lifecycle, recorder: Recorder, tmp_path: Path
+) -> None:
+    scripts = [script("echo setup", sid="setup"), claim("echo hello $GREETING", sid="own")]
+    lifecycle.on_manifest(manifest(tmp_path, scripts, generation=1))
+    wait_for(recorder, "ready", 1)
+    claimed = manifest(tmp_path, scripts, generation=2, phase="claim", env={"GREETING": "bob"})
+    lifecycle.on_manifest(claimed)
+    assert wait_for(recorder, "ready", 2) == [
+        ("created", 1),
+        ("starting", 1),
+        ("ready", 1),
+        ("ready", 1),  # the state on receipt still belongs to generation 1
+        ("starting", 2),
+        ("ready", 2),
+    ]
+    assert recorder.log_lines() == [("setup", "info", "setup"), ("own", "info", "hello bob")]
+
+
+def test_a_failing_blocking_claim_script_is_start_error(
+    lifecycle: Lifecycle, recorder: Recorder, tmp_path: Path
+) -> None:
+    scripts = [
+        script("true", sid="setup"),
+        claim("echo claiming; exit 3", sid="bad"),
+        claim("echo never", sid="never"),
+    ]
+    lifecycle.on_manifest(manifest(tmp_path, scripts, generation="p"))
+    wait_for(recorder, "ready", "p")
+    lifecycle.on_manifest(manifest(tmp_path, scripts, generation="c", phase="claim"))
+    assert wait_for(recorder, "start_error", "c")[-2:] == [("starting", "c"), ("start_error", "c")]
+    assert recorder.log_lines() == [
+        ("bad", "info", "claiming"),
+        ("bad", "error", "bad: exited with code 3"),
+    ]
+
+
+def test_a_fresh_process_with_a_claim_manifest_runs_start_then_claim(
+    lifecycle: Lifecycle, recorder: Recorder, tmp_path: Path
+) -> None:
+    scripts = [
+        claim("echo claim-bg", sid="cb", blocks=False),
+        claim("echo claim", sid="c"),
+        script("echo start-bg", sid="sb", blocks=False),
+        script("echo start", sid="s"),
+    ]
+    lifecycle.on_manifest(manifest(tmp_path, scripts, generation=5, phase="claim"))
+    recorder.wait(lambda frames: ("cb", "info", "claim-bg") in recorder.log_lines())
+    assert lifecycle_frames(recorder) == [("created", 5), ("starting", 5), ("ready", 5)]
+    assert [line for _, _, line in recorder.log_lines()] == [
+        "start",
+        "claim",
+        "start-bg",
+        "claim-bg",
+    ]
+
+
+def test_a_claim_during_the_start_announces_the_old_generation(
+    lifecycle: Lifecycle, recorder: Recorder, tmp_path: Path
+) -> None:
+    lifecycle.on_manifest(manifest(tmp_path, [script("echo up; exec sleep 300")], generation=1))
+    recorder.wait(lambda frames: ("s", "info", "up") in recorder.log_lines())
+    # The start was cut short, so the claim run sets the workspace up again first.
+    again = [script("echo again"), claim("echo claimed", sid="c")]
+    lifecycle.on_manifest(manifest(tmp_path, again, generation=2, phase="claim"))
+    assert wait_for(recorder, "ready", 2) == [
+        ("created", 1),
+        ("starting", 1),
+        ("starting", 1),  # stale: the server drops it, generation 2 being current
+        ("starting", 2),
+        ("ready", 2),
+    ]
+    assert [line for _, _, line in recorder.log_lines()] == ["up", "again", "claimed"]
+
+
+def test_a_claim_after_a_shutdown_sets_up_again(
+    lifecycle: Lifecycle, recorder: Recorder, tmp_path: Path
+) -> None:
+    scripts = [script("echo start"), claim("echo claim", sid="c")]
+    lifecycle.on_manifest(manifest(tmp_path, scripts, generation=1))
+    wait_for(recorder, "ready", 1)
+    lifecycle.on_shutdown()
+    wait_for(recorder, "off", 1)
+    lifecycle.on_manifest(manifest(tmp_path, scripts, generation=2, phase="claim"))
+    wait_for(recorder, "ready", 2)
+    assert [line for _, _, line in recorder.log_lines()] == ["start", "start", "claim"]
+
+
+def test_parse_scripts_takes_claim_scripts() -> None:
+    parsed = parse_scripts({"scripts": [{"script": "x", "run_on": "claim"}]})
+    assert [s.run_on for s in parsed] == ["claim"]
+
+
 def test_parse_scripts_skips_bad_entries() -> None:
     parsed = parse_scripts(
         {

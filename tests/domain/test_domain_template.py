@@ -133,6 +133,28 @@ def test_parameter_defaults() -> None:
     assert f.form_type is FormType.MULTI_SELECT
 
 
+def test_claim_scripts_parse() -> None:
+    doc = parse_template(
+        textwrap.dedent("""
+        name: t
+        agents:
+          - name: a
+            scripts:
+              - {display_name: setup, script: make}
+              - {display_name: identity, run_on: claim, blocks_login: true, script: git config}
+        """)
+    )
+    assert [s.run_on for s in doc.agents[0].scripts] == ["start", "claim"]
+
+
+def test_an_unknown_run_on_is_refused() -> None:
+    with pytest.raises(TemplateError) as info:
+        parse_template(
+            "name: t\nagents: [{name: a, scripts: [{display_name: s, script: x, run_on: bogus}]}]\n"
+        )
+    assert {v.field for v in info.value.validations} == {"agents[0].scripts[0].run_on"}
+
+
 def test_external_agent() -> None:
     doc = parse_template("name: t\nagents: [{name: a, external: true}]\n")
     assert doc.has_external_agent

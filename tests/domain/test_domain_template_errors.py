@@ -168,9 +168,9 @@ BAD = [
     ),
     (
         "bad run_on",
-        "name: t\nagents: [{name: a, scripts: [{display_name: s, script: x, run_on: boot}]}]\n",
+        "name: t\nagents: [{name: a, scripts: [{display_name: s, script: x, run_on: bogus}]}]\n",
         "agents[0].scripts[0].run_on",
-        "must be one of 'start' or 'stop'",
+        "must be one of 'start', 'stop' or 'claim'",
     ),
     (
         "bad env name",

@@ -1,4 +1,4 @@
-"""Start and stop scripts, and the lifecycle state the server waits on.
+"""Start, claim and stop scripts, and the lifecycle state the server waits on.
 
 The chat tools wait for ``ready`` before they run anything (spec §3.2), so the state
 must be exact and must reach the server even across a reconnect: every state change
@@ -7,6 +7,13 @@ every manifest. One worker thread runs the work in order: a new manifest generat
 queues a start, a ``shutdown`` queues the stop scripts. Both first cancel whatever
 run is in progress (its script is killed), because a shutdown or a re-personalized
 manifest makes the old run pointless.
+
+A claimed prebuild gets a manifest with ``phase: claim``. If this process already ran
+the start scripts they are not run again (the workspace is set up; only the new
+owner's part is missing), so the run is just the claim scripts. A process that has not
+(it was restarted after the claim, or the prebuild's start was cut short) runs the
+start scripts and then the claim scripts as one run, ending where a claimed prebuild
+would.
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ from typing import Any, Callable, cast
 from .context import AgentContext, manifest_env
 from .logs import LogShipper
 from .processes import SHELL
+from .protocol import SCRIPT_RUN_ON
 
 log = logging.getLogger("berth.agent")
 
@@ -61,7 +69,7 @@ def parse_scripts(manifest: dict[str, Any]) -> list[Script]:
             doc.get("run_on", "start"),
             doc.get("timeout_seconds", 0),
         )
-        if not isinstance(body, str) or run_on not in ("start", "stop"):
+        if not isinstance(body, str) or run_on not in SCRIPT_RUN_ON:
             log.warning("manifest script %d has no script text or a bad run_on; skipped", index)
             continue
         if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout < 0:
@@ -105,6 +113,9 @@ class Lifecycle:
         self.state = "created"
         self.generation: object = None
         self._started = False
+        # The start scripts have run to their outcome and no stop scripts since; a
+        # claim then runs only the claim scripts. Only the worker thread touches it.
+        self._set_up = False
         self._stopping = False
         self._latest: object = None
         self._manifest: dict[str, Any] = {}
@@ -133,6 +144,8 @@ class Lifecycle:
             new = not self._started or generation != self._latest
             if new:
                 self._started, self._latest, self._stopping = True, generation, False
+                # The state re-sent below keeps the generation of the run it came
+                # from (the server drops it as stale); ``starting`` brings the new one.
                 if self.state == "created":
                     self.generation = generation
         self.announce()
@@ -184,21 +197,31 @@ class Lifecycle:
                 log.exception("the %s scripts failed unexpectedly", kind)
 
     def _start(self, manifest: dict[str, Any], run: Run) -> None:
+        """One start run: ``starting``, the blocking scripts of each kind, the outcome."""
         if run.canceled:
             return
         generation = manifest.get("generation")
-        scripts = [s for s in parse_scripts(manifest) if s.run_on == "start"]
+        if manifest.get("phase") != "claim":
+            kinds: tuple[str, ...] = ("start",)
+        elif self._set_up:
+            kinds = ("claim",)
+        else:
+            kinds = ("start", "claim")
+        scripts = parse_scripts(manifest)
         self._set("starting", generation)
         outcome = "ready"
-        for script in (s for s in scripts if s.blocks_login):
-            result = self._run_script(script, run)
+        for kind in kinds:
+            blocking = [s for s in scripts if s.run_on == kind and s.blocks_login]
+            result = self._run_in_order(blocking, run)
             if result == "canceled":
                 return
+            if kind == "start":
+                self._set_up = True
             if result != "ok":
                 outcome = "start_timeout" if result == "timeout" else "start_error"
                 break
         self._set(outcome, generation)
-        rest = [s for s in scripts if not s.blocks_login]
+        rest = [s for kind in kinds for s in scripts if s.run_on == kind and not s.blocks_login]
         if rest:
             threading.Thread(
                 target=self._background, args=(rest, run), name="start-scripts", daemon=True
@@ -209,17 +232,24 @@ class Lifecycle:
             if self._run_script(script, run) == "canceled":
                 return
 
+    def _run_in_order(self, scripts: list[Script], run: Run) -> str:
+        """Run scripts until one does not succeed: its result, or ``ok`` for all."""
+        for script in scripts:
+            result = self._run_script(script, run)
+            if result != "ok":
+                return result
+        return "ok"
+
     def _shutdown(self, manifest: dict[str, Any], run: Run) -> None:
+        # The stop scripts undo the setup: a later claim must set up again.
+        self._set_up = False
         generation = manifest.get("generation")
         self._set("shutting_down", generation)
-        outcome = "off"
-        for script in (s for s in parse_scripts(manifest) if s.run_on == "stop"):
-            result = self._run_script(script, run)
-            if result == "canceled":
-                return
-            if result != "ok":
-                outcome = "shutdown_timeout" if result == "timeout" else "shutdown_error"
-                break
+        stop = [s for s in parse_scripts(manifest) if s.run_on == "stop"]
+        result = self._run_in_order(stop, run)
+        if result == "canceled":
+            return
+        outcome = {"ok": "off", "timeout": "shutdown_timeout"}.get(result, "shutdown_error")
         self._set(outcome, generation)
 
     # -- one script -----------------------------------------------------------------------

@@ -28,22 +28,26 @@ Agent → server
 
 Server → agent
     ``manifest``   ``{agent_id, name, directory, env, scripts: [Script], owner, workspace,
-                   generation}`` right after ``hello``; on every connect, including
+                   generation, phase?}`` right after ``hello``; on every connect, including
                    re-personalization (a prebuilt workspace claimed by a user gets a new
-                   manifest). The agent runs the start scripts once per manifest
-                   ``generation`` (a string or integer, compared for equality; absent
-                   means "once per agent process"): a manifest with a generation it has
-                   already run only updates ``env``/``directory`` and re-sends the
-                   current lifecycle state. ``directory`` is the agent directory ("" =
-                   ``$HOME``; ``~`` expands; created if missing); ``env`` is added to
-                   the agent's own environment for scripts and ``exec``.
+                   manifest, with a new ``generation`` and ``phase: "claim"``). The
+                   agent runs the start scripts once per manifest ``generation`` (a
+                   string or integer, compared for equality; absent means "once per
+                   agent process"): a manifest with a generation it has already run
+                   only updates ``env``/``directory`` and re-sends the current
+                   lifecycle state. ``phase`` is ``"start"`` (the default when absent)
+                   or ``"claim"``: what a new generation runs (see Lifecycle).
+                   ``directory`` is the agent directory ("" = ``$HOME``; ``~`` expands;
+                   created if missing); ``env`` is added to the agent's own environment
+                   for scripts and ``exec``.
     ``request``    ``{id, method, params}``: an RPC, answered by one ``response``.
     ``shutdown``   ``{}``: run the stop scripts, report ``shutting_down`` → ``off``.
 
 Script (an element of ``manifest.scripts``)
     ``{id, display_name, run_on, blocks_login, timeout_seconds, script}``: ``id`` names
     the script in ``logs`` entries (default: its index in the list as a string);
-    ``run_on`` is one of :data:`SCRIPT_RUN_ON`; ``timeout_seconds`` 0 = no limit;
+    ``run_on`` is one of :data:`SCRIPT_RUN_ON` (``claim``: when a user claims a
+    prebuilt workspace); ``timeout_seconds`` 0 = no limit;
     ``script`` runs under ``sh -c`` in the agent directory.
 
 Lifecycle
@@ -54,6 +58,21 @@ Lifecycle
     background; they do not change the state. ``shutdown``: running start scripts are
     killed, ``shutting_down``, the stop scripts run in order → ``off``, or
     ``shutdown_error`` / ``shutdown_timeout`` likewise.
+
+    Claim (new generation with ``phase: "claim"``): the same states, but the scripts
+    run are the ``claim`` ones when this agent process already ran its start scripts
+    (to an outcome, with no shutdown since): the prebuild is set up, only the new
+    owner's part is missing. An agent process that has not (say it restarted after the
+    claim) runs both as one start: ``starting`` → the blocking start scripts, then the
+    blocking claim scripts → ``ready`` or the first failure's state; then the
+    non-blocking start scripts, then the non-blocking claim scripts, in the background.
+
+    Each ``lifecycle`` frame carries the generation of the run it reports: on a new
+    generation the re-sent current state keeps the generation it belongs to (only
+    ``created`` takes the first one), and ``starting`` is the first frame with the new
+    one, so the server can drop reports of a superseded run. A new manifest or a
+    ``shutdown`` cancels the run in progress (its script and background scripts are
+    killed).
 
 RPC methods (``params`` → ``result``); relative paths resolve against the agent
 directory and ``~`` expands; a path param with a NUL byte, lone surrogates, more than
@@ -135,6 +154,7 @@ Errors are ``{message, code}`` with code one of :data:`ERROR_CODES`: ``invalid_p
 
 Changes since the first version of this contract (all additive):
     * ``manifest.generation`` and ``lifecycle.generation``; the Script shape.
+    * ``manifest.phase`` and ``run_on: claim``.
     * ``hello.python``; ``logs`` levels and timestamp format.
     * ``process_output.output_limit``; ``stat.absolute_path``.
     * ``exec.separate_stderr`` (``stdout``/``stderr`` instead of ``output``).
@@ -189,7 +209,7 @@ PATH_MAX_DEPTH = 256
 NO_EDITS_APPLIED = "\nNo edits were applied."
 
 SIGNALS = ("TERM", "KILL", "INT")
-SCRIPT_RUN_ON = ("start", "stop")
+SCRIPT_RUN_ON = ("start", "stop", "claim")
 LOG_LEVELS = ("info", "error")
 
 LIFECYCLE_STATES = (

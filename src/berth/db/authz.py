@@ -23,6 +23,7 @@ from berth.db.authz_base import (
     template_resource,
     user_resource,
 )
+from berth.db.authz_prebuilds import PrebuildAuthz
 from berth.db.authz_workspaces import WorkspaceAuthz
 from berth.db.policy import Action, Kind, Resource
 from berth.db.querier import query_names
@@ -44,7 +45,7 @@ from berth.records import (
 __all__ = ["AuthzStore", "Forbidden", "not_found", "unwrapped_store_methods"]
 
 
-class AuthzStore(WorkspaceAuthz, AffinityAuthz):
+class AuthzStore(WorkspaceAuthz, AffinityAuthz, PrebuildAuthz):
     """The Store's interface, with ``actor`` authorized on every call."""
 
     # --- organizations ----------------------------------------------------------------

@@ -351,10 +351,10 @@ class WorkspaceAuthz(AuthzBase):
         return await self._inner.update_workspace_agent_token(agent_id, token_hash)
 
     async def update_workspace_agent_lifecycle(
-        self, agent_id: uuid.UUID, state: str
+        self, agent_id: uuid.UUID, state: str, *, claimed: bool | None = None
     ) -> WorkspaceAgent | None:
         self._require(Action.UPDATE, _AGENTS)
-        return await self._inner.update_workspace_agent_lifecycle(agent_id, state)
+        return await self._inner.update_workspace_agent_lifecycle(agent_id, state, claimed=claimed)
 
     async def insert_workspace_agent_logs(
         self, agent_id: uuid.UUID, entries: Sequence[tuple[uuid.UUID | None, str, str]]

@@ -42,6 +42,12 @@ def upsert(
     return stmt.on_conflict_do_update(index_elements=list(key), set_=updates)
 
 
+def insert_new(dialect_name: str, table: sa.Table, values: Mapping[str, Any]) -> sa.Insert:
+    """``INSERT`` that does nothing when the row's key exists (rowcount tells which)."""
+    insert = postgresql.insert if dialect_name == "postgresql" else sqlite.insert
+    return insert(table).values(**values).on_conflict_do_nothing()
+
+
 async def take_transaction_lock(conn: AsyncConnection, key: int) -> None:
     """A lock held until the current transaction ends.
 

@@ -39,6 +39,9 @@ class Kind(StrEnum):
     SITE_CONFIG = "site_config"
     JOB = "provisioner_job"
     PROVISIONER_KEY = "provisioner_key"
+    PREBUILDS = "prebuilds"
+    """The prebuild pool's own state: per-preset failures."""
+    LEASE = "lease"
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,12 +86,17 @@ _SYSTEM_PERMISSIONS: dict[SystemRole, dict[Kind, frozenset[Action]]] = {
         Kind.PROVISIONER_KEY: _READ,
     },
     SystemRole.PREBUILDS_RECONCILER: {
+        # Builds and deletes prebuilds; in a claim, completes the claim's job, hands the
+        # prebuild's resources to it and re-personalizes its agents.
         Kind.WORKSPACE: _ALL,
-        Kind.AGENT: _READ,
-        Kind.JOB: frozenset({Action.READ, Action.CREATE}),
+        Kind.AGENT: frozenset({Action.READ, Action.UPDATE}),
+        Kind.JOB: frozenset({Action.READ, Action.CREATE, Action.UPDATE}),
         Kind.TEMPLATE: _READ,
         Kind.USER: _READ,
         Kind.ORGANIZATION: _READ,
+        Kind.SITE_CONFIG: _READ,
+        Kind.PREBUILDS: _ALL,
+        Kind.LEASE: _ALL,
     },
     SystemRole.AUTHENTICATOR: {
         Kind.API_KEY: frozenset({Action.READ, Action.UPDATE}),
@@ -142,5 +150,5 @@ def _user_allowed(actor: Actor, action: Action, resource: Resource) -> bool:
             return action is Action.READ
         case Kind.JOB:
             return action in (Action.READ, Action.CREATE) and own and (org is None or member)
-        case Kind.PROVISIONER_KEY:
+        case Kind.PROVISIONER_KEY | Kind.PREBUILDS | Kind.LEASE:
             return False

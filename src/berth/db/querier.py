@@ -15,6 +15,7 @@ import inspect
 from typing import TYPE_CHECKING, Protocol
 
 from berth.db.querier_accounts import AccountQuerier, ChatQuerier, SiteQuerier, TemplateQuerier
+from berth.db.querier_prebuilds import PrebuildQuerier
 from berth.db.querier_workspaces import (
     AffinityQuerier,
     AgentQuerier,
@@ -36,6 +37,7 @@ class Querier(
     JobQuerier,
     AgentQuerier,
     AffinityQuerier,
+    PrebuildQuerier,
     Protocol,
 ):
     """Every query. Implementations never commit: the caller's transaction does."""

@@ -223,7 +223,7 @@ class AgentQuerier(Protocol):
     ) -> WorkspaceAgent | None: ...
 
     async def update_workspace_agent_lifecycle(
-        self, agent_id: uuid.UUID, state: str
+        self, agent_id: uuid.UUID, state: str, *, claimed: bool | None = None
     ) -> WorkspaceAgent | None: ...
 
     async def insert_workspace_agent_logs(

@@ -318,6 +318,7 @@ workspace_agents = sa.Table(
     sa.Column("lifecycle_state", sa.String(32), nullable=False),
     sa.Column("started_at", UTCDateTime(), nullable=True),
     sa.Column("ready_at", UTCDateTime(), nullable=True),
+    sa.Column("claimed_at", UTCDateTime(), nullable=True),
     *_timestamps(),
     sa.Index("ix_workspace_agents_auth_token_hash", "auth_token_hash", unique=True),
 )
@@ -379,6 +380,30 @@ replicas = sa.Table(
     sa.Column("relay_address", sa.String(256), nullable=False),
     sa.Column("started_at", UTCDateTime(), nullable=False),
     sa.Column("heartbeat_at", UTCDateTime(), nullable=False),
+)
+
+leases = sa.Table(
+    "leases",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("holder", sa.String(64), nullable=False),
+    sa.Column("expires_at", UTCDateTime(), nullable=False),
+)
+
+# --- prebuilds --------------------------------------------------------------------------
+
+prebuild_failures = sa.Table(
+    "prebuild_failures",
+    metadata,
+    sa.Column(
+        "preset_id",
+        sa.Uuid(),
+        sa.ForeignKey("template_version_presets.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("count", sa.Integer(), nullable=False),
+    sa.Column("last_error", sa.Text(), nullable=False, server_default=""),
+    sa.Column("last_failed_at", UTCDateTime(), nullable=True),
 )
 
 provisioner_keys = sa.Table(

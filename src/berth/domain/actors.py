@@ -29,6 +29,10 @@ class SystemRole(StrEnum):
     """Resolves API tokens to users before any user actor exists."""
 
 
+PREBUILDS_USERNAME = "prebuilds"
+"""The system user that owns prebuilt workspaces until a user claims one."""
+
+
 @dataclass(frozen=True, slots=True)
 class Actor:
     """The subject of an authorization decision."""

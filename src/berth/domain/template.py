@@ -282,10 +282,15 @@ class PresetDoc(_Doc):
 
 
 class ScriptDoc(_Doc):
-    """A script the agent runs; ``blocks_login`` makes it part of the startup lifecycle."""
+    """A script the agent runs; ``blocks_login`` makes it part of the startup lifecycle.
+
+    ``run_on: claim`` scripts run when a user claims a prebuilt workspace (after the
+    start scripts, which ran for the prebuild's system user), for what depends on the
+    owner, such as their git identity or dotfiles.
+    """
 
     display_name: str = Field(min_length=1)
-    run_on: Literal["start", "stop"] = "start"
+    run_on: Literal["start", "stop", "claim"] = "start"
     blocks_login: bool = False
     timeout: GoDuration = dt.timedelta(0)  # 0 = no limit
     script: str

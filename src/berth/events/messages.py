@@ -19,6 +19,9 @@ channel                           messages, and who waits on them
                                   workspace watchers (SSE, tool progress)
 :func:`agent` ``agent:<id>``      :class:`AgentConnection`, :class:`AgentLifecycle`:
                                   the chat tools' agent waits
+:data:`PREBUILDS`                 :class:`PrebuildsChanged`: the prebuild reconciler
+:data:`AGENT_MANIFESTS`           :class:`ManifestChanged`: every replica's gateway,
+                                  which re-sends the manifest if it holds the agent
 :func:`chat` ``chat:<id>``        :class:`ChatUpdated`: chat watchers (SSE, UIs)
 :func:`chat_lock`                 :class:`ChatLockReleased`: calls queued on the lease
 ================================  ==================================================
@@ -35,6 +38,8 @@ from berth.events.core import Event, EventBus, publish_quietly
 
 JOBS = "provisioner:jobs"
 DEADLINES = "autostop:deadlines"
+PREBUILDS = "prebuilds:pool"
+AGENT_MANIFESTS = "agents:manifests"
 
 
 def job(job_id: uuid.UUID) -> str:
@@ -117,6 +122,20 @@ class AgentLogsAppended(_Message):
     agent_id: uuid.UUID
 
 
+class PrebuildsChanged(_Message):
+    """Something the prebuild pool depends on changed: a push, a build settled, a
+    prebuild's agent became ready or failed, a claim, pause or resume."""
+
+    type: Literal["prebuilds"] = "prebuilds"
+
+
+class ManifestChanged(_Message):
+    """An agent's manifest was rewritten (a claim): its connection should get it anew."""
+
+    type: Literal["manifest"] = "manifest"
+    agent_id: uuid.UUID
+
+
 class ChatUpdated(_Message):
     type: Literal["chat-updated"] = "chat-updated"
 
@@ -134,6 +153,8 @@ Message = Annotated[
     | AgentConnection
     | AgentLifecycle
     | AgentLogsAppended
+    | PrebuildsChanged
+    | ManifestChanged
     | ChatUpdated
     | ChatLockReleased,
     Field(discriminator="type"),

@@ -63,6 +63,25 @@ async def failed_start_script(ctx: Ctx, agent_id: uuid.UUID) -> str | None:
     return f"startup script {name!r} failed; its last lines:\n{shown}"
 
 
+def manifest_generation(agent: WorkspaceAgent) -> str:
+    """The agent's manifest generation: one before its prebuilt workspace is claimed,
+    another after (a claim re-renders the manifest for the new owner)."""
+    return str(agent.id) if agent.claimed_at is None else f"{agent.id}{_CLAIMED}"
+
+
+_CLAIMED = ":claimed"
+_SETTLED = frozenset({"ready", "start_error", "start_timeout"})
+
+
+def _claimed_generation(agent_id: uuid.UUID, generation: object) -> bool | None:
+    """Which manifest a lifecycle report belongs to (``None``: no generation given)."""
+    if generation == str(agent_id):
+        return False
+    if generation == f"{agent_id}{_CLAIMED}":
+        return True
+    return None
+
+
 class AgentReports:
     """Records one connected agent's reports (the gateway's ``Reports``) as the gateway actor."""
 
@@ -94,12 +113,22 @@ class AgentReports:
                 self.agent_id, last_connected_at=self._ctx.clock.now()
             )
 
-    async def lifecycle(self, state: str) -> None:
+    async def lifecycle(self, state: str, generation: object = None) -> None:
+        """Record a state the agent reports, unless it belongs to a manifest the agent
+        has been sent a newer one of (a claimed prebuild's agent re-announces its old
+        ``ready`` before it starts on the new owner's manifest)."""
         if state not in protocol.LIFECYCLE_STATES:
             return
+        claimed = _claimed_generation(self.agent_id, generation)
         async with self._ctx.write() as store:
-            await store.update_workspace_agent_lifecycle(self.agent_id, state)
+            agent = await store.update_workspace_agent_lifecycle(
+                self.agent_id, state, claimed=claimed
+            )
+        if agent is None:
+            return
         await self._publish(messages.AgentLifecycle(agent_id=self.agent_id, state=state))
+        if state in _SETTLED:  # a prebuild became claimable, or failed
+            await self._ctx.publish(messages.PREBUILDS, messages.PrebuildsChanged())
 
     async def logs(self, entries: Sequence[tuple[uuid.UUID | None, str, str]]) -> None:
         """``(script_id, level, output)`` lines, in order."""
@@ -121,7 +150,8 @@ class AgentReports:
             "type": "manifest",
             "agent_id": str(agent.id),
             "name": agent.name,
-            "generation": str(agent.id),
+            "generation": manifest_generation(agent),
+            "phase": "start" if agent.claimed_at is None else "claim",
             "directory": agent.directory,
             "env": agent.env,
             "scripts": [

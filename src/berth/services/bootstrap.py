@@ -15,7 +15,7 @@ from pathlib import Path
 
 import berth
 from berth.db.engine import Database
-from berth.domain.actors import Actor, as_system
+from berth.domain.actors import PREBUILDS_USERNAME, Actor, as_system
 from berth.domain.enums import Role
 from berth.services.accounts import add_user, issue_token
 from berth.services.templates import install_template_dir
@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_ORGANIZATION = "default"
 ADMIN_USERNAME = "admin"
-SYSTEM_USERS = ("prebuilds", "system")
+SYSTEM_USERS = (PREBUILDS_USERNAME, "system")
 
 
 @dataclass(frozen=True, slots=True)

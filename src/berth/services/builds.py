@@ -24,12 +24,13 @@ import logging
 import uuid
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from berth.db.authz import AuthzStore
 from berth.domain.actors import as_provisioner
 from berth.domain.credentials import hash_secret, new_agent_token
-from berth.domain.enums import JobStatus, Transition
-from berth.domain.template import TemplateDoc, validate_template_data
+from berth.domain.enums import BuildReason, JobStatus, Transition
+from berth.domain.template import AgentDoc, TemplateDoc, validate_template_data
 from berth.errors import INSUFFICIENT_QUOTA, BuildFailed, InvalidInput
 from berth.events import messages
 from berth.provisioner.jobs import AcquiredJob, AgentWire, Host, SpecWire
@@ -164,6 +165,8 @@ async def _load(ctx: Ctx, job_id: uuid.UUID) -> tuple[WorkspaceBuild, Workspace]
 
 
 async def _check_quota(store: AuthzStore, workspace: Workspace, build: WorkspaceBuild) -> None:
+    if build.reason == BuildReason.PREBUILD.value:
+        return  # prebuilds count against no user's quota; a claim checks the claimer's
     budget = await store.get_quota_allowance(workspace.owner_id, workspace.organization_id)
     if budget is None or build.daily_cost == 0:
         return
@@ -197,18 +200,7 @@ async def _insert_agents(
             connection_timeout_seconds=int(agent_doc.connection_timeout.total_seconds()),
         )
         await store.insert_workspace_agent_scripts(
-            [
-                {
-                    "agent_id": agent.id,
-                    "display_name": s.display_name,
-                    "script": s.script,
-                    "run_on": s.run_on,
-                    "blocks_login": s.blocks_login,
-                    "timeout_seconds": int(s.timeout.total_seconds()),
-                    "display_order": i,
-                }
-                for i, s in enumerate(agent_doc.scripts)
-            ]
+            [{"agent_id": agent.id, **row} for row in script_rows(agent_doc)]
         )
         agents.append(
             AgentWire(
@@ -221,6 +213,21 @@ async def _insert_agents(
             )
         )
     return agents
+
+
+def script_rows(agent: AgentDoc) -> list[dict[str, Any]]:
+    """An agent's scripts as ``workspace_agent_scripts`` rows (without ``agent_id``)."""
+    return [
+        {
+            "display_name": s.display_name,
+            "script": s.script,
+            "run_on": s.run_on,
+            "blocks_login": s.blocks_login,
+            "timeout_seconds": int(s.timeout.total_seconds()),
+            "display_order": i,
+        }
+        for i, s in enumerate(agent.scripts)
+    ]
 
 
 async def record(ctx: Ctx, job_id: uuid.UUID, records: Sequence[ResourceRecord]) -> None:
@@ -289,6 +296,8 @@ async def finish(
             await ctx.publish(
                 messages.DEADLINES, messages.DeadlinesChanged(workspace_id=build.workspace_id)
             )
+            # The reconciler counts prebuilds that settle (and replaces failed ones).
+            await ctx.publish(messages.PREBUILDS, messages.PrebuildsChanged())
     return job
 
 

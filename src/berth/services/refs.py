@@ -12,7 +12,7 @@ import uuid
 
 from berth.db.authz import AuthzStore, not_found
 from berth.db.policy import Kind
-from berth.errors import InvalidInput, Validation
+from berth.errors import Conflict, InvalidInput, Validation
 from berth.records import Chat, Organization, Template, User, Workspace
 from berth.services.base import Ctx, parse_uuid
 
@@ -74,6 +74,15 @@ def invalid_preset() -> InvalidInput:
     return InvalidInput(
         "Invalid preset.",
         validations=[Validation("preset_id", "not a preset of the template's active version")],
+    )
+
+
+def name_taken(name: str) -> Conflict:
+    """The error for a workspace name the owner already uses (the chat tools retry with
+    a generated name on it)."""
+    return Conflict(
+        f"Workspace {name!r} already exists.",
+        validations=[Validation("name", f"a workspace named {name!r} already exists")],
     )
 
 

@@ -22,7 +22,7 @@ from berth.agentconn import AgentGateway
 from berth.db.engine import Database, create_engine
 from berth.db.migrate import migrate
 from berth.domain.actors import Actor, as_provisioner
-from berth.events import EventBus, bus_for_url
+from berth.events import EventBus, bus_for_url, messages
 from berth.provisioner.backends.registry import make_backends
 from berth.provisioner.jobs import Host
 from berth.provisioner.spec import Backend
@@ -32,6 +32,7 @@ from berth.services.autostop import Autostop
 from berth.services.base import Ctx
 from berth.services.bootstrap import Bootstrapped, bootstrap
 from berth.services.jobs import LocalJobs
+from berth.services.prebuilds import Reconciler
 from berth.settings import Settings
 
 log = logging.getLogger("berth.server")
@@ -158,7 +159,7 @@ async def open_runtime(settings: Settings, *, agent_zipapp: Path) -> AsyncGenera
     db = Database(create_engine(url))
     bus = bus_for_url(url)
     loops: BuildLoops | None = None
-    autostop: asyncio.Task[None] | None = None
+    background: list[asyncio.Task[None]] = []
     try:
         bootstrapped = await prepare_database(db, settings)
         await bus.start()
@@ -176,18 +177,37 @@ async def open_runtime(settings: Settings, *, agent_zipapp: Path) -> AsyncGenera
             reap_timing=reap_timing,
         )
         loops.start()
-        autostop = asyncio.create_task(
-            _forever(Autostop(Ctx(db, as_provisioner(), bus)).run_forever), name="autostop"
+        ctx = Ctx(db, as_provisioner(), bus)
+        reconciler = Reconciler(
+            ctx,
+            holder=str(gateway.replica_id),
+            interval=settings.prebuilds_interval,
+            site_max=settings.prebuilds_max,
         )
+        for name, loop in (
+            ("autostop", Autostop(ctx).run_forever),
+            ("prebuilds", reconciler.run_forever),
+            ("manifests", lambda: push_manifests(bus, gateway)),
+        ):
+            background.append(asyncio.create_task(_forever(loop), name=name))
         yield Runtime(settings, db, bus, gateway, agent_zipapp, loops, bootstrapped)
     finally:
-        if autostop is not None:
-            autostop.cancel()
-            await asyncio.gather(autostop, return_exceptions=True)
+        for task in background:
+            task.cancel()
+        await asyncio.gather(*background, return_exceptions=True)
         if loops is not None:
             await loops.stop()
         await bus.close()
         await db.dispose()
+
+
+async def push_manifests(bus: EventBus, gateway: AgentGateway) -> None:
+    """Re-send a rewritten manifest (a claim) to its agent, if this replica holds it."""
+    async with bus.subscribe(messages.AGENT_MANIFESTS) as events:
+        async for event in events:
+            message = messages.parse(event)
+            if isinstance(message, messages.ManifestChanged):
+                await gateway.resend_manifest(message.agent_id)
 
 
 async def prepare_server(settings: Settings) -> Bootstrapped | None:

@@ -19,6 +19,7 @@ from berth.db.policy import Kind
 from berth.domain.template import TemplateDoc, load_template_dir, parse_template
 from berth.domain.template_yaml import invalid_template
 from berth.errors import Conflict, InvalidInput, Validation
+from berth.events import messages
 from berth.records import (
     PresetParameter,
     Template,
@@ -170,9 +171,12 @@ async def push_template(
         _check_prebuilds(doc, filename, max_prebuilds)
     async with ctx.write() as store:
         org = await organization_in(store, organization)
-        return await store_version(
+        pushed = await store_version(
             store, organization_id=org.id, doc=doc, source=text, readme=readme
         )
+    # A new active version: the reconciler replaces the older version's prebuilds.
+    await ctx.publish(messages.PREBUILDS, messages.PrebuildsChanged())
+    return pushed
 
 
 def _check_prebuilds(doc: TemplateDoc, filename: str, limit: int) -> None:

@@ -1,10 +1,9 @@
 """Workspaces: create, start, stop, delete (each a build), list, show, TTL.
 
-A workspace changes state only through builds (DESIGN §6). Every build is inserted
-with its pending job in one transaction; provisioner workers pick the job up. The
-rendered template document is stored on the build, so a build is reproducible and the
-backend never needs the template again. The version's document is parsed once per
-call and handed down.
+A workspace changes state only through builds (DESIGN §6), each queued by
+:mod:`berth.services.build_queue`; provisioner workers pick the job up. The version's
+document is parsed once per call and handed down. A create with a preset that keeps
+prebuilt workspaces claims a ready one instead (:mod:`berth.services.claims`).
 
 Callers name the workspace by its record or id (an edge resolves a user's ref with
 :mod:`berth.services.refs`); a create names its template, owner and organization by
@@ -22,131 +21,51 @@ from berth.db.authz import AuthzStore, not_found
 from berth.db.dialects import is_unique_violation
 from berth.db.policy import Kind
 from berth.domain import credentials
-from berth.domain.enums import BuildReason, JobStatus, JobType, Transition
+from berth.domain.enums import BuildReason, JobStatus, Transition
 from berth.domain.names import name_error
 from berth.domain.parameters import preset_then_explicit, validate_parameter_values
-from berth.domain.render import render_template
-from berth.domain.template import TemplateDoc, validate_template_data
+from berth.domain.template import TemplateDoc
 from berth.errors import Conflict, InvalidInput, Validation
 from berth.events import messages
-from berth.records import (
-    ProvisionerJob,
-    Template,
-    TemplateVersion,
-    User,
-    Workspace,
-    WorkspaceBuild,
-)
+from berth.records import ProvisionerJob, Template, TemplateVersion, User, Workspace
+from berth.services import claims
 from berth.services.base import Ctx
+from berth.services.build_queue import (
+    IN_PROGRESS,
+    PRIORITY_HUMAN,
+    PRIORITY_PREBUILD,
+    Started,
+    insert_build,
+    published,
+    version_doc,
+)
 from berth.services.refs import (
     invalid_preset,
     live_workspace_in,
+    name_taken,
     preset_id,
     template_in,
     user_in,
 )
 
-PRIORITY_HUMAN = 1
-PRIORITY_PREBUILD = 0
-IN_PROGRESS = (JobStatus.PENDING.value, JobStatus.RUNNING.value, JobStatus.CANCELING.value)
-
-
-@dataclass(frozen=True, slots=True)
-class Started:
-    """A workspace and the build a call started (or found, when ``new_build`` is false)."""
-
-    workspace: Workspace
-    build: WorkspaceBuild
-    job: ProvisionerJob
-    new_build: bool = True
-
-
-def version_doc(version: TemplateVersion) -> TemplateDoc:
-    return validate_template_data(version.document, filename=f"template version {version.name}")
-
-
-def _context(
-    workspace_name: str, workspace_id: uuid.UUID, owner: User, template: Template
-) -> dict[str, dict[str, object]]:
-    return {
-        "workspace": {"name": workspace_name, "id": str(workspace_id), "owner": owner.username},
-        "owner": {
-            "name": owner.name or owner.username,
-            "username": owner.username,
-            "email": owner.email,
-        },
-        "template": {"name": template.name, "id": str(template.id)},
-    }
-
-
-async def insert_build(
-    store: AuthzStore,
-    *,
-    workspace: Workspace,
-    owner: User,
-    template: Template,
-    version: TemplateVersion,
-    doc: TemplateDoc,
-    transition: Transition,
-    parameters: Mapping[str, str],
-    preset_id: uuid.UUID | None = None,
-    reason: BuildReason = BuildReason.INITIATOR,
-    priority: int = PRIORITY_HUMAN,
-    build_number: int | None = None,
-) -> Started:
-    """Render the template and insert the next build with its pending job.
-
-    ``build_number``: the number the caller's checks were made against (the latest
-    build it read, plus one). A build inserted concurrently since then takes that
-    number first, so this insert fails as a Conflict instead of queueing a second
-    build on a state the caller never checked. Default: the latest build's plus one.
-    """
-    initiator = store.actor.user_id or owner.id
-    rendered = render_template(
-        doc,
-        parameters=parameters,
-        **_context(workspace.name, workspace.id, owner, template),  # pyright: ignore[reportArgumentType]
-    )
-    if build_number is None:
-        latest = await store.get_latest_workspace_build_by_workspace_id(workspace.id)
-        build_number = (latest.build_number if latest else 0) + 1
-    job = await store.insert_provisioner_job(
-        type=JobType.WORKSPACE_BUILD.value,
-        organization_id=workspace.organization_id,
-        initiator_id=initiator,
-        input={"workspace_id": str(workspace.id)},
-        priority=priority,
-    )
-    try:
-        build = await store.insert_workspace_build(
-            workspace_id=workspace.id,
-            build_number=build_number,
-            transition=transition.value,
-            template_version_id=version.id,
-            preset_id=preset_id,
-            initiator_id=initiator,
-            reason=reason.value,
-            daily_cost=template.daily_cost if transition is Transition.START else 0,
-            job_id=job.id,
-            rendered=rendered.model_dump(mode="json"),
-        )
-    except Exception as exc:
-        if is_unique_violation(exc):
-            raise Conflict("Another build of this workspace started at the same time.") from exc
-        raise
-    await store.insert_workspace_build_parameters(build.id, parameters)
-    return Started(workspace=workspace, build=build, job=job)
-
-
-async def published(ctx: Ctx, started: Started) -> Started:
-    """Announce a new build after its transaction committed (a no-op for a found one)."""
-    if started.new_build:
-        await ctx.publish(messages.JOBS, messages.JobQueued(job_id=started.job.id))
-        await ctx.publish(
-            messages.workspace(started.workspace.id),
-            messages.BuildStatusChanged(build_id=started.build.id, status=started.job.status),
-        )
-    return started
+__all__ = [
+    "ACTIVITY_EVERY",
+    "IN_PROGRESS",
+    "PRIORITY_HUMAN",
+    "PRIORITY_PREBUILD",
+    "AgentToken",
+    "Started",
+    "cancel_build",
+    "create_workspace",
+    "insert_build",
+    "issue_external_agent_token",
+    "published",
+    "record_activity",
+    "transition_in",
+    "transition_workspace",
+    "update_ttl",
+    "version_doc",
+]
 
 
 async def _resolve_parameters(
@@ -176,11 +95,15 @@ async def create_workspace(
     preset_ref: str | None = None,
     ttl_ms: int | None = None,
     organization: str | None = None,
+    reason: BuildReason = BuildReason.INITIATOR,
+    priority: int = PRIORITY_HUMAN,
 ) -> Started:
-    """Insert the workspace, build 1 (``start``) and its job in one transaction.
+    """Insert the workspace, build 1 (``start``) and its job in one transaction — or,
+    with a preset that keeps prebuilt workspaces, claim a ready one instead.
 
     ``template`` is an id, or a name in ``organization`` (default organization);
-    ``owner`` is ``me``, an id or a username.
+    ``owner`` is ``me``, an id or a username. The prebuild reconciler creates with
+    ``reason=prebuild`` at prebuild ``priority`` (its builds queue behind humans').
     """
     name = name.strip()
     if problem := name_error(name):
@@ -188,6 +111,8 @@ async def create_workspace(
     if ttl_ms is not None and ttl_ms < 0:
         raise InvalidInput("Invalid TTL.", validations=[Validation("ttl_ms", "must be >= 0")])
     preset = preset_id(preset_ref)
+    claimed: claims.Claimed | None = None
+    started: Started | None = None
     async with ctx.write() as store:
         tpl = await template_in(store, template, organization)
         user = await user_in(store, owner)
@@ -197,39 +122,69 @@ async def create_workspace(
         if version is None:
             raise not_found(Kind.TEMPLATE)
         if await store.get_workspace_by_owner_and_name(user.id, name) is not None:
-            raise Conflict(
-                f"Workspace {name!r} already exists.",
-                validations=[Validation("name", f"a workspace named {name!r} already exists")],
-            )
+            raise name_taken(name)
         doc = version_doc(version)
         values = await _resolve_parameters(store, doc, version, parameters or {}, preset)
-        try:
-            workspace = await store.insert_workspace(
-                owner_id=user.id,
-                organization_id=tpl.organization_id,
-                template_id=tpl.id,
+        if preset is not None and reason is BuildReason.INITIATOR:
+            claimed = await claims.claim_in(
+                store,
+                template=tpl,
+                version=version,
+                preset_id=preset,
+                values=values,
+                owner=user,
                 name=name,
-                ttl_ms=ttl_ms if ttl_ms is not None else (tpl.default_ttl_ms or None),
+                ttl_ms=ttl_ms,
+                now=ctx.clock.now(),
             )
-        except Exception as exc:
-            if is_unique_violation(exc):
-                raise Conflict(
-                    f"Workspace {name!r} already exists.",
-                    validations=[Validation("name", f"a workspace named {name!r} already exists")],
-                ) from exc
-            raise
-        started = await insert_build(
-            store,
-            workspace=workspace,
-            owner=user,
-            template=tpl,
-            version=version,
-            doc=doc,
-            transition=Transition.START,
-            parameters=values,
-            preset_id=preset,
-        )
+        if claimed is None:
+            started = await _insert_new(
+                store, tpl, version, doc, user, name, values, preset, ttl_ms, reason, priority
+            )
+    if claimed is not None:
+        return await claims.published(ctx, claimed)
+    assert started is not None
     return await published(ctx, started)
+
+
+async def _insert_new(
+    store: AuthzStore,
+    tpl: Template,
+    version: TemplateVersion,
+    doc: TemplateDoc,
+    user: User,
+    name: str,
+    values: Mapping[str, str],
+    preset: uuid.UUID | None,
+    ttl_ms: int | None,
+    reason: BuildReason,
+    priority: int,
+) -> Started:
+    try:
+        workspace = await store.insert_workspace(
+            owner_id=user.id,
+            organization_id=tpl.organization_id,
+            template_id=tpl.id,
+            name=name,
+            ttl_ms=ttl_ms if ttl_ms is not None else (tpl.default_ttl_ms or None),
+        )
+    except Exception as exc:
+        if is_unique_violation(exc):
+            raise name_taken(name) from exc
+        raise
+    return await insert_build(
+        store,
+        workspace=workspace,
+        owner=user,
+        template=tpl,
+        version=version,
+        doc=doc,
+        transition=Transition.START,
+        parameters=values,
+        preset_id=preset,
+        reason=reason,
+        priority=priority,
+    )
 
 
 async def transition_workspace(

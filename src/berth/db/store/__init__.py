@@ -12,6 +12,7 @@ from berth.db.store.accounts import AccountQueries
 from berth.db.store.affinity import AffinityQueries
 from berth.db.store.agents import AgentQueries
 from berth.db.store.jobs import JobQueries
+from berth.db.store.prebuilds import PrebuildQueries
 from berth.db.store.site import ChatQueries, SiteQueries
 from berth.db.store.templates import TemplateQueries
 from berth.db.store.workspaces import WorkspaceQueries
@@ -26,6 +27,7 @@ class Store(
     SiteQueries,
     ChatQueries,
     AffinityQueries,
+    PrebuildQueries,
 ):
     """All queries, bound to one connection inside one transaction."""
 

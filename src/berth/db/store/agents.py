@@ -126,9 +126,15 @@ class AgentQueries(StoreBase):
         )
 
     async def update_workspace_agent_lifecycle(
-        self, agent_id: uuid.UUID, state: str
+        self, agent_id: uuid.UUID, state: str, *, claimed: bool | None = None
     ) -> WorkspaceAgent | None:
-        """Record a lifecycle report; ``started_at``/``ready_at`` follow the state."""
+        """Record a lifecycle report; ``started_at``/``ready_at`` follow the state.
+
+        ``claimed``: the report belongs to the agent's manifest from before (``False``)
+        or after (``True``) its workspace was claimed; a report of the other one is stale
+        and changes nothing (``None``). Checked in the update itself, so a claim that
+        commits while the report is on its way wins.
+        """
         a = t.workspace_agents
         now = self._now()
         values: dict[str, Any] = {"lifecycle_state": state, "updated_at": now}
@@ -136,7 +142,10 @@ class AgentQueries(StoreBase):
             values["started_at"] = now
         if state in ("ready", "start_error", "start_timeout"):
             values["ready_at"] = now
-        return await self._update_one(WorkspaceAgent, a, a.c.id == agent_id, **values)
+        where = a.c.id == agent_id
+        if claimed is not None:
+            where &= a.c.claimed_at.is_not(None) if claimed else a.c.claimed_at.is_(None)
+        return await self._update_one(WorkspaceAgent, a, where, **values)
 
     async def insert_workspace_agent_logs(
         self, agent_id: uuid.UUID, entries: Sequence[tuple[uuid.UUID | None, str, str]]
