@@ -56,8 +56,8 @@ class Pool:
 class Prebuild:
     """A workspace the ``prebuilds`` user owns, as the reconciler sees it.
 
-    ``building``: its latest build has not settled. ``failed``: it settled in a state
-    that can never become claimable.
+    ``building``: its latest build has not settled (no other build can be queued on it
+    yet). ``failed``: it settled in a state that can never become claimable.
     """
 
     workspace_id: uuid.UUID

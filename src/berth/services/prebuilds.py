@@ -43,6 +43,11 @@ from berth.services.workspace_views import view_agent
 log = logging.getLogger("berth.prebuilds")
 
 LEASE = "prebuilds"
+READY_WITHIN = dt.timedelta(minutes=30)
+"""A prebuild whose agents are not ready this long after its build is replaced."""
+RECONNECT_GRACE = dt.timedelta(minutes=1)
+"""How long a prebuild's agent may be gone before it is replaced: agents reconnect by
+themselves when a server restarts, and the pool must survive a restart."""
 PAUSED_KEY = "prebuilds_paused"
 
 
@@ -64,11 +69,19 @@ def observe(state: WorkspaceState, now: dt.datetime) -> Observed:
     build, job = state.build, state.job
     created = state.workspace.created_at
 
-    def seen(*, building: bool = False, failed: bool = False, error: str | None = None) -> Observed:
+    def seen(
+        *,
+        building: bool = False,
+        failed: bool = False,
+        starting: bool = False,
+        error: str | None = None,
+    ) -> Observed:
+        # ``building`` is for the plan: a build in progress, so no delete can be queued.
+        # Agents still starting are not ready, but the prebuild may be deleted.
         prebuild = plans.Prebuild(
             state.workspace.id, build.preset_id, created, building=building, failed=failed
         )
-        return Observed(prebuild, ready=not (building or failed), error=error)
+        return Observed(prebuild, ready=not (building or failed or starting), error=error)
 
     settled = JobStatus(job.status).is_terminal
     if build.transition != Transition.START.value:
@@ -90,10 +103,13 @@ def observe(state: WorkspaceState, now: dt.datetime) -> Observed:
             return seen(failed=True, error=f"agent {agent.name!r}: {lifecycle}")
         if status is AgentStatus.TIMEOUT:
             return seen(failed=True, error=f"agent {agent.name!r} never connected")
-        if status is AgentStatus.DISCONNECTED:
+        lost = agent.disconnected_at or agent.last_connected_at
+        if status is AgentStatus.DISCONNECTED and lost and now - lost > RECONNECT_GRACE:
             return seen(failed=True, error=f"agent {agent.name!r} disconnected")
         waiting = True
-    return seen(building=waiting)
+    if waiting and job.completed_at is not None and now - job.completed_at > READY_WITHIN:
+        return seen(failed=True, error=f"the agents were not ready within {READY_WITHIN}")
+    return seen(starting=waiting)
 
 
 class Reconciler:
@@ -133,20 +149,23 @@ class Reconciler:
             failures = {f.preset_id: f for f in await store.list_prebuild_failures()}
             seen = [observe(s, now) for s in states]
             await _clear_failures(store, seen, failures)
+        # This cycle's failures count before it plans: the pool they leave short must
+        # back off now, not build their replacement at once.
+        counted = _count_failures(seen, failures, now)
         plan = plans.plan(
             [plans.Pool(p.preset_id, p.desired) for p in pools],
             [o.prebuild for o in seen],
             failures={
                 k: plans.Failures(f.count, f.last_failed_at or now)
-                for k, f in failures.items()
+                for k, f in counted.items()
                 if f.count
             },
             now=now,
             site_max=self._site_max,
         )
-        errors = {o.prebuild.workspace_id: o for o in seen}
+        observed = {o.prebuild.workspace_id: o for o in seen}
         for workspace_id in plan.delete:
-            await self._delete(owner, errors[workspace_id], failures)
+            await self._delete(owner, observed[workspace_id], counted)
         by_preset = {p.preset_id: p for p in pools}
         for preset_id, count in plan.create.items():
             for _ in range(count):
@@ -200,21 +219,22 @@ class Reconciler:
             except Conflict:
                 return  # a build of it started since the read
             preset = prebuild.preset_id
-            if seen.error is not None and preset is not None:
-                earlier = failures.get(preset)
-                count = (earlier.count if earlier else 0) + 1
-                now = self._ctx.clock.now()
+            failure = failures.get(preset) if preset is not None else None
+            if seen.error is not None and failure is not None:
                 await store.set_prebuild_failure(
-                    preset, count=count, last_error=seen.error, last_failed_at=now
+                    failure.preset_id,
+                    count=failure.count,
+                    last_error=failure.last_error,
+                    last_failed_at=failure.last_failed_at,
                 )
                 log.warning(
                     "prebuild %s failed (%s): deleted; failure %d in a row of preset %s, "
                     "next attempt after %s",
                     workspace.name,
                     seen.error,
-                    count,
+                    failure.count,
                     preset,
-                    plans.backoff(count),
+                    plans.backoff(failure.count),
                 )
         await workspaces.published(self._ctx, started)
 
@@ -231,6 +251,20 @@ async def pool_owner(store: AuthzStore) -> User:
     if owner is None:
         raise RuntimeError(f"the system user {PREBUILDS_USERNAME!r} is missing")
     return owner
+
+
+def _count_failures(
+    seen: Sequence[Observed], failures: dict[uuid.UUID, PrebuildFailure], now: dt.datetime
+) -> dict[uuid.UUID, PrebuildFailure]:
+    """The presets' failures with this cycle's failed prebuilds (those it deletes) added."""
+    counted = dict(failures)
+    for observed in seen:
+        preset, error = observed.prebuild.preset_id, observed.error
+        if preset is None or error is None or observed.prebuild.building:
+            continue
+        earlier = counted.get(preset)
+        counted[preset] = PrebuildFailure(preset, (earlier.count if earlier else 0) + 1, error, now)
+    return counted
 
 
 async def _clear_failures(
