@@ -24,7 +24,7 @@ from berth.domain.actors import PREBUILDS_USERNAME, as_system
 from berth.domain.enums import JobStatus
 from berth.errors import Forbidden
 from berth.records import WorkspaceAgent
-from berth.services import prebuild_pool, workspaces
+from berth.services import prebuild_pool, templates, workspaces
 from berth.services.agents import AgentReports, manifest_generation
 from berth.services.prebuilds import Reconciler
 from tests.support.workspaces import World, fake_template, open_world
@@ -331,3 +331,17 @@ async def test_concurrent_claims_never_share_a_prebuild(world: World) -> None:
     assert len(built) == 6
     assert {c.workspace.id for c in claims} == {s.workspace.id for s in pool}
     assert len({c.workspace.owner_id for c in claims}) == 4
+
+
+async def test_a_template_with_a_pool_can_be_deleted_and_its_prebuilds_go_with_it(
+    world: World,
+) -> None:
+    await ready_pool(world)
+    async with world.db.read(as_system()) as store:
+        tpl = await store.get_template_by_organization_and_name(world.organization_id, "warm")
+    assert tpl is not None
+    await templates.delete_template(world.admin, tpl)  # prebuilds hold no template up
+    await reconciler(world).reconcile_once()
+    assert {s.build.transition for s in await prebuilds(world)} == {"delete"}
+    await build_all(world)
+    assert await prebuilds(world) == []

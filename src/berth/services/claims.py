@@ -119,8 +119,10 @@ async def claim_in(
 
 
 async def _fits_quota(system: AuthzStore, owner: User, template: Template) -> bool:
+    if template.daily_cost == 0:
+        return True
     budget = await system.get_quota_allowance(owner.id, template.organization_id)
-    if budget is None or template.daily_cost == 0:
+    if budget is None:
         return True
     consumed = await system.get_quota_consumed(owner.id, template.organization_id)
     return consumed + template.daily_cost <= budget

@@ -21,6 +21,7 @@ last error. A ready prebuild clears the count.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
 import uuid
@@ -45,6 +46,8 @@ log = logging.getLogger("berth.prebuilds")
 LEASE = "prebuilds"
 READY_WITHIN = dt.timedelta(minutes=30)
 """A prebuild whose agents are not ready this long after its build is replaced."""
+SETTLE = 0.5
+"""Seconds the reconciler lets an event's change settle before it acts on it."""
 RECONNECT_GRACE = dt.timedelta(minutes=1)
 """How long a prebuild's agent may be gone before it is replaced: agents reconnect by
 themselves when a server restarts, and the pool must survive a restart."""
@@ -116,12 +119,19 @@ class Reconciler:
     """One replica's reconciler loop (it acts only while it holds the lease)."""
 
     def __init__(
-        self, ctx: Ctx, *, holder: str, interval: float = 15.0, site_max: int = 100
+        self,
+        ctx: Ctx,
+        *,
+        holder: str,
+        interval: float = 15.0,
+        site_max: int = 100,
+        settle: float = SETTLE,
     ) -> None:
         self._ctx = ctx.acting_as(as_prebuilds_reconciler())
         self._holder = holder
         self.interval = interval
         self._site_max = site_max
+        self._settle = settle
 
     async def run_forever(self) -> None:
         async with listening(self._ctx.bus, messages.PREBUILDS) as events:
@@ -129,8 +139,14 @@ class Reconciler:
                 while True:
                     delay = await self.reconcile_once()
                     await pause(events, delay)
-                    while events is not None and await events.get(timeout=0) is not None:
-                        pass  # a burst of events needs one cycle, not one each
+                    if events is None:
+                        continue
+                    # Let the change that woke it finish first (a claim still waits for
+                    # its agent; a refill's build would compete with it for the CPU),
+                    # and take a burst of events as one.
+                    await asyncio.sleep(self._settle)
+                    while await events.get(timeout=0) is not None:
+                        pass
             finally:
                 await self._release()
 

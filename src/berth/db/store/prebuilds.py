@@ -166,12 +166,7 @@ class PrebuildQueries(StoreBase):
         """Replace an agent's manifest (directory, env, scripts) for its new owner and
         start its lifecycle over: it reports ``starting`` → ``ready`` again."""
         a, s = t.workspace_agents, t.workspace_agent_scripts
-        await self._execute(s.delete().where(s.c.agent_id == agent_id))
-        if scripts:
-            await self._execute(
-                s.insert(), [{"id": uuid.uuid4(), "agent_id": agent_id, **row} for row in scripts]
-            )
-        return await self._update_one(
+        agent = await self._update_one(
             WorkspaceAgent,
             a,
             a.c.id == agent_id,
@@ -183,6 +178,14 @@ class PrebuildQueries(StoreBase):
             ready_at=None,
             updated_at=self._now(),
         )
+        if agent is None:
+            return None
+        await self._execute(s.delete().where(s.c.agent_id == agent_id))
+        if scripts:
+            await self._execute(
+                s.insert(), [{"id": uuid.uuid4(), "agent_id": agent_id, **row} for row in scripts]
+            )
+        return agent
 
     # --- failures ------------------------------------------------------------------------
 

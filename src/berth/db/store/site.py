@@ -29,11 +29,13 @@ class SiteQueries(StoreBase):
         await take_transaction_lock(self._conn, BOOTSTRAP_LOCK_KEY)
 
     async def count_live_workspaces_by_template(self, template_id: uuid.UUID) -> int:
-        w = t.workspaces
+        """Live workspaces of the template that people own: prebuilds (the system user's)
+        do not hold a template up; the reconciler deletes them with it."""
+        w, u = t.workspaces, t.users
         stmt = (
             sa.select(sa.func.count())
-            .select_from(w)
-            .where(w.c.template_id == template_id, w.c.deleted.is_(False))
+            .select_from(w.join(u, u.c.id == w.c.owner_id))
+            .where(w.c.template_id == template_id, w.c.deleted.is_(False), u.c.is_system.is_(False))
         )
         return int((await self._execute(stmt)).scalar_one())
 
