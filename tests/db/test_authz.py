@@ -15,12 +15,22 @@ from berth.db.engine import Database
 from berth.db.querier import query_names
 from berth.db.store import Store
 from berth.domain.actors import Actor, as_system
-from tests.db import authz_cases_accounts, authz_cases_affinity, authz_cases_workspaces
+from tests.db import (
+    authz_cases_accounts,
+    authz_cases_affinity,
+    authz_cases_prebuilds,
+    authz_cases_workspaces,
+)
 from tests.db.authz_world import CASES, as_, denied, make_world
 
 pytestmark = pytest.mark.anyio
 
-CASE_MODULES = (authz_cases_accounts, authz_cases_workspaces, authz_cases_affinity)
+CASE_MODULES = (
+    authz_cases_accounts,
+    authz_cases_workspaces,
+    authz_cases_affinity,
+    authz_cases_prebuilds,
+)
 
 # --- the coverage check -----------------------------------------------------------------
 
