@@ -62,6 +62,9 @@ READS: dict[type[models.ApiModel], str] = {
     models.ExecResult: "ExecOut",
     models.Chat: "ChatOut",
     models.AgentToken: "AgentTokenOut",
+    models.Prebuild: "PrebuildOut",
+    models.PrebuildPreset: "PrebuildPresetOut",
+    models.PrebuildPool: "PrebuildPoolOut",
 }
 """Each client model and the response schema it reads."""
 

@@ -20,7 +20,16 @@ import berth
 from berth.api.errors import document_errors, install_error_handlers
 from berth.api.hosts import AllowedHosts
 from berth.api.mcp_endpoint import MCP_PATH, ChatMCPEndpoint, session_manager
-from berth.api.routes import agents, chats, quotas, system, templates, users, workspaces
+from berth.api.routes import (
+    agents,
+    chats,
+    prebuilds,
+    quotas,
+    system,
+    templates,
+    users,
+    workspaces,
+)
 from berth.api.routes import provisioner as provisioner_routes
 from berth.services.runtime import Runtime, open_runtime
 from berth.settings import Settings
@@ -71,7 +80,7 @@ def create_app(
         Route(MCP_PATH, endpoint=mcp_endpoint, methods=["GET", "POST", "DELETE"])
     )
     api = APIRouter(prefix=API_PREFIX)
-    for module in (system, users, quotas, templates, workspaces, chats, agents):
+    for module in (system, users, quotas, templates, workspaces, chats, agents, prebuilds):
         api.include_router(module.router)
     api.include_router(provisioner_routes.router)
     app.include_router(api)

@@ -21,6 +21,7 @@ from berth.cli import (
     execute,
     login,
     mcp,
+    prebuilds,
     server,
     templates,
     tokens,
@@ -70,6 +71,7 @@ app.add_typer(workspaces.app, name="workspaces")
 app.command("exec")(execute.exec_command)
 app.add_typer(provisioner_cli.app, name="provisioner")
 app.add_typer(chats.app, name="chats")
+app.add_typer(prebuilds.app, name="prebuilds")
 app.command("mcp")(mcp.mcp)
 app.command("agent")(agent.agent)
 

@@ -10,7 +10,8 @@ DELETE), at most ``retries`` times, waiting what ``Retry-After`` asks for (cappe
 ``max_retry_wait`` seconds); a POST is never repeated, because it may have happened.
 
 The methods live in one part per resource (``_accounts``, ``_templates``,
-``_workspaces``, ``_system``) over the transport of ``_core``; this class is all of them.
+``_workspaces``, ``_prebuilds``, ``_system``) over the transport of ``_core``; this class
+is all of them.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from __future__ import annotations
 from berth.client._accounts import AccountsApi
 from berth.client._core import API_PREFIX, normalize_url
 from berth.client._durations import parse_duration
+from berth.client._prebuilds import PrebuildsApi
 from berth.client._system import SystemApi
 from berth.client._templates import TemplatesApi
 from berth.client._workspaces import EXEC_MARGIN_SECONDS, WorkspacesApi
@@ -25,7 +27,7 @@ from berth.client._workspaces import EXEC_MARGIN_SECONDS, WorkspacesApi
 __all__ = ["API_PREFIX", "EXEC_MARGIN_SECONDS", "Client", "normalize_url", "parse_duration"]
 
 
-class Client(SystemApi, AccountsApi, TemplatesApi, WorkspacesApi):
+class Client(SystemApi, AccountsApi, TemplatesApi, WorkspacesApi, PrebuildsApi):
     """A berth server at ``url`` (``http://HOST:PORT``), as the user whose ``token`` it is.
 
     ``transport`` replaces httpx's network transport (for example

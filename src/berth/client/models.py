@@ -36,6 +36,9 @@ __all__ = [
     "Organization",
     "Parameter",
     "ParameterOption",
+    "Prebuild",
+    "PrebuildPool",
+    "PrebuildPreset",
     "Preset",
     "PresetParameter",
     "PushResult",
@@ -253,7 +256,10 @@ class Agent(ApiModel):
     directory: str = ""
     first_connected_at: dt.datetime | None = None
     last_connected_at: dt.datetime | None = None
+    started_at: dt.datetime | None = None
     ready_at: dt.datetime | None = None
+    claimed_at: dt.datetime | None = None
+    """When a user claimed the prebuilt workspace this agent runs in."""
 
 
 class HomeDisk(ApiModel):
@@ -368,3 +374,47 @@ class AgentToken(ApiModel):
     agent_name: str
     token: str
     command: str
+
+
+# --- prebuilds ------------------------------------------------------------------------
+
+
+class Prebuild(ApiModel):
+    """A prebuilt workspace; ``ready``: running with every agent ready (claimable)."""
+
+    workspace_id: str
+    workspace_name: str = ""
+    template_id: str = ""
+    template_name: str = ""
+    preset_id: str | None = None
+    preset_name: str = ""
+    template_version_id: str = ""
+    status: str = ""
+    ready: bool = False
+    created_at: dt.datetime | None = None
+
+
+class PrebuildPreset(ApiModel):
+    """A preset's pool: ``actual`` counts prebuilds ready or on their way; ``retry_at``
+    is set while it backs off after ``failures`` (in a row)."""
+
+    preset_id: str
+    preset_name: str = ""
+    template_id: str = ""
+    template_name: str = ""
+    template_version_id: str = ""
+    desired: int = 0
+    actual: int = 0
+    ready: int = 0
+    failures: int = 0
+    last_error: str = ""
+    last_failed_at: dt.datetime | None = None
+    retry_at: dt.datetime | None = None
+
+
+class PrebuildPool(ApiModel):
+    """The whole prebuild pool (``GET /prebuilds``, and what pause and resume answer)."""
+
+    paused: bool = False
+    presets: list[PrebuildPreset] = []
+    prebuilds: list[Prebuild] = []

@@ -74,7 +74,9 @@ def workspace_out(view: WorkspaceView) -> WorkspaceOut:
                 directory=a.agent.directory,
                 first_connected_at=a.agent.first_connected_at,
                 last_connected_at=a.agent.last_connected_at,
+                started_at=a.agent.started_at,
                 ready_at=a.agent.ready_at,
+                claimed_at=a.agent.claimed_at,
             )
             for a in view.agents
         ],

@@ -21,6 +21,7 @@ from berth.api.schemas._accounts import (
 from berth.api.schemas._base import Out, RecordOut, Request
 from berth.api.schemas._chats import ChatOut, CreateChatRequest
 from berth.api.schemas._errors import ErrorEnvelope, ValidationOut
+from berth.api.schemas._prebuilds import PrebuildOut, PrebuildPoolOut, PrebuildPresetOut
 from berth.api.schemas._quotas import GroupOut, GroupUpdateRequest, QuotaOut
 from berth.api.schemas._system import ConfigOut, Health, SetConfigRequest
 from berth.api.schemas._templates import (
@@ -78,6 +79,9 @@ __all__ = [
     "OrganizationOut",
     "Out",
     "ParameterOut",
+    "PrebuildOut",
+    "PrebuildPoolOut",
+    "PrebuildPresetOut",
     "PresetOut",
     "PushTemplateRequest",
     "PushedOut",

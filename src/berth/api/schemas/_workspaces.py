@@ -99,7 +99,10 @@ class AgentOut(BaseModel):
     directory: str
     first_connected_at: dt.datetime | None
     last_connected_at: dt.datetime | None
+    started_at: dt.datetime | None
     ready_at: dt.datetime | None
+    claimed_at: dt.datetime | None
+    """When a user claimed the prebuilt workspace this agent runs in."""
 
 
 class HomeDiskOut(RecordOut):
