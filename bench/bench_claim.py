@@ -22,7 +22,7 @@ Usage: ``uv run python bench/bench_claim.py [--runs 20]``
 
 # The bench drives the server from a synchronous httpx client between MCP calls on
 # purpose: the server runs in its own thread and loop, so blocking here blocks nothing.
-# ruff: noqa: ASYNC212, ASYNC251
+# ruff: noqa: ASYNC212
 
 from __future__ import annotations
 

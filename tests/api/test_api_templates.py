@@ -125,7 +125,7 @@ _BAD_DOCUMENTS: list[tuple[str, dict[str, str], str]] = [
     ),
     (
         "unknown nested field",
-        {"template.yaml": _VALID.replace("  isolation: none\n", "  isolation: none\n  cores: 4\n")},
+        {"template.yaml": _VALID.replace("backend:\n", "backend:\n  cores: 4\n")},
         "backend.cores",
     ),
     (

@@ -74,8 +74,10 @@ async def ready_pool(http: httpx.AsyncClient, version_id: str) -> list[dict[str,
 
     return await until(
         rows,
-        lambda found: len(found) == 2
-        and all(r["ready"] and r["template_version_id"] == version_id for r in found),
+        lambda found: (
+            len(found) == 2
+            and all(r["ready"] and r["template_version_id"] == version_id for r in found)
+        ),
         within=WAIT,
         every=0.1,
         what="two ready prebuilds of the active version",
@@ -94,6 +96,7 @@ async def test_a_chat_claims_a_prebuilt_workspace_personalized_for_its_owner(
         pool = await ready_pool(http, version_id)
         assert {r["preset_name"] for r in pool} == {"fast"}
         chat = (await http.post("/chats", json={"title": "claim"})).json()
+        created: dict[str, Any] = {}
 
         async for client in mcp_client(live_server, chat["id"], live_server.admin_token):
             read = await call(client, "read_template", {"template_id": template_id})

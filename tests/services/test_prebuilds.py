@@ -20,8 +20,8 @@ import pytest
 
 from berth.clock import FakeClock
 from berth.db.engine import Database
-from berth.domain.actors import PREBUILDS_USERNAME, as_system
-from berth.domain.enums import JobStatus
+from berth.domain.actors import PREBUILDS_USERNAME, as_prebuilds_reconciler, as_system
+from berth.domain.enums import BuildReason, JobStatus, Transition
 from berth.errors import Forbidden
 from berth.records import WorkspaceAgent
 from berth.services import prebuild_pool, templates, workspaces
@@ -114,7 +114,8 @@ async def ready_pool(world: World, instances: int = 2) -> list[Any]:
 async def preset_id(world: World) -> str:
     async with world.db.read(as_system()) as store:
         tpl = await store.get_template_by_organization_and_name(world.organization_id, "warm")
-        assert tpl is not None and tpl.active_version_id is not None
+        assert tpl is not None
+        assert tpl.active_version_id is not None
         (preset,) = await store.list_template_version_presets(tpl.active_version_id)
     return str(preset.id)
 
@@ -207,14 +208,38 @@ async def test_parameters_that_differ_from_the_preset_build_a_new_workspace(
     assert same.build.reason == "claim"
 
 
-async def test_a_prebuild_that_is_not_ready_is_not_claimed(world: World) -> None:
+async def test_a_prebuild_whose_agent_never_connects_is_not_claimed_and_is_replaced(
+    world: World, clock: FakeClock
+) -> None:
     await world.push(warm(1))
-    await reconciler(world).reconcile_once()
-    await build_all(world)  # built, but its agent never said ready
+    cycle = reconciler(world)
+    await cycle.reconcile_once()
+    await build_all(world)  # built, but its agent never connects
     started = await workspaces.create_workspace(
         world.admin, template="warm", name="mine", preset_ref=await preset_id(world)
     )
     assert started.build.reason == "initiator"
+    clock.advance(dt.timedelta(minutes=2) + SECOND)  # the agent's connection_timeout
+    await cycle.reconcile_once()
+    (state,) = await prebuilds(world)
+    assert state.build.transition == "delete"
+    (preset,) = (await prebuild_pool.pool_status(world.admin)).presets
+    assert (preset.failures, preset.last_error) == (1, "agent 'main' never connected")
+
+
+async def test_a_prebuild_being_deleted_is_not_claimed(world: World) -> None:
+    (state,) = await ready_pool(world, instances=1)
+    await workspaces.transition_workspace(
+        world.admin.acting_as(as_prebuilds_reconciler()),
+        state.workspace.id,
+        Transition.DELETE,
+        reason=BuildReason.PREBUILD,
+    )
+    started = await workspaces.create_workspace(
+        world.admin, template="warm", name="mine", preset_ref=await preset_id(world)
+    )
+    assert started.build.reason == "initiator"
+    assert started.workspace.id != state.workspace.id
 
 
 async def test_a_new_version_replaces_the_pool_and_leaves_claimed_workspaces(
@@ -310,8 +335,10 @@ async def test_paused_reconciliation_changes_nothing(world: World) -> None:
 
 async def test_only_site_owners_see_the_pool(world: World) -> None:
     member = await world.add_member("bob")
-    with pytest.raises(Forbidden):
+    with pytest.raises(Forbidden, match="only site owners may see the prebuild pool"):
         await prebuild_pool.pool_status(member)
+    with pytest.raises(Forbidden, match="only site owners may pause or resume"):
+        await prebuild_pool.set_paused(member, True)
 
 
 async def test_concurrent_claims_never_share_a_prebuild(world: World) -> None:

@@ -112,8 +112,7 @@ icon: /icon/test.svg
 default_ttl: 2h
 daily_cost: 3
 backend:
-  type: local
-  isolation: none
+  type: fake  # its preset keeps two prebuilds: on the fake backend they cost no processes
 parameters:
   - name: region
     display_name: Region

@@ -68,6 +68,19 @@ def _has_nul(parameters: object) -> bool:
     return any("\0" in str(key) or "\0" in str(value) for key, value in items)
 
 
+def _has_lone_surrogate(parameters: object) -> bool:
+    """Text that is not valid UTF-8: its own error, which may come before the NUL one."""
+    if not isinstance(parameters, dict):
+        return False
+    for item in cast(dict[Any, Any], parameters).items():
+        for text in map(str, item):
+            try:
+                text.encode("utf-8")
+            except UnicodeEncodeError:
+                return True
+    return False
+
+
 def _sound(tool: str, result: ToolResult) -> None:
     """A result, or a text error that is not a crash or a database error."""
     if result.is_error:
@@ -131,7 +144,7 @@ async def test_create_workspace_with_random_arguments(
             arguments[key] = value
     result = await world.call("create_workspace", arguments, chat_id=chat)
     _sound("create_workspace", result)
-    if _has_nul(parameters):
+    if _has_nul(parameters) and not _has_lone_surrogate(parameters):
         assert NUL_PARAMETERS.removeprefix("invalid arguments: ") in result.text
 
 

@@ -300,6 +300,7 @@ def _agent_row(*, first_connected_at: dt.datetime | None) -> WorkspaceAgent:
         lifecycle_state="created",
         started_at=None,
         ready_at=None,
+        claimed_at=None,
         created_at=now,
         updated_at=now,
     )

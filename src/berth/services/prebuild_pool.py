@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from berth.db.authz import AuthzStore
 from berth.domain import prebuilds as plans
+from berth.errors import Forbidden
 from berth.events import messages
 from berth.records import PrebuildFailure, PrebuildPool
 from berth.services.base import Ctx
@@ -108,7 +109,7 @@ async def pool_status(ctx: Ctx) -> PoolStatus:
                     state.workspace.organization_id,
                     state.build.template_version_id,
                 )
-    presets = [_preset_row(p, rows, live, failures.get(p.preset_id)) for p in pools.values()]
+    presets = [_preset_row(p, rows, live, failures.get(p.preset_id), now) for p in pools.values()]
     return PoolStatus(paused=paused, presets=presets, prebuilds=rows)
 
 
@@ -117,12 +118,15 @@ def _preset_row(
     rows: Sequence[PrebuildRow],
     live: set[uuid.UUID],
     failure: PrebuildFailure | None,
+    now: dt.datetime,
 ) -> PresetRow:
     members = [r for r in rows if r.preset_id == pool.preset_id]
     count = failure.count if failure else 0
     retry_at = None
     if failure is not None and count and failure.last_failed_at is not None:
         retry_at = failure.last_failed_at + plans.backoff(count)
+        if retry_at <= now:
+            retry_at = None  # the backoff is over: the pool builds at its next cycle
     return PresetRow(
         preset_id=pool.preset_id,
         preset_name=pool.preset_name,
@@ -168,6 +172,9 @@ async def set_paused(ctx: Ctx, paused: bool) -> PoolStatus:
     """Stop (or restart) reconciliation site-wide: the pool stays as it is meanwhile, and
     claims go on taking what is ready."""
     async with ctx.write() as store:
-        await store.upsert_site_config(PAUSED_KEY, "true" if paused else "false")
+        try:
+            await store.upsert_site_config(PAUSED_KEY, "true" if paused else "false")
+        except Forbidden:
+            raise Forbidden("only site owners may pause or resume the prebuild pool") from None
     await ctx.publish(messages.PREBUILDS, messages.PrebuildsChanged())
     return await pool_status(ctx)

@@ -180,9 +180,9 @@ class Reconciler:
             site_max=self._site_max,
         )
         observed = {o.prebuild.workspace_id: o for o in seen}
-        for workspace_id in plan.delete:
-            await self._delete(owner, observed[workspace_id], counted)
         by_preset = {p.preset_id: p for p in pools}
+        for workspace_id in plan.delete:
+            await self._delete(owner, observed[workspace_id], counted, by_preset)
         for preset_id, count in plan.create.items():
             for _ in range(count):
                 await self._create(owner, by_preset[preset_id])
@@ -221,7 +221,11 @@ class Reconciler:
         )
 
     async def _delete(
-        self, owner: User, seen: Observed, failures: dict[uuid.UUID, PrebuildFailure]
+        self,
+        owner: User,
+        seen: Observed,
+        failures: dict[uuid.UUID, PrebuildFailure],
+        pools: dict[uuid.UUID, PrebuildPool],
     ) -> None:
         prebuild = seen.prebuild
         async with self._ctx.write() as store:
@@ -243,13 +247,14 @@ class Reconciler:
                     last_error=failure.last_error,
                     last_failed_at=failure.last_failed_at,
                 )
+                pool = pools.get(failure.preset_id)
                 log.warning(
-                    "prebuild %s failed (%s): deleted; failure %d in a row of preset %s, "
+                    "prebuild %s of %s failed (%s): deleted; failure %d in a row, "
                     "next attempt after %s",
                     workspace.name,
+                    f"{pool.template_name}/{pool.preset_name}" if pool else preset,
                     seen.error,
                     failure.count,
-                    preset,
                     plans.backoff(failure.count),
                 )
         await workspaces.published(self._ctx, started)
