@@ -149,6 +149,11 @@ _BAD_DOCUMENTS: list[tuple[str, dict[str, str], str]] = [
         "presets[0].parameters.memory",
     ),
     (
+        "prebuilds of a template with an external agent",
+        {"template.yaml": _VALID + "  - name: laptop\n    external: true\n"},
+        "presets[0].prebuilds.instances",
+    ),
+    (
         "two chat agents",
         {"template.yaml": _VALID + "  - name: second\n    chat: true\n"},
         "agents[1].chat",

@@ -180,7 +180,21 @@ async def push_template(
 
 
 def _check_prebuilds(doc: TemplateDoc, filename: str, limit: int) -> None:
-    """Refuse presets that ask for more prebuilds than the site keeps (``BERTH_PREBUILDS_MAX``)."""
+    """Refuse presets that ask for more prebuilds than the site keeps (``BERTH_PREBUILDS_MAX``),
+    and prebuilds of a template with external agents (berth never starts those agents, so
+    such a prebuild could never become ready)."""
+    if doc.has_external_agent:
+        problems = [
+            Validation(
+                f"presets[{i}].prebuilds.instances",
+                "a template with external agents cannot keep prebuilds: berth does not "
+                "start their agents",
+            )
+            for i, preset in enumerate(doc.presets)
+            if preset.prebuilds.instances > 0
+        ]
+        if problems:
+            raise invalid_template(filename, problems)
     problems = [
         Validation(
             f"presets[{i}].prebuilds.instances",
