@@ -114,6 +114,9 @@ async def _(db: Database, w: World) -> None:
         assert (state.workspace, state.build, state.job) == (pb.workspace, pb.build, pb.job)
         assert state.agents == (pb.agent,)
         assert await as_(s, w.owner).list_workspace_states(owner.id) == [state]
+        template_id = pb.workspace.template_id
+        assert await reconciler.list_workspace_states(owner.id, template_id=template_id) == [state]
+        assert await reconciler.list_workspace_states(owner.id, template_id=uuid.uuid4()) == []
         # A member sees none of the pool's workspaces, nor another member's.
         assert await as_(s, w.alice).list_workspace_states(owner.id) == []
         assert await as_(s, w.bob).list_workspace_states(uid(w.alice)) == []

@@ -40,8 +40,10 @@ class PrebuildAuthz(AuthzBase):
             if self._can(Action.READ, Resource(Kind.TEMPLATE, organization_id=p.organization_id))
         ]
 
-    async def list_workspace_states(self, owner_id: uuid.UUID) -> list[WorkspaceState]:
-        states = await self._inner.list_workspace_states(owner_id)
+    async def list_workspace_states(
+        self, owner_id: uuid.UUID, *, template_id: uuid.UUID | None = None
+    ) -> list[WorkspaceState]:
+        states = await self._inner.list_workspace_states(owner_id, template_id=template_id)
         return [
             s
             for s in states

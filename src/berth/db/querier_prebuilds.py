@@ -25,7 +25,9 @@ class PrebuildQuerier(Protocol):
 
     async def list_prebuild_pools(self) -> list[PrebuildPool]: ...
 
-    async def list_workspace_states(self, owner_id: uuid.UUID) -> list[WorkspaceState]: ...
+    async def list_workspace_states(
+        self, owner_id: uuid.UUID, *, template_id: uuid.UUID | None = None
+    ) -> list[WorkspaceState]: ...
 
     async def lock_prebuilt_workspace(
         self, workspace_id: uuid.UUID, owner_id: uuid.UUID

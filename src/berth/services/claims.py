@@ -97,7 +97,7 @@ async def claim_in(
     pool_owner = await system.get_user_by_username(PREBUILDS_USERNAME)
     if pool_owner is None:
         return None
-    for state in await system.list_workspace_states(pool_owner.id):
+    for state in await system.list_workspace_states(pool_owner.id, template_id=template.id):
         if not claimable(
             state, template_id=template.id, version_id=version.id, preset_id=preset_id, now=now
         ):

@@ -47,11 +47,14 @@ class PrebuildQueries(StoreBase):
         )
         return await self._all(PrebuildPool, stmt)
 
-    async def list_workspace_states(self, owner_id: uuid.UUID) -> list[WorkspaceState]:
-        """The owner's live workspaces, each with its latest build, job and agents.
+    async def list_workspace_states(
+        self, owner_id: uuid.UUID, *, template_id: uuid.UUID | None = None
+    ) -> list[WorkspaceState]:
+        """The owner's live workspaces (of one template, if given), oldest first, each
+        with its latest build, job and agents.
 
         Three queries whatever the number of workspaces: the reconciler reads its whole
-        pool on every event.
+        pool on every event, a claim the pool of one template.
         """
         w, b, j = t.workspaces, t.workspace_builds, t.provisioner_jobs
         latest = (
@@ -70,6 +73,8 @@ class PrebuildQueries(StoreBase):
             .where(w.c.owner_id == owner_id, w.c.deleted.is_(False))
             .order_by(w.c.created_at, w.c.id)
         )
+        if template_id is not None:
+            stmt = stmt.where(w.c.template_id == template_id)
         rows = list(await self._execute(stmt))
         if not rows:
             return []
