@@ -42,6 +42,7 @@ class _Asyncpg(Protocol):
     PostgresConnectionError: type[Exception]
     OperatorInterventionError: type[Exception]  # SQLSTATE class 57: admin shutdown, …
     InterfaceError: type[Exception]
+    InternalClientError: type[Exception]
 
     async def connect(self, dsn: str, *, server_settings: dict[str, str]) -> _PgConnection: ...
     def create_pool(
@@ -175,6 +176,10 @@ class PostgresBus(BusBase):
             pg.PostgresConnectionError,
             pg.OperatorInterventionError,
             pg.InterfaceError,
+            # A pool connection whose backend was terminated mid-use can fail with
+            # "cannot switch to state …; another operation is in progress"; the pool
+            # drops it, and the retry gets a fresh one.
+            pg.InternalClientError,
         )
         for attempt in (1, 2):
             try:
