@@ -37,7 +37,7 @@ from berth.domain.template import TemplateDoc, validate_template_data
 from berth.events import messages
 from berth.records import Template, TemplateVersion, User, WorkspaceAgent, WorkspaceState
 from berth.services.base import Ctx
-from berth.services.build_queue import Started, insert_build, version_doc
+from berth.services.build_queue import Started, insert_build
 from berth.services.builds import script_rows
 from berth.services.refs import name_taken
 from berth.services.workspace_views import view_agent
@@ -79,27 +79,37 @@ def agent_ready(agent: WorkspaceAgent, now: dt.datetime) -> bool:
     )
 
 
-async def claim_in(
-    store: AuthzStore,
-    *,
-    template: Template,
-    version: TemplateVersion,
-    preset_id: uuid.UUID,
-    values: Mapping[str, str],
-    owner: User,
-    name: str,
-    ttl_ms: int | None,
-    now: dt.datetime,
-) -> Claimed | None:
-    """Claim a ready prebuild for ``owner`` in the caller's transaction; ``None`` when
-    there is none (the caller builds instead)."""
+@dataclass(frozen=True, slots=True)
+class ClaimRequest:
+    """A create that may claim: its template's active version, the preset, the
+    parameters it resolved to, and the new owner, name and TTL."""
+
+    template: Template
+    version: TemplateVersion
+    doc: TemplateDoc
+    preset_id: uuid.UUID
+    values: Mapping[str, str]
+    owner: User
+    name: str
+    ttl_ms: int | None
+    now: dt.datetime
+
+
+async def claim_in(store: AuthzStore, request: ClaimRequest) -> Claimed | None:
+    """Claim a ready prebuild for the request's owner in the caller's transaction;
+    ``None`` when there is none (the caller builds instead)."""
     system = store.acting_as(as_prebuilds_reconciler())
     pool_owner = await system.get_user_by_username(PREBUILDS_USERNAME)
     if pool_owner is None:
         return None
+    template, version = request.template, request.version
     for state in await system.list_workspace_states(pool_owner.id, template_id=template.id):
         if not claimable(
-            state, template_id=template.id, version_id=version.id, preset_id=preset_id, now=now
+            state,
+            template_id=template.id,
+            version_id=version.id,
+            preset_id=request.preset_id,
+            now=request.now,
         ):
             continue
         if await system.lock_prebuilt_workspace(state.workspace.id, pool_owner.id) is None:
@@ -108,13 +118,11 @@ async def claim_in(
         if latest is None or latest.id != state.build.id:
             continue  # a build of it committed since the read
         built = {p.name: p.value for p in await system.list_workspace_build_parameters(latest.id)}
-        if built != dict(values):
+        if built != dict(request.values):
             continue
-        if not await _fits_quota(system, owner, template):
+        if not await _fits_quota(system, request.owner, template):
             return None
-        return await _claim(
-            store, system, state, pool_owner, template, version, owner, name, ttl_ms, now
-        )
+        return await _claim(store, system, state, pool_owner, request)
     return None
 
 
@@ -133,13 +141,10 @@ async def _claim(
     system: AuthzStore,
     state: WorkspaceState,
     pool_owner: User,
-    template: Template,
-    version: TemplateVersion,
-    owner: User,
-    name: str,
-    ttl_ms: int | None,
-    now: dt.datetime,
+    request: ClaimRequest,
 ) -> Claimed | None:
+    template, owner, name, now = request.template, request.owner, request.name, request.now
+    ttl_ms = request.ttl_ms
     ttl = ttl_ms if ttl_ms is not None else (template.default_ttl_ms or None)
     deadline = now + dt.timedelta(milliseconds=ttl) if ttl else None
     try:
@@ -157,18 +162,15 @@ async def _claim(
         raise
     if workspace is None:
         return None
-    parameters = {
-        p.name: p.value for p in await system.list_workspace_build_parameters(state.build.id)
-    }
     started = await insert_build(
         store,
         workspace=workspace,
         owner=owner,
         template=template,
-        version=version,
-        doc=version_doc(version),
+        version=request.version,
+        doc=request.doc,
         transition=Transition.START,
-        parameters=parameters,
+        parameters=request.values,
         preset_id=state.build.preset_id,
         reason=BuildReason.CLAIM,
         build_number=state.build.build_number + 1,

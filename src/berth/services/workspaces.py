@@ -126,17 +126,10 @@ async def create_workspace(
         doc = version_doc(version)
         values = await _resolve_parameters(store, doc, version, parameters or {}, preset)
         if preset is not None and reason is BuildReason.INITIATOR:
-            claimed = await claims.claim_in(
-                store,
-                template=tpl,
-                version=version,
-                preset_id=preset,
-                values=values,
-                owner=user,
-                name=name,
-                ttl_ms=ttl_ms,
-                now=ctx.clock.now(),
+            request = claims.ClaimRequest(
+                tpl, version, doc, preset, values, user, name, ttl_ms, ctx.clock.now()
             )
+            claimed = await claims.claim_in(store, request)
         if claimed is None:
             started = await _insert_new(
                 store, tpl, version, doc, user, name, values, preset, ttl_ms, reason, priority

@@ -45,15 +45,25 @@ def _pump(a: socket.socket, b: socket.socket) -> None:
         b.close()
 
 
+def _no_delay(sock: socket.socket) -> socket.socket:
+    """``TCP_NODELAY`` on a TCP socket: agent frames are small, and Nagle's algorithm would
+    hold each one that follows an unacknowledged one until the peer's delayed ACK
+    (~40 ms) — a lifecycle report, an exec's output."""
+    if sock.family in (socket.AF_INET, socket.AF_INET6):
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return sock
+
+
 def _serve(listener: socket.socket, connect: Callable[[], socket.socket]) -> None:
     while True:
         conn, _ = listener.accept()
         try:
-            upstream = connect()
+            upstream = _no_delay(connect())
         except OSError as err:
             say(f"relay cannot reach the server: {err}")
             conn.close()
             continue
+        _no_delay(conn)
         threading.Thread(target=_pump, args=(conn, upstream), daemon=True).start()
 
 
