@@ -24,7 +24,7 @@ from berth.domain.actors import PREBUILDS_USERNAME, as_prebuilds_reconciler, as_
 from berth.domain.enums import BuildReason, JobStatus, Transition
 from berth.errors import Forbidden
 from berth.records import WorkspaceAgent
-from berth.services import prebuild_pool, templates, workspaces
+from berth.services import prebuild_pool, quotas, templates, workspaces
 from berth.services.agents import AgentReports, manifest_generation
 from berth.services.prebuilds import Reconciler
 from tests.support.workspaces import World, fake_template, open_world
@@ -372,3 +372,25 @@ async def test_a_template_with_a_pool_can_be_deleted_and_its_prebuilds_go_with_i
     assert {s.build.transition for s in await prebuilds(world)} == {"delete"}
     await build_all(world)
     assert await prebuilds(world) == []
+
+
+async def test_prebuilds_count_against_no_quota_and_a_claim_against_the_claimers(
+    world: World,
+) -> None:
+    await quotas.set_quota_allowance(world.admin, "Everyone", None, 1)  # one workspace a day
+    pool = await ready_pool(world)  # two prebuilds that cost 1 each: both built
+    assert [s.job.status for s in pool] == [JobStatus.SUCCEEDED, JobStatus.SUCCEEDED]
+    preset = await preset_id(world)
+    first = await workspaces.create_workspace(
+        world.admin, template="warm", name="one", preset_ref=preset
+    )
+    assert first.build.reason == "claim"
+    # The second would exceed the admin's budget: no claim; the build that follows
+    # fails as any over-quota build does.
+    second = await workspaces.create_workspace(
+        world.admin, template="warm", name="two", preset_ref=preset
+    )
+    assert second.build.reason == "initiator"
+    await build_all(world)
+    job = await world.job(second.job.id)
+    assert (job.status, job.error_code) == (JobStatus.FAILED, "INSUFFICIENT_QUOTA")
