@@ -47,4 +47,6 @@ def split(value: str, prefix: str) -> tuple[str, str] | None:
 
 
 def new_agent_token() -> str:
-    return secrets.token_urlsafe(32)
+    """256 random bits as hex: never a leading ``-``, which a URL-safe base64 token has
+    one time in 64 and which ``berth agent --token -…`` would take for an option."""
+    return secrets.token_hex(32)
