@@ -44,6 +44,16 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Docker tests run on one worker, one at a time (``--dist loadgroup``): Debian 12's
+    engine sometimes loses a new container's root file system while another container
+    is removed (see ``berth.provisioner.backends._docker_sdk._started``), and parallel
+    Docker tests remove containers all the time."""
+    for item in items:
+        if item.get_closest_marker("docker") is not None:
+            item.add_marker(pytest.mark.xdist_group("docker"))
+
+
 def _pg_admin_url() -> str | None:
     url = os.environ.get(PG_ENV)
     return url.replace("postgresql+asyncpg://", "postgresql://") if url else None
