@@ -44,14 +44,19 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
+HOST_NETWORK = "host-network"
+"""The xdist group of the tests that change the host's network or probe all of it."""
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Docker tests run on one worker, one at a time (``--dist loadgroup``): Debian 12's
     engine sometimes loses a new container's root file system while another container
     is removed (see ``berth.provisioner.backends._docker_sdk._started``), and parallel
-    Docker tests remove containers all the time."""
+    Docker tests remove containers all the time. They also add bridges to the host, so
+    the local network tests, which probe every host address, share their worker."""
     for item in items:
         if item.get_closest_marker("docker") is not None:
-            item.add_marker(pytest.mark.xdist_group("docker"))
+            item.add_marker(pytest.mark.xdist_group(HOST_NETWORK))
 
 
 def _pg_admin_url() -> str | None:

@@ -25,12 +25,17 @@ from pathlib import Path
 import pytest
 
 from berth.provisioner.backends._bwrap import find_network_tools
+from tests.conftest import HOST_NETWORK
 from tests.support.backends import local_chat
 from tests.support.waiting import until_sync
 
 pytestmark = [
     pytest.mark.anyio,
     pytest.mark.bwrap,
+    # These tests add addresses to the host (``outside``) and probe all of them: run with
+    # the Docker tests (which add bridges) on one worker, so no address appears on the
+    # host while another of them probes (see ``tests/conftest.py``).
+    pytest.mark.xdist_group(HOST_NETWORK),
     pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap (bwrap) is not on PATH"),
     pytest.mark.skipif(
         bool(find_network_tools().missing()),

@@ -118,13 +118,21 @@ class Network:
             self.addresses = addresses
 
     def follow_host_addresses(self) -> None:
-        """Re-install the filter whenever the host's addresses change (a thread)."""
+        """Re-install the filter whenever the host's addresses change (a thread).
+
+        The first filter was made before this watch existed: an address the host gained
+        in between would stay reachable until the next change, so the addresses are read
+        once more now that every later change is heard.
+        """
         try:
             watch = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 0)
             watch.bind((0, _RTMGRP_IPV4_IFADDR))
         except OSError as err:
             say(f"cannot follow the host's address changes: {err}")
             return
+        addresses = host_addresses()
+        if addresses != self.addresses:
+            self.apply(addresses)
 
         def run() -> None:
             while True:

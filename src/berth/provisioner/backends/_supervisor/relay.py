@@ -50,13 +50,22 @@ def _no_delay(sock: socket.socket) -> socket.socket:
     hold each one that follows an unacknowledged one until the peer's delayed ACK
     (~40 ms) — a lifecycle report, an exec's output."""
     if sock.family in (socket.AF_INET, socket.AF_INET6):
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        # A peer that already hung up makes this fail: the pump then sees it go. It
+        # must never raise, or the accepting thread dies and no agent connects again.
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     return sock
 
 
 def _serve(listener: socket.socket, connect: Callable[[], socket.socket]) -> None:
     while True:
-        conn, _ = listener.accept()
+        try:
+            conn, _ = listener.accept()
+        except OSError as err:  # e.g. the peer reset before it was accepted: go on
+            if listener.fileno() < 0:
+                return  # the listener is closed: nothing more to accept
+            say(f"relay could not accept a connection: {err}")
+            continue
         try:
             upstream = _no_delay(connect())
         except OSError as err:
