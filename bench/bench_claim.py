@@ -28,7 +28,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import datetime as dt
+import json
 import shutil
 import statistics
 import tempfile
@@ -42,6 +44,7 @@ from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
 from berth.api.server import running_server
+from berth.provisioner.backends.local import LocalBackend
 from berth.settings import Settings
 
 TEMPLATE = """\
@@ -66,6 +69,15 @@ agents:
         script: "true"
 """
 POOL_WAIT = 120.0
+
+
+async def destroy_sandboxes(data_dir: Path) -> None:
+    """Stop the sandboxes the run left: they outlive their server on purpose (agents
+    reconnect after a restart), and a bench that leaves dozens loads every later run."""
+    backend = LocalBackend()
+    for state in sorted((data_dir / "workspaces" / "sandboxes").glob("*/sandbox.json")):
+        with contextlib.suppress(OSError, ValueError):
+            await backend.destroy(json.loads(state.read_text()))
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -121,40 +133,43 @@ async def main(runs: int) -> None:
     isolation = "bwrap" if shutil.which("bwrap") else "none"
     with tempfile.TemporaryDirectory() as tmp:
         settings = Settings(data_dir=Path(tmp), address="127.0.0.1:0")
-        with running_server(settings) as server:
-            assert server.runtime.bootstrapped is not None
-            token = server.runtime.bootstrapped.token
-            api = httpx.Client(
-                base_url=f"{server.url}/api/v1",
-                headers={"Authorization": f"Bearer {token}"},
-                timeout=120,
-            )
-            pushed = api.post(
-                "/templates",
-                json={"files": {"template.yaml": TEMPLATE.format(isolation=isolation)}},
-            )
-            pushed.raise_for_status()
-            template_id = pushed.json()["template"]["id"]
-            (preset,) = api.get(f"/templates/{template_id}").json()["presets"]
-            cold_args = {"template_id": template_id}
-            claim_args = {"template_id": template_id, "preset_id": preset["id"]}
-            colds: list[float] = []
-            claims: list[float] = []
-            agents: list[float] = []
-            settle(api)
-            for args in (claim_args, cold_args):  # warm-up: imports, caches
-                settle(api, (await create(api, server.url, token, args))[1]["name"])
-            for _ in range(runs):
-                cold, workspace = await create(api, server.url, token, cold_args)
-                colds.append(cold)
-                settle(api, workspace["name"])
-                claim, workspace = await create(api, server.url, token, claim_args)
-                assert workspace["latest_build"]["reason"] == "claim", workspace["latest_build"]
-                agent = workspace["agents"][0]
-                ran = parse_time(agent["ready_at"]) - parse_time(agent["started_at"])
-                claims.append(claim)
-                agents.append(ran.total_seconds())
-                settle(api, workspace["name"])
+        try:
+            with running_server(settings) as server:
+                assert server.runtime.bootstrapped is not None
+                token = server.runtime.bootstrapped.token
+                api = httpx.Client(
+                    base_url=f"{server.url}/api/v1",
+                    headers={"Authorization": f"Bearer {token}"},
+                    timeout=120,
+                )
+                pushed = api.post(
+                    "/templates",
+                    json={"files": {"template.yaml": TEMPLATE.format(isolation=isolation)}},
+                )
+                pushed.raise_for_status()
+                template_id = pushed.json()["template"]["id"]
+                (preset,) = api.get(f"/templates/{template_id}").json()["presets"]
+                cold_args = {"template_id": template_id}
+                claim_args = {"template_id": template_id, "preset_id": preset["id"]}
+                colds: list[float] = []
+                claims: list[float] = []
+                agents: list[float] = []
+                settle(api)
+                for args in (claim_args, cold_args):  # warm-up: imports, caches
+                    settle(api, (await create(api, server.url, token, args))[1]["name"])
+                for _ in range(runs):
+                    cold, workspace = await create(api, server.url, token, cold_args)
+                    colds.append(cold)
+                    settle(api, workspace["name"])
+                    claim, workspace = await create(api, server.url, token, claim_args)
+                    assert workspace["latest_build"]["reason"] == "claim", workspace["latest_build"]
+                    agent = workspace["agents"][0]
+                    ran = parse_time(agent["ready_at"]) - parse_time(agent["started_at"])
+                    claims.append(claim)
+                    agents.append(ran.total_seconds())
+                    settle(api, workspace["name"])
+        finally:
+            await destroy_sandboxes(Path(tmp))
     server_side = [c - a for c, a in zip(claims, agents, strict=True)]
     print(f"claim vs cold create_workspace, local backend ({isolation}), {runs} runs, SQLite")
     for label, values in (

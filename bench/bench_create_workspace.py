@@ -23,7 +23,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import datetime as dt
+import json
 import shutil
 import statistics
 import tempfile
@@ -37,6 +39,7 @@ from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
 from berth.api.server import running_server
+from berth.provisioner.backends.local import LocalBackend
 from berth.settings import Settings
 
 TEMPLATE = """\
@@ -53,6 +56,15 @@ agents:
         blocks_login: true
         script: "true"
 """
+
+
+async def destroy_sandboxes(data_dir: Path) -> None:
+    """Stop the sandboxes the run left: they outlive their server on purpose (agents
+    reconnect after a restart), and a bench that leaves dozens loads every later run."""
+    backend = LocalBackend()
+    for state in sorted((data_dir / "workspaces" / "sandboxes").glob("*/sandbox.json")):
+        with contextlib.suppress(OSError, ValueError):
+            await backend.destroy(json.loads(state.read_text()))
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -99,22 +111,27 @@ async def main(runs: int) -> None:
     isolation = "bwrap" if shutil.which("bwrap") else "none"
     with tempfile.TemporaryDirectory() as tmp:
         settings = Settings(data_dir=Path(tmp), address="127.0.0.1:0")
-        with running_server(settings) as server:
-            assert server.runtime.bootstrapped is not None
-            token = server.runtime.bootstrapped.token
-            api = httpx.Client(
-                base_url=f"{server.url}/api/v1",
-                headers={"Authorization": f"Bearer {token}"},
-                timeout=120,
-            )
-            pushed = api.post(
-                "/templates",
-                json={"files": {"template.yaml": TEMPLATE.format(isolation=isolation)}},
-            )
-            pushed.raise_for_status()
-            template_id = pushed.json()["template"]["id"]
-            await one_create(api, server.url, token, template_id)  # warm-up: imports, caches
-            samples = [await one_create(api, server.url, token, template_id) for _ in range(runs)]
+        try:
+            with running_server(settings) as server:
+                assert server.runtime.bootstrapped is not None
+                token = server.runtime.bootstrapped.token
+                api = httpx.Client(
+                    base_url=f"{server.url}/api/v1",
+                    headers={"Authorization": f"Bearer {token}"},
+                    timeout=120,
+                )
+                pushed = api.post(
+                    "/templates",
+                    json={"files": {"template.yaml": TEMPLATE.format(isolation=isolation)}},
+                )
+                pushed.raise_for_status()
+                template_id = pushed.json()["template"]["id"]
+                await one_create(api, server.url, token, template_id)  # warm-up: imports, caches
+                samples = [
+                    await one_create(api, server.url, token, template_id) for _ in range(runs)
+                ]
+        finally:
+            await destroy_sandboxes(Path(tmp))
     totals = [s[0] * 1000 for s in samples]
     floors = [s[1] * 1000 for s in samples]
     gaps = [s[2] * 1000 for s in samples]
