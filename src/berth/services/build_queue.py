@@ -43,6 +43,9 @@ class Started:
     build: WorkspaceBuild
     job: ProvisionerJob
     new_build: bool = True
+    rendered: TemplateDoc | None = None
+    """The document rendered for a build this call inserted (what ``build.rendered``
+    holds as JSON), for a caller that goes on with it (a claim's agents)."""
 
 
 def version_doc(version: TemplateVersion) -> TemplateDoc:
@@ -119,7 +122,7 @@ async def insert_build(
             raise Conflict("Another build of this workspace started at the same time.") from exc
         raise
     await store.insert_workspace_build_parameters(build.id, parameters)
-    return Started(workspace=workspace, build=build, job=job)
+    return Started(workspace=workspace, build=build, job=job, rendered=rendered)
 
 
 async def published(ctx: Ctx, started: Started) -> Started:

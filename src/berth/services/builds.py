@@ -167,18 +167,37 @@ async def _load(ctx: Ctx, job_id: uuid.UUID) -> tuple[WorkspaceBuild, Workspace]
 async def _check_quota(store: AuthzStore, workspace: Workspace, build: WorkspaceBuild) -> None:
     if build.reason == BuildReason.PREBUILD.value:
         return  # prebuilds count against no user's quota; a claim checks the claimer's
-    budget = await store.get_quota_allowance(workspace.owner_id, workspace.organization_id)
-    if budget is None or build.daily_cost == 0:
-        return
-    consumed = await store.get_quota_consumed(
-        workspace.owner_id, workspace.organization_id, exclude_workspace_ids=[workspace.id]
+    over = await over_quota(
+        store, workspace.owner_id, workspace.organization_id, build.daily_cost, workspace.id
     )
-    if consumed + build.daily_cost > budget:
+    if over is not None:
+        consumed, budget = over
         raise BuildFailed(
             f"insufficient quota: this workspace costs {build.daily_cost} credits a day, "
             f"{consumed} of {budget} are in use",
             code=INSUFFICIENT_QUOTA,
         )
+
+
+async def over_quota(
+    store: AuthzStore,
+    owner_id: uuid.UUID,
+    organization_id: uuid.UUID,
+    cost: int,
+    workspace_id: uuid.UUID | None = None,
+) -> tuple[int, int] | None:
+    """``(consumed, budget)`` when a workspace costing ``cost`` a day would take the owner
+    over their budget (``workspace_id``'s own cost not counted twice); else ``None``."""
+    if cost == 0:
+        return None
+    budget = await store.get_quota_allowance(owner_id, organization_id)
+    if budget is None:
+        return None
+    exclude = [workspace_id] if workspace_id is not None else []
+    consumed = await store.get_quota_consumed(
+        owner_id, organization_id, exclude_workspace_ids=exclude
+    )
+    return (consumed, budget) if consumed + cost > budget else None
 
 
 async def _insert_agents(

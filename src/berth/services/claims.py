@@ -33,12 +33,12 @@ from berth.db.authz import AuthzStore
 from berth.db.dialects import is_unique_violation
 from berth.domain.actors import PREBUILDS_USERNAME, as_prebuilds_reconciler
 from berth.domain.enums import AgentLifecycle, AgentStatus, BuildReason, JobStatus, Transition
-from berth.domain.template import TemplateDoc, validate_template_data
+from berth.domain.template import TemplateDoc
 from berth.events import messages
 from berth.records import Template, TemplateVersion, User, WorkspaceAgent, WorkspaceState
 from berth.services.base import Ctx
 from berth.services.build_queue import Started, insert_build
-from berth.services.builds import script_rows
+from berth.services.builds import over_quota, script_rows
 from berth.services.refs import name_taken
 from berth.services.workspace_views import view_agent
 
@@ -120,20 +120,12 @@ async def claim_in(store: AuthzStore, request: ClaimRequest) -> Claimed | None:
         built = {p.name: p.value for p in await system.list_workspace_build_parameters(latest.id)}
         if built != dict(request.values):
             continue
-        if not await _fits_quota(system, request.owner, template):
-            return None
+        if await over_quota(
+            system, request.owner.id, template.organization_id, template.daily_cost
+        ):
+            return None  # the build that follows reports the quota
         return await _claim(store, system, state, pool_owner, request)
     return None
-
-
-async def _fits_quota(system: AuthzStore, owner: User, template: Template) -> bool:
-    if template.daily_cost == 0:
-        return True
-    budget = await system.get_quota_allowance(owner.id, template.organization_id)
-    if budget is None:
-        return True
-    consumed = await system.get_quota_consumed(owner.id, template.organization_id)
-    return consumed + template.daily_cost <= budget
 
 
 async def _claim(
@@ -177,8 +169,8 @@ async def _claim(
     )
     job = await system.complete_provisioner_job(started.job.id, status=JobStatus.SUCCEEDED.value)
     await system.move_workspace_resources(state.build.job_id, started.job.id)
-    rendered = _rendered(started)
-    docs = {a.name: a for a in rendered.agents}
+    assert started.rendered is not None  # insert_build renders every build it inserts
+    docs = {a.name: a for a in started.rendered.agents}
     personalized: list[uuid.UUID] = []
     for agent in state.agents:
         doc = docs.get(agent.name)
@@ -205,12 +197,6 @@ async def _claim(
     )
     claimed = Started(workspace=workspace, build=started.build, job=job or started.job)
     return Claimed(claimed, tuple(personalized))
-
-
-def _rendered(started: Started) -> TemplateDoc:
-    return validate_template_data(
-        started.build.rendered or {}, filename=f"build {started.build.build_number}"
-    )
 
 
 async def published(ctx: Ctx, claimed: Claimed) -> Started:

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from berth.db import tables as t
 from berth.db.dialects import insert_new, upsert
 from berth.db.store.base import StoreBase, from_row
+from berth.db.store.workspaces import latest_build_ids
 from berth.records import (
     PrebuildFailure,
     PrebuildPool,
@@ -57,11 +58,7 @@ class PrebuildQueries(StoreBase):
         pool on every event, a claim the pool of one template.
         """
         w, b, j = t.workspaces, t.workspace_builds, t.provisioner_jobs
-        latest = (
-            sa.select(b.c.workspace_id, sa.func.max(b.c.build_number).label("build_number"))
-            .group_by(b.c.workspace_id)
-            .subquery("latest")
-        )
+        latest = latest_build_ids()
         stmt = (
             sa.select(w, b.c.id.label("build_id"))
             .select_from(

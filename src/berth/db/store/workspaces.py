@@ -14,7 +14,7 @@ from berth.db.store.base import StoreBase
 from berth.records import BuildParameter, Workspace, WorkspaceBuild
 
 
-def _latest_build_ids() -> sa.Subquery:
+def latest_build_ids() -> sa.Subquery:
     """(workspace_id, max build_number) per workspace."""
     b = t.workspace_builds
     return (
@@ -212,7 +212,7 @@ class WorkspaceQueries(StoreBase):
     ) -> int:
         """Sum of ``daily_cost`` over the user's live workspaces whose latest build starts."""
         w, b, j = t.workspaces, t.workspace_builds, t.provisioner_jobs
-        latest = _latest_build_ids()
+        latest = latest_build_ids()
         stmt = (
             sa.select(sa.func.coalesce(sa.func.sum(b.c.daily_cost), 0))
             .select_from(
