@@ -24,17 +24,6 @@ class LiveServer(Protocol):
 runner = CliRunner()
 
 
-@pytest.fixture(autouse=True)
-def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """No login file, no BERTH_URL/BERTH_TOKEN from the developer's shell; wide tables."""
-    folder = tmp_path / "berth-config"
-    monkeypatch.setenv("BERTH_CONFIG_DIR", str(folder))
-    monkeypatch.delenv("BERTH_URL", raising=False)
-    monkeypatch.delenv("BERTH_TOKEN", raising=False)
-    monkeypatch.setenv("COLUMNS", "200")
-    return folder
-
-
 def berth(server: LiveServer, *args: str, input: str | None = None) -> Result:
     """``berth ARGS --url … --token …`` as the admin."""
     return runner.invoke(

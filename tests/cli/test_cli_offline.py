@@ -22,16 +22,6 @@ from berth.client import User, Workspace
 runner = CliRunner()
 
 
-@pytest.fixture(autouse=True)
-def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """No login file, no BERTH_URL/BERTH_TOKEN from the developer's shell."""
-    folder = tmp_path / "berth-config"
-    monkeypatch.setenv("BERTH_CONFIG_DIR", str(folder))
-    monkeypatch.delenv("BERTH_URL", raising=False)
-    monkeypatch.delenv("BERTH_TOKEN", raising=False)
-    return folder
-
-
 def closed_url() -> str:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))

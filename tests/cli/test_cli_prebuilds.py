@@ -7,7 +7,7 @@ import datetime as dt
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner, Result
@@ -15,28 +15,10 @@ from typer.testing import CliRunner, Result
 from berth.cli.app import app
 from berth.cli.prebuilds import PAUSED, print_pool
 from berth.client import Client, PrebuildPool
+from tests.conftest import LiveServer
 from tests.support.prebuilds import PRESET, pooled_template_yaml, wait_for_pool
 
-
-class LiveServer(Protocol):
-    @property
-    def url(self) -> str: ...
-    @property
-    def admin_token(self) -> str: ...
-
-
 runner = CliRunner()
-
-
-@pytest.fixture(autouse=True)
-def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """No login file, no BERTH_URL/BERTH_TOKEN from the developer's shell; wide tables."""
-    folder = tmp_path / "berth-config"
-    monkeypatch.setenv("BERTH_CONFIG_DIR", str(folder))
-    monkeypatch.delenv("BERTH_URL", raising=False)
-    monkeypatch.delenv("BERTH_TOKEN", raising=False)
-    monkeypatch.setenv("COLUMNS", "200")
-    return folder
 
 
 def berth(server: LiveServer, *args: str, token: str | None = None) -> Result:

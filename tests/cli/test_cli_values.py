@@ -9,7 +9,6 @@ a value; every other option keeps working, an unknown one is still an error, and
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Protocol
 
 import pytest
@@ -27,13 +26,6 @@ class LiveServer(Protocol):
     def url(self) -> str: ...
     @property
     def admin_token(self) -> str: ...
-
-
-@pytest.fixture(autouse=True)
-def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("BERTH_CONFIG_DIR", str(tmp_path / "berth-config"))
-    monkeypatch.delenv("BERTH_URL", raising=False)
-    monkeypatch.delenv("BERTH_TOKEN", raising=False)
 
 
 def invoke(*args: str) -> Result:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from pathlib import Path
 from typing import Any, Protocol
 
 import pytest
@@ -32,17 +31,6 @@ class Server(Protocol):
 
 
 runner = CliRunner()
-
-
-@pytest.fixture(autouse=True)
-def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """No login file, no BERTH_URL/BERTH_TOKEN from the developer's shell; wide tables."""
-    folder = tmp_path / "berth-config"
-    monkeypatch.setenv("BERTH_CONFIG_DIR", str(folder))
-    monkeypatch.delenv("BERTH_URL", raising=False)
-    monkeypatch.delenv("BERTH_TOKEN", raising=False)
-    monkeypatch.setenv("COLUMNS", "200")
-    return folder
 
 
 def berth(server: Server, *args: str, input: str | None = None) -> Result:
