@@ -1,0 +1,118 @@
+"""What the benchmarks share: a real server with one template, a timed MCP
+``create_workspace``, percentiles, and the clean-up of the sandboxes a run leaves.
+
+The benchmarks drive the server from a synchronous httpx client between MCP calls on
+purpose: the server runs in its own thread and loop, so blocking here blocks nothing.
+"""
+
+# ruff: noqa: ASYNC212
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import shutil
+import tempfile
+import time
+from collections.abc import AsyncGenerator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import httpx2
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
+
+from berth.api.server import running_server
+from berth.provisioner.backends.local import LocalBackend
+from berth.settings import Settings
+
+ISOLATION = "bwrap" if shutil.which("bwrap") else "none"
+"""bubblewrap where installed, ``isolation: none`` otherwise (the template says which)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Bench:
+    url: str
+    token: str
+    api: httpx.Client
+    """The API as the admin, at ``/api/v1``."""
+    template_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Created:
+    seconds: float
+    """The tool call as the MCP client saw it."""
+    returned_at: dt.datetime
+    result: dict[str, Any]
+    workspace: dict[str, Any]
+    """``GET /workspaces/{name}`` right after the call."""
+
+
+@contextlib.asynccontextmanager
+async def bench_server(template_yaml: str) -> AsyncGenerator[Bench]:
+    """A server (SQLite, built-in provisioner) in a scratch data dir, with the template
+    pushed; the sandboxes the run leaves are destroyed at the end (they outlive their
+    server on purpose, and a bench that leaves dozens loads every later run)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = Settings(data_dir=Path(tmp), address="127.0.0.1:0")
+        try:
+            with running_server(settings) as server:
+                assert server.runtime.bootstrapped is not None
+                token = server.runtime.bootstrapped.token
+                api = httpx.Client(
+                    base_url=f"{server.url}/api/v1",
+                    headers={"Authorization": f"Bearer {token}"},
+                    timeout=120,
+                )
+                pushed = api.post("/templates", json={"files": {"template.yaml": template_yaml}})
+                pushed.raise_for_status()
+                yield Bench(server.url, token, api, pushed.json()["template"]["id"])
+        finally:
+            await destroy_sandboxes(Path(tmp))
+
+
+async def create(bench: Bench, arguments: dict[str, str]) -> Created:
+    """One ``create_workspace`` call in a fresh chat, over streamable HTTP."""
+    chat = bench.api.post("/chats", json={"title": "bench"}).json()
+    headers = {"Authorization": f"Bearer {bench.token}"}
+    url = f"{bench.url}/api/v1/chats/{chat['id']}/mcp"
+    async with (
+        httpx2.AsyncClient(headers=headers, timeout=120) as http,
+        Client(streamable_http_client(url, http_client=http)) as mcp,
+    ):
+        started = time.perf_counter()
+        result = await mcp.call_tool("create_workspace", arguments)
+        returned_at = dt.datetime.now(dt.UTC)
+        seconds = time.perf_counter() - started
+    assert not result.is_error, result.content
+    structured: dict[str, Any] = dict(result.structured_content or {})
+    assert structured.get("created") is True, structured
+    name = str(structured["workspace_name"]).split("/", 1)[1]
+    return Created(seconds, returned_at, structured, bench.api.get(f"/workspaces/{name}").json())
+
+
+async def destroy_sandboxes(data_dir: Path) -> None:
+    backend = LocalBackend()
+    for state in sorted((data_dir / "workspaces" / "sandboxes").glob("*/sandbox.json")):
+        with contextlib.suppress(OSError, ValueError):
+            await backend.destroy(json.loads(state.read_text()))
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(p / 100 * (len(ordered) - 1))))
+    return ordered[index]
+
+
+def parse_time(value: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def report(label: str, seconds: list[float]) -> None:
+    """One line: p50 and p99 in milliseconds."""
+    ms = [s * 1000 for s in seconds]
+    print(f"  {label:22} p50 {percentile(ms, 50):7.1f} ms   p99 {percentile(ms, 99):7.1f} ms")
