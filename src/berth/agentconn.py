@@ -142,7 +142,7 @@ class AgentGateway:
             return False
         try:
             await session.send(await session.reports.manifest())
-        except (OSError, RuntimeError):
+        except Exception:  # the socket went, or the agent row did: it reconnects or is gone
             log.warning("could not re-send the manifest to agent %s", agent_id, exc_info=True)
             return False
         return True

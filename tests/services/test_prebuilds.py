@@ -145,6 +145,7 @@ async def test_the_reconciler_keeps_the_pool_at_the_presets_instances(world: Wor
     assert (preset.desired, preset.actual, preset.ready, preset.failures) == (2, 2, 2, 0)
 
 
+@pytest.mark.spec("cw.prebuild")
 async def test_a_claim_moves_a_ready_prebuild_to_its_new_owner(world: World) -> None:
     pool = await ready_pool(world)
     chosen = {s.workspace.id for s in pool}
@@ -181,6 +182,7 @@ async def test_a_claim_moves_a_ready_prebuild_to_its_new_owner(world: World) -> 
     assert started.workspace.id not in {s.workspace.id for s in left}
 
 
+@pytest.mark.spec("cw.prebuild")
 async def test_parameters_that_differ_from_the_preset_build_a_new_workspace(
     world: World,
 ) -> None:
@@ -208,6 +210,7 @@ async def test_parameters_that_differ_from_the_preset_build_a_new_workspace(
     assert same.build.reason == "claim"
 
 
+@pytest.mark.spec("cw.prebuild")
 async def test_a_prebuild_whose_agent_never_connects_is_not_claimed_and_is_replaced(
     world: World, clock: FakeClock
 ) -> None:
@@ -341,6 +344,7 @@ async def test_only_site_owners_see_the_pool(world: World) -> None:
         await prebuild_pool.set_paused(member, True)
 
 
+@pytest.mark.spec("cw.prebuild")
 async def test_concurrent_claims_never_share_a_prebuild(world: World) -> None:
     pool = await ready_pool(world, instances=4)
     preset = await preset_id(world)
