@@ -154,6 +154,10 @@ class Workspace:
     last_used_at: dt.datetime | None
     created_at: dt.datetime
     updated_at: dt.datetime
+    place: str | None = None
+    """Where its resources live (a :class:`~berth.provisioner.spec.Place` id); ``None``
+    until a worker that names its places runs its first build."""
+    place_label: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,6 +226,9 @@ class ProvisionerJob:
     heartbeat_at: dt.datetime | None
     completed_at: dt.datetime | None
     canceled_at: dt.datetime | None
+    required_place: str | None = None
+    """Only a worker serving this place may take the job (its workspace's resources are
+    there); ``None``: any worker with the backend."""
 
 
 @dataclass(frozen=True, slots=True)

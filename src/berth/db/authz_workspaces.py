@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from berth.db.authz_base import AuthzBase, not_found
@@ -201,10 +201,16 @@ class WorkspaceAuthz(AuthzBase):
         return await self._inner.count_provisioner_jobs_ahead(job)
 
     async def acquire_provisioner_job(
-        self, worker_id: str, *, organization_id: uuid.UUID | None = None
+        self,
+        worker_id: str,
+        *,
+        organization_id: uuid.UUID | None = None,
+        places: Collection[str] = (),
     ) -> ProvisionerJob | None:
         self._require(Action.UPDATE, _JOBS)
-        return await self._inner.acquire_provisioner_job(worker_id, organization_id=organization_id)
+        return await self._inner.acquire_provisioner_job(
+            worker_id, organization_id=organization_id, places=places
+        )
 
     async def update_provisioner_job_heartbeat(
         self, job_id: uuid.UUID, worker_id: str

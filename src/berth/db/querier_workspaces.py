@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any, Protocol
 
 from berth.records import (
@@ -114,6 +114,7 @@ class JobQuerier(Protocol):
         initiator_id: uuid.UUID,
         input: dict[str, Any],
         priority: int,
+        required_place: str | None = None,
     ) -> ProvisionerJob: ...
 
     async def get_provisioner_job_by_id(self, job_id: uuid.UUID) -> ProvisionerJob | None: ...
@@ -121,7 +122,11 @@ class JobQuerier(Protocol):
     async def count_provisioner_jobs_ahead(self, job: ProvisionerJob) -> int: ...
 
     async def acquire_provisioner_job(
-        self, worker_id: str, *, organization_id: uuid.UUID | None = None
+        self,
+        worker_id: str,
+        *,
+        organization_id: uuid.UUID | None = None,
+        places: Collection[str] = (),
     ) -> ProvisionerJob | None: ...
 
     async def update_provisioner_job_heartbeat(

@@ -216,6 +216,10 @@ workspaces = sa.Table(
     sa.Column("deadline", UTCDateTime(), nullable=True),
     sa.Column("last_used_at", UTCDateTime(), nullable=True),
     *_timestamps(),
+    # Where its resources live (host affinity, DESIGN §6): set by its first build's
+    # worker; its later builds run only on workers serving that place.
+    sa.Column("place", sa.String(128), nullable=True),
+    sa.Column("place_label", sa.String(512), nullable=True),
     sa.Index(
         "ix_workspaces_owner_name_live",
         "owner_id",
@@ -244,6 +248,8 @@ provisioner_jobs = sa.Table(
     sa.Column("heartbeat_at", UTCDateTime(), nullable=True),
     sa.Column("completed_at", UTCDateTime(), nullable=True),
     sa.Column("canceled_at", UTCDateTime(), nullable=True),
+    # The place (``workspaces.place``) a worker must serve to take this job; null: any.
+    sa.Column("required_place", sa.String(128), nullable=True),
     sa.Index("ix_provisioner_jobs_status_priority", "status", "priority", "created_at"),
 )
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -23,7 +23,10 @@ class JobQueries(StoreBase):
         initiator_id: uuid.UUID,
         input: dict[str, Any],
         priority: int,
+        required_place: str | None = None,
     ) -> ProvisionerJob:
+        """``required_place``: only a worker serving it may take the job (see
+        :meth:`acquire_provisioner_job`)."""
         now = self._now()
         return await self._insert(
             ProvisionerJob,
@@ -35,6 +38,7 @@ class JobQueries(StoreBase):
             input=input,
             status="pending",
             priority=priority,
+            required_place=required_place,
             created_at=now,
             updated_at=now,
         )
@@ -57,12 +61,18 @@ class JobQueries(StoreBase):
         return int((await self._execute(query)).scalar_one())
 
     async def acquire_provisioner_job(
-        self, worker_id: str, *, organization_id: uuid.UUID | None = None
+        self,
+        worker_id: str,
+        *,
+        organization_id: uuid.UUID | None = None,
+        places: Collection[str] = (),
     ) -> ProvisionerJob | None:
         """Claim the most urgent pending job: humans before prebuilds, oldest first.
 
         ``organization_id`` limits the claim to that organization's jobs (a standalone
-        provisioner's key belongs to one organization).
+        provisioner's key belongs to one organization). Only jobs that require no place,
+        or one of the worker's ``places``, are claimed: a job for resources elsewhere
+        waits for a worker there, and never blocks the jobs behind it.
 
         Postgres: ``FOR UPDATE SKIP LOCKED`` lets workers claim different jobs at once.
         SQLite: the write transaction's ``BEGIN IMMEDIATE`` makes the claim exclusive.
@@ -71,6 +81,10 @@ class JobQueries(StoreBase):
         pending = j.c.status == "pending"
         if organization_id is not None:
             pending = pending & (j.c.organization_id == organization_id)
+        reachable = j.c.required_place.is_(None)
+        if places:
+            reachable = reachable | j.c.required_place.in_(sorted(set(places)))
+        pending = pending & reachable
         candidate = (
             sa.select(j.c.id)
             .where(pending)
