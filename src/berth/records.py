@@ -345,3 +345,16 @@ class WorkspaceState:
     build: WorkspaceBuild
     job: ProvisionerJob
     agents: tuple[WorkspaceAgent, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Replica:
+    """A running server process, as it registered itself (DESIGN §7)."""
+
+    id: uuid.UUID
+    hostname: str
+    relay_url: str
+    """Where the other replicas reach its relay endpoint."""
+    version: str
+    started_at: dt.datetime
+    heartbeat_at: dt.datetime

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 from pathlib import Path
 from typing import Annotated
 
@@ -47,6 +48,9 @@ class Settings(BaseSettings):
     """SQLAlchemy URL; ``None`` means SQLite in the data dir."""
     access_url: str | None = None
     """The URL clients and agents use to reach this server; defaults to ``http://address``."""
+    relay_url: str | None = None
+    """Where the other replicas reach this one's relay endpoint (``BERTH_RELAY_URL``);
+    defaults to ``http://address`` (with this machine's name for a wildcard address)."""
     install_examples: bool = True
     """Install the bundled example templates on first start."""
     provisioner_workers: int = Field(default=2, ge=0, le=64)
@@ -82,3 +86,13 @@ class Settings(BaseSettings):
     def resolved_access_url(self) -> str:
         """The externally reachable base URL of this server."""
         return (self.access_url or f"http://{self.address}").rstrip("/")
+
+    def resolved_relay_url(self) -> str:
+        """The base URL the other replicas relay agent calls to."""
+        if self.relay_url:
+            return self.relay_url.rstrip("/")
+        host, _, port = self.address.rpartition(":")
+        # Listening on every interface: name the machine, not the wildcard.
+        if host.strip("[]") in ("", "0.0.0.0", "::"):  # noqa: S104
+            host = socket.gethostname()
+        return f"http://{host}:{port}"

@@ -19,6 +19,7 @@ from tests.db import (
     authz_cases_accounts,
     authz_cases_affinity,
     authz_cases_prebuilds,
+    authz_cases_replicas,
     authz_cases_workspaces,
 )
 from tests.db.authz_world import CASES, as_, denied, make_world
@@ -30,6 +31,7 @@ CASE_MODULES = (
     authz_cases_workspaces,
     authz_cases_affinity,
     authz_cases_prebuilds,
+    authz_cases_replicas,
 )
 
 # --- the coverage check -----------------------------------------------------------------

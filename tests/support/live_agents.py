@@ -81,8 +81,7 @@ async def serving(database_url: str, data_dir: Path) -> AsyncGenerator[Server]:
     settings = Settings(
         data_dir=data_dir,
         database_url=database_url,
-        address="127.0.0.1:0",
-        access_url=url,
+        address=url.removeprefix("http://"),
         install_examples=False,
         fake_backend=True,
     )
@@ -145,7 +144,7 @@ class Live:
             self.process.terminate()
             async with asyncio.timeout(WAIT):
                 await self.process.wait()
-                while gateway.is_connected(self.agent.id):
+                while gateway.holds(self.agent.id):
                     await events.get(timeout=WAIT)
 
 
@@ -234,7 +233,7 @@ def _log_fd(path: Path) -> int:
 
 
 async def _started(runtime: Runtime, agent: WorkspaceAgent) -> bool:
-    if not runtime.gateway.is_connected(agent.id):
+    if not runtime.gateway.holds(agent.id):
         return False
     async with runtime.db.read(as_system()) as raw:
         row = await raw.get_workspace_agent_by_id(agent.id)

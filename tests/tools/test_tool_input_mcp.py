@@ -167,4 +167,4 @@ async def test_random_arguments_over_mcp_are_tool_results(
     for index, (tool, _) in enumerate(calls):
         assert "internal error" not in texts[index]
         assert not texts[index].startswith(f"{tool} failed:")
-    assert ws.server.runtime.gateway.is_connected(ws.agent.id)
+    assert ws.server.runtime.gateway.holds(ws.agent.id)

@@ -98,7 +98,7 @@ async def check(ws: Live, tool: str, arguments: Any) -> ToolResult:
         log.seek(log_size)
         assert b"Traceback" not in log.read()
     assert ws.process.returncode is None
-    assert ws.server.runtime.gateway.is_connected(ws.agent.id)
+    assert ws.server.runtime.gateway.holds(ws.agent.id)
     return result
 
 

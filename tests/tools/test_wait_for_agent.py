@@ -166,22 +166,6 @@ async def connect_elsewhere(world: World, agent: WorkspaceAgent) -> None:
 
 
 @pytest.mark.spec("wait.agent")
-async def test_an_agent_live_on_another_replica_ends_the_connect_phase(world: World) -> None:
-    """This replica cannot ping it (no relay), but the connection is real and recent."""
-    agent = await quiet_agent(world)
-    await connect_elsewhere(world, agent)
-    await world.driver.lifecycle(agent.id, "ready")
-    gateway = CountingGateway(world)
-    window = timings(agent_connect_timeout=500 * MS, agent_retry_interval=200 * MS)
-    with anyio.fail_after(WAIT):
-        result = await wait_for_agent_ready(
-            world.ctx(gateway=gateway, timings=window), agent, connect=True
-        )
-    assert result == {}
-    assert gateway.attempts == [], "no ping to an agent this replica does not hold"
-
-
-@pytest.mark.spec("wait.agent")
 async def test_a_stale_connection_on_another_replica_does_not_count(world: World) -> None:
     agent = await quiet_agent(world)
     await connect_elsewhere(world, agent)

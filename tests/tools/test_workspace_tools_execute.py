@@ -263,7 +263,7 @@ async def test_command_and_workdir_checks(ws: Live) -> None:
         assert error_text(result) == message
     blank = await _run(ws, command="pwd", workdir="  ")
     assert blank["output"] == f"{ws.project}\n"
-    assert ws.server.runtime.gateway.is_connected(ws.agent.id)
+    assert ws.server.runtime.gateway.holds(ws.agent.id)
 
 
 @pytest.mark.spec("ex.background", "ex.note")

@@ -197,7 +197,7 @@ async def test_bad_paths_are_clear_tool_errors(ws: Live, path: str, message: str
     assert error_text(await ws.call("write_file", {"path": path, "content": "x"})) == message
     edits = {"edits": [_edit("ok.txt", "a", "b"), _edit(path, "a", "b")]}
     assert error_text(await ws.call("edit_files", edits)) == f"edit 2: {message}{NO_EDITS}"
-    assert ws.server.runtime.gateway.is_connected(ws.agent.id)
+    assert ws.server.runtime.gateway.holds(ws.agent.id)
     assert list(ws.project.iterdir()) == []
 
 
@@ -264,7 +264,7 @@ async def test_write_file_takes_8_mb_and_refuses_over_the_limit(ws: Live) -> Non
         f"content must be <= {WRITE_FILE_MAX_BYTES} bytes (32 MiB), got {size} bytes"
     )
     assert not (ws.project / "over.txt").exists()
-    assert ws.server.runtime.gateway.is_connected(ws.agent.id)
+    assert ws.server.runtime.gateway.holds(ws.agent.id)
 
 
 @pytest.mark.spec("ef.result")
@@ -282,7 +282,7 @@ async def test_huge_replace_all_edit_returns_quickly_and_the_agent_stays(ws: Liv
     (item,) = result["files"]
     assert item["diff_truncated"] is True
     assert "diff truncated at" in item["diff"]
-    assert ws.server.runtime.gateway.is_connected(ws.agent.id)
+    assert ws.server.runtime.gateway.holds(ws.agent.id)
     assert payload(await ws.call("execute", {"command": "echo alive"}))["output"] == "alive\n"
     huge = _edit("big.txt", "line", "x" * 1000, replace_all=True)
     refused = error_text(await ws.call("edit_files", {"edits": [huge]}))

@@ -20,6 +20,7 @@ import berth
 from berth.api.errors import document_errors, install_error_handlers
 from berth.api.hosts import AllowedHosts
 from berth.api.mcp_endpoint import MCP_PATH, ChatMCPEndpoint, session_manager
+from berth.api.relay_endpoint import relay_route
 from berth.api.routes import (
     agents,
     chats,
@@ -79,6 +80,7 @@ def create_app(
     app.router.routes.append(
         Route(MCP_PATH, endpoint=mcp_endpoint, methods=["GET", "POST", "DELETE"])
     )
+    app.router.routes.append(relay_route)
     api = APIRouter(prefix=API_PREFIX)
     for module in (system, users, quotas, templates, workspaces, chats, agents, prebuilds):
         api.include_router(module.router)

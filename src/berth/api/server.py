@@ -71,6 +71,11 @@ def split_address(address: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
+def join_address(host: str, port: int) -> str:
+    """The inverse of :func:`split_address`."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
 def startup_message(runtime: Runtime, bootstrapped: Bootstrapped | None) -> str:
     settings = runtime.settings
     url = settings.resolved_access_url()
@@ -106,8 +111,8 @@ def serve(
         raise StartupError(f"cannot listen on {settings.address}: {exc.strerror or exc}") from exc
     with sock:
         bound = sock.getsockname()[1]
-        if settings.access_url is None and port == 0:
-            settings = settings.model_copy(update={"access_url": f"http://{host}:{bound}"})
+        if port == 0:  # the URLs derived from the address must name the real port
+            settings = settings.model_copy(update={"address": join_address(host, bound)})
         try:
             first = asyncio.run(prepare_server(settings))
         except (OSError, SQLAlchemyError, BerthError) as exc:
@@ -155,9 +160,9 @@ def running_server(settings: Settings, *, start_timeout: float = 60.0) -> Genera
     host, _ = split_address(settings.address)
     sock = bind_socket(host, 0)
     port = sock.getsockname()[1]
-    url = f"http://{host}:{port}"
-    if settings.access_url is None:  # agents must dial the port actually bound, not ":0"
-        settings = settings.model_copy(update={"access_url": url})
+    # Agents and the other replicas must dial the port actually bound, not ":0".
+    settings = settings.model_copy(update={"address": join_address(host, port)})
+    url = f"http://{join_address(host, port)}"
     server = uvicorn.Server(
         uvicorn.Config(create_app(settings, on_started=on_started), log_level="warning")
     )

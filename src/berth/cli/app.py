@@ -22,6 +22,7 @@ from berth.cli import (
     login,
     mcp,
     prebuilds,
+    replicas,
     server,
     templates,
     tokens,
@@ -72,6 +73,7 @@ app.command("exec")(execute.exec_command)
 app.add_typer(provisioner_cli.app, name="provisioner")
 app.add_typer(chats.app, name="chats")
 app.add_typer(prebuilds.app, name="prebuilds")
+app.add_typer(replicas.app, name="replicas")
 app.command("mcp")(mcp.mcp)
 app.command("agent")(agent.agent)
 

@@ -29,6 +29,13 @@ def server(
             help="The URL clients and agents use to reach this server. [env: BERTH_ACCESS_URL]"
         ),
     ] = None,
+    relay_url: Annotated[
+        str | None,
+        typer.Option(
+            help="The URL the other replicas reach this one's relay at (default: "
+            "http://ADDRESS). [env: BERTH_RELAY_URL]"
+        ),
+    ] = None,
 ) -> None:
     """Run the berth server (the embedded default: SQLite in the data dir)."""
     # Imported here so that client commands do not pay for loading the server.
@@ -42,6 +49,7 @@ def server(
             "address": address,
             "database_url": database_url,
             "access_url": access_url,
+            "relay_url": relay_url,
         }.items()
         if value is not None
     }
@@ -50,6 +58,11 @@ def server(
         split_address(settings.address)
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--address") from None
+    if settings.relay_url is not None and not _is_http_url(settings.relay_url):
+        raise typer.BadParameter(
+            f"{settings.relay_url!r} is not an http:// or https:// URL with a host",
+            param_hint="--relay-url",
+        )
     if settings.data_dir.exists() and not settings.data_dir.is_dir():
         raise typer.BadParameter(f"{settings.data_dir} is not a directory", param_hint="--data-dir")
     try:
@@ -59,3 +72,14 @@ def server(
         raise typer.Exit(1) from None
     except KeyboardInterrupt:  # pragma: no cover - uvicorn handles Ctrl-C itself
         pass
+
+
+def _is_http_url(url: str) -> bool:
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises for a port that is not a number
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.hostname)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from berth.client._core import ClientCore, given, segment
-from berth.client.models import Chat, ConfigValue, Health
+from berth.client.models import Chat, ConfigValue, Health, Replica
 
 __all__ = ["SystemApi"]
 
@@ -14,6 +14,10 @@ class SystemApi(ClientCore):
     def health(self) -> Health:
         """``GET /health``: the server is up (needs no token)."""
         return self._get(Health, "/health")
+
+    def replicas(self) -> list[Replica]:
+        """``GET /replicas``: the server replicas sharing the database (site owners)."""
+        return self._get_list(Replica, "/replicas")
 
     # --- chats ----------------------------------------------------------------
 

@@ -42,6 +42,7 @@ __all__ = [
     "Preset",
     "PresetParameter",
     "PushResult",
+    "Replica",
     "Template",
     "TemplateDetail",
     "Token",
@@ -78,6 +79,18 @@ class ApiModel(BaseModel):
 class Health(ApiModel):
     status: str
     version: str = ""
+
+
+class Replica(ApiModel):
+    """A server replica sharing the database; ``live``: it heart-beat recently."""
+
+    id: str
+    hostname: str
+    relay_url: str
+    version: str = ""
+    started_at: dt.datetime
+    heartbeat_at: dt.datetime
+    live: bool
 
 
 class User(ApiModel):

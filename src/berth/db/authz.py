@@ -24,9 +24,11 @@ from berth.db.authz_base import (
     user_resource,
 )
 from berth.db.authz_prebuilds import PrebuildAuthz
+from berth.db.authz_replicas import ReplicaAuthz
 from berth.db.authz_workspaces import WorkspaceAuthz
 from berth.db.policy import Action, Kind, Resource
 from berth.db.querier import query_names
+from berth.db.store.replicas import MESH_SECRET_KEY
 from berth.errors import Forbidden
 from berth.records import (
     ApiKey,
@@ -45,7 +47,7 @@ from berth.records import (
 __all__ = ["AuthzStore", "Forbidden", "not_found", "unwrapped_store_methods"]
 
 
-class AuthzStore(WorkspaceAuthz, AffinityAuthz, PrebuildAuthz):
+class AuthzStore(WorkspaceAuthz, AffinityAuthz, PrebuildAuthz, ReplicaAuthz):
     """The Store's interface, with ``actor`` authorized on every call."""
 
     # --- organizations ----------------------------------------------------------------
@@ -278,10 +280,14 @@ class AuthzStore(WorkspaceAuthz, AffinityAuthz, PrebuildAuthz):
 
     async def get_site_config(self, key: str) -> str | None:
         self._require(Action.READ, SITE)
+        if key == MESH_SECRET_KEY:  # only through ensure_mesh_secret, for the mesh actor
+            return None
         return await self._inner.get_site_config(key)
 
     async def upsert_site_config(self, key: str, value: str) -> None:
         self._require(Action.UPDATE, SITE)
+        if key == MESH_SECRET_KEY:
+            raise not_found(Kind.SITE_CONFIG)
         await self._inner.upsert_site_config(key, value)
 
     async def take_bootstrap_lock(self) -> None:

@@ -7,7 +7,8 @@ One pure function, :func:`is_allowed`, in the spirit of Coder's RBAC but small:
   ``template-admin`` manages that organization's templates;
 - a ``member`` reads their organizations, their templates and groups, and owns their
   own user record, API keys, workspaces and chats;
-- each system actor has the few permissions its loop needs, nothing else.
+- each system actor has the few permissions its loop needs, nothing else;
+- the mesh secret is the ``mesh`` actor's alone, not even a site owner's.
 """
 
 from __future__ import annotations
@@ -42,6 +43,9 @@ class Kind(StrEnum):
     PREBUILDS = "prebuilds"
     """The prebuild pool's own state: per-preset failures."""
     LEASE = "lease"
+    REPLICA = "replica"
+    MESH_SECRET = "mesh_secret"  # noqa: S105 - a kind of resource
+    """The secret relayed requests between replicas are signed with: the mesh's alone."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +107,11 @@ _SYSTEM_PERMISSIONS: dict[SystemRole, dict[Kind, frozenset[Action]]] = {
         Kind.AGENT: _READ,
         Kind.USER: _READ,
     },
+    SystemRole.MESH: {
+        Kind.REPLICA: _ALL,
+        Kind.MESH_SECRET: frozenset({Action.READ, Action.CREATE}),
+        Kind.AGENT: _READ,
+    },
     SystemRole.AUTOSTOP: {
         Kind.WORKSPACE: frozenset({Action.READ, Action.UPDATE}),
         Kind.JOB: frozenset({Action.READ, Action.CREATE}),
@@ -114,6 +123,8 @@ _SYSTEM_PERMISSIONS: dict[SystemRole, dict[Kind, frozenset[Action]]] = {
 
 def is_allowed(actor: Actor, action: Action, resource: Resource) -> bool:
     """Whether ``actor`` may perform ``action`` on ``resource``."""
+    if resource.kind is Kind.MESH_SECRET:  # never a person's, not even a site owner's
+        return actor.system is SystemRole.MESH
     if actor.is_site_owner:
         return True
     if actor.system is not None:
@@ -150,5 +161,5 @@ def _user_allowed(actor: Actor, action: Action, resource: Resource) -> bool:
             return action is Action.READ
         case Kind.JOB:
             return action in (Action.READ, Action.CREATE) and own and (org is None or member)
-        case Kind.PROVISIONER_KEY | Kind.PREBUILDS | Kind.LEASE:
+        case Kind.PROVISIONER_KEY | Kind.PREBUILDS | Kind.LEASE | Kind.REPLICA | Kind.MESH_SECRET:
             return False

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from berth.db.querier_accounts import AccountQuerier, ChatQuerier, SiteQuerier, TemplateQuerier
 from berth.db.querier_prebuilds import PrebuildQuerier
+from berth.db.querier_replicas import ReplicaQuerier
 from berth.db.querier_workspaces import (
     AffinityQuerier,
     AgentQuerier,
@@ -38,6 +39,7 @@ class Querier(
     AgentQuerier,
     AffinityQuerier,
     PrebuildQuerier,
+    ReplicaQuerier,
     Protocol,
 ):
     """Every query. Implementations never commit: the caller's transaction does."""

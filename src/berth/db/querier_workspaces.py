@@ -221,6 +221,7 @@ class AgentQuerier(Protocol):
         last_connected_at: dt.datetime | None = None,
         disconnected_at: dt.datetime | None = None,
         replica_id: uuid.UUID | None = None,
+        if_replica: uuid.UUID | None = None,
     ) -> WorkspaceAgent | None: ...
 
     async def update_workspace_agent_token(

@@ -383,7 +383,8 @@ replicas = sa.Table(
     metadata,
     _id(),
     sa.Column("hostname", sa.String(256), nullable=False),
-    sa.Column("relay_address", sa.String(256), nullable=False),
+    sa.Column("relay_url", sa.String(2048), nullable=False),
+    sa.Column("version", sa.String(64), nullable=False),
     sa.Column("started_at", UTCDateTime(), nullable=False),
     sa.Column("heartbeat_at", UTCDateTime(), nullable=False),
 )

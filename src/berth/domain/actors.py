@@ -27,6 +27,8 @@ class SystemRole(StrEnum):
     """Records what connected agents report (connection, lifecycle, logs)."""
     AUTHENTICATOR = "authenticator"
     """Resolves API tokens to users before any user actor exists."""
+    MESH = "mesh"
+    """Keeps this replica's registry row, finds the others' and reads the mesh secret."""
 
 
 PREBUILDS_USERNAME = "prebuilds"
@@ -78,6 +80,10 @@ def as_autostop() -> Actor:
 
 def as_agent_gateway() -> Actor:
     return Actor.for_system(SystemRole.AGENT_GATEWAY)
+
+
+def as_mesh() -> Actor:
+    return Actor.for_system(SystemRole.MESH)
 
 
 def as_authenticator() -> Actor:

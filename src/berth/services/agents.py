@@ -110,7 +110,7 @@ class AgentReports:
     async def heartbeat(self) -> None:
         async with self._ctx.write() as store:
             await store.update_workspace_agent_connection(
-                self.agent_id, last_connected_at=self._ctx.clock.now()
+                self.agent_id, last_connected_at=self._ctx.clock.now(), if_replica=self._replica_id
             )
 
     async def lifecycle(self, state: str, generation: object = None) -> None:
@@ -169,9 +169,11 @@ class AgentReports:
 
     async def disconnected(self) -> None:
         async with self._ctx.write() as store:
-            await store.update_workspace_agent_connection(
-                self.agent_id, disconnected_at=self._ctx.clock.now()
+            agent = await store.update_workspace_agent_connection(
+                self.agent_id, disconnected_at=self._ctx.clock.now(), if_replica=self._replica_id
             )
+        if agent is None:  # it is connected to another replica by now
+            return
         await self._publish(messages.AgentConnection(agent_id=self.agent_id, state="disconnected"))
 
     async def _publish(self, event: messages.Message) -> None:

@@ -152,7 +152,7 @@ class LocalJobs:
         gateway = self._gateway
         if gateway is None or agent.lifecycle_state in (*_SHUT_DOWN, _SHUTTING_DOWN):
             return
-        if not gateway.is_connected(agent.id):
+        if not await gateway.reachable(agent.id):
             await sink(
                 f"agent {agent.name} is not connected: its stop scripts do not run", stage="stop"
             )
@@ -172,7 +172,7 @@ class LocalJobs:
             current = await agents.get_agent(self._ctx, agent.id) or agent
             if current.lifecycle_state in _SHUT_DOWN:
                 continue
-            if gateway is None or not gateway.is_connected(agent.id):
+            if gateway is None or not await gateway.reachable(agent.id):
                 continue
             left.append(current)
         return left

@@ -13,15 +13,16 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
+import uuid
 from collections.abc import AsyncGenerator, Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from berth.agentconn import AgentGateway
+from berth.agentconn import AgentGateway, Relay, Verifier
 from berth.db.engine import Database, create_engine
 from berth.db.migrate import migrate
-from berth.domain.actors import Actor, as_provisioner
+from berth.domain.actors import Actor, as_mesh, as_provisioner
 from berth.events import EventBus, bus_for_url, messages
 from berth.provisioner.backends.registry import make_backends
 from berth.provisioner.jobs import Host
@@ -33,6 +34,7 @@ from berth.services.base import Ctx
 from berth.services.bootstrap import Bootstrapped, bootstrap
 from berth.services.jobs import LocalJobs
 from berth.services.prebuilds import Reconciler
+from berth.services.replicas import Registry
 from berth.settings import Settings
 
 log = logging.getLogger("berth.server")
@@ -133,6 +135,8 @@ class Runtime:
     gateway: AgentGateway
     agent_zipapp: Path
     builds: BuildLoops
+    relay_verifier: Verifier
+    """Checks the requests other replicas relay to this one's agents."""
     bootstrapped: Bootstrapped | None
     """What the first start created (the admin's token); ``None`` on later starts."""
 
@@ -159,6 +163,8 @@ async def open_runtime(settings: Settings, *, agent_zipapp: Path) -> AsyncGenera
     db = Database(create_engine(url))
     bus = bus_for_url(url)
     loops: BuildLoops | None = None
+    registry: Registry | None = None
+    relay: Relay | None = None
     background: list[asyncio.Task[None]] = []
     try:
         bootstrapped = await prepare_database(db, settings)
@@ -166,7 +172,15 @@ async def open_runtime(settings: Settings, *, agent_zipapp: Path) -> AsyncGenera
         server_url = settings.resolved_access_url()
         worker_timing, reap_timing = timings_for(settings.job_stale_after_seconds)
         host = Host(backends_for(settings), agent_zipapp, settings.data_dir / "workspaces")
-        gateway = AgentGateway()
+        replica_id = uuid.uuid4()
+        registry = Registry(
+            Ctx(db, as_mesh(), bus), replica_id, relay_url=settings.resolved_relay_url()
+        )
+        secret = await registry.register()
+        # SQLite is one process by design: an agent not held here is not connected.
+        if db.dialect == "postgresql":
+            relay = Relay(replica_id, secret, registry)
+        gateway = AgentGateway(replica_id, relay=relay)
         loops = BuildLoops(
             Ctx(db, as_provisioner(), bus),
             host,
@@ -188,15 +202,21 @@ async def open_runtime(settings: Settings, *, agent_zipapp: Path) -> AsyncGenera
             ("autostop", Autostop(ctx).run_forever),
             ("prebuilds", reconciler.run_forever),
             ("manifests", lambda: push_manifests(bus, gateway)),
+            ("replica", registry.run_forever),
         ):
             background.append(asyncio.create_task(_forever(loop), name=name))
-        yield Runtime(settings, db, bus, gateway, agent_zipapp, loops, bootstrapped)
+        verifier = Verifier(replica_id, secret)
+        yield Runtime(settings, db, bus, gateway, agent_zipapp, loops, verifier, bootstrapped)
     finally:
         for task in background:
             task.cancel()
         await asyncio.gather(*background, return_exceptions=True)
         if loops is not None:
             await loops.stop()
+        if registry is not None:
+            await registry.deregister()
+        if relay is not None:
+            await relay.aclose()
         await bus.close()
         await db.dispose()
 

@@ -112,8 +112,6 @@ async def _connect_phase(
     while True:
         attempt_started = loop.time()
         try:
-            if not gateway.is_connected(agent.id) and await _held_by_another_replica(ctx, agent):
-                return True
             await gateway.call(
                 agent.id, "ping", {}, within=timings.agent_attempt_timeout.total_seconds()
             )
@@ -144,19 +142,6 @@ def status_of(ctx: ChatContext, agent: WorkspaceAgent) -> AgentStatus:
         now=ctx.clock.now(),
         inactive_timeout=ctx.inactive_disconnect_timeout,
     )
-
-
-async def _held_by_another_replica(ctx: ChatContext, agent: WorkspaceAgent) -> bool:
-    """Whether the agent is connected, live, to another server replica.
-
-    Its WebSocket then ends on that replica; this one cannot ping it (RPC relay between
-    replicas is not built yet), but the connection is real, and recent, per the row
-    that replica keeps current with the agent's heartbeats.
-    """
-    replica = ctx.gateway.replica_id if ctx.gateway is not None else None
-    fresh = await _reload(ctx, agent)
-    other = fresh.last_connected_replica_id not in (None, replica)
-    return other and status_of(ctx, fresh) is AgentStatus.CONNECTED
 
 
 async def _reload(ctx: ChatContext, agent: WorkspaceAgent) -> WorkspaceAgent:

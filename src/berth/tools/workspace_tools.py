@@ -87,7 +87,7 @@ async def resolve_target(ctx: ChatContext) -> Target:
     agent = _chat_agent(state.agents, chat.agent_id)
     if ctx.gateway is None:
         raise ToolError(NOT_CONFIGURED)
-    if not ctx.gateway.is_connected(agent.id):
+    if not await ctx.gateway.reachable(agent.id):
         if agent.external:
             raise ToolError(external_agent_message(agent))
         raise ToolError(unreachable(_STATUS_REASONS[status_of(ctx, agent)]))

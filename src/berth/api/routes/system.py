@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, status
 
 import berth
@@ -9,11 +11,13 @@ from berth.api.deps import CtxDep
 from berth.api.schemas import (
     ConfigOut,
     CreateOrganizationRequest,
+    ErrorEnvelope,
     Health,
     OrganizationOut,
+    ReplicaOut,
     SetConfigRequest,
 )
-from berth.services import accounts, siteconfig
+from berth.services import accounts, replicas, siteconfig
 
 router = APIRouter()
 
@@ -21,6 +25,28 @@ router = APIRouter()
 @router.get("/health", tags=["system"])
 async def health() -> Health:
     return Health(status="ok", version=berth.__version__)
+
+
+_OWNERS_ONLY: dict[int | str, dict[str, Any]] = {
+    403: {"model": ErrorEnvelope, "description": "Only site owners see the replicas"}
+}
+
+
+@router.get("/replicas", tags=["system"], responses=_OWNERS_ONLY)
+async def list_replicas(ctx: CtxDep) -> list[ReplicaOut]:
+    """The server replicas sharing this database, live or stale (site owners)."""
+    return [
+        ReplicaOut(
+            id=v.replica.id,
+            hostname=v.replica.hostname,
+            relay_url=v.replica.relay_url,
+            version=v.replica.version,
+            started_at=v.replica.started_at,
+            heartbeat_at=v.replica.heartbeat_at,
+            live=v.live,
+        )
+        for v in await replicas.list_replicas(ctx)
+    ]
 
 
 @router.get("/organizations", tags=["organizations"])

@@ -23,7 +23,7 @@ from berth.api.schemas._chats import ChatOut, CreateChatRequest
 from berth.api.schemas._errors import ErrorEnvelope, ValidationOut
 from berth.api.schemas._prebuilds import PrebuildOut, PrebuildPoolOut, PrebuildPresetOut
 from berth.api.schemas._quotas import GroupOut, GroupUpdateRequest, QuotaOut
-from berth.api.schemas._system import ConfigOut, Health, SetConfigRequest
+from berth.api.schemas._system import ConfigOut, Health, ReplicaOut, SetConfigRequest
 from berth.api.schemas._templates import (
     NameValue,
     OptionOut,
@@ -87,6 +87,7 @@ __all__ = [
     "PushedOut",
     "QuotaOut",
     "RecordOut",
+    "ReplicaOut",
     "Request",
     "SetConfigRequest",
     "TTLRequest",

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import uuid
+
 from pydantic import BaseModel, Field
 
 from berth.api.schemas._base import Request
 
-__all__ = ["ConfigOut", "Health", "SetConfigRequest"]
+__all__ = ["ConfigOut", "Health", "ReplicaOut", "SetConfigRequest"]
 
 
 class SetConfigRequest(Request):
@@ -21,3 +24,15 @@ class Health(BaseModel):
 class ConfigOut(BaseModel):
     key: str
     value: str
+
+
+class ReplicaOut(BaseModel):
+    """A server replica as it registered itself; ``live``: heard from recently."""
+
+    id: uuid.UUID
+    hostname: str
+    relay_url: str
+    version: str
+    started_at: dt.datetime
+    heartbeat_at: dt.datetime
+    live: bool

@@ -13,6 +13,7 @@ from berth.db.store.affinity import AffinityQueries
 from berth.db.store.agents import AgentQueries
 from berth.db.store.jobs import JobQueries
 from berth.db.store.prebuilds import PrebuildQueries
+from berth.db.store.replicas import ReplicaQueries
 from berth.db.store.site import ChatQueries, SiteQueries
 from berth.db.store.templates import TemplateQueries
 from berth.db.store.workspaces import WorkspaceQueries
@@ -28,6 +29,7 @@ class Store(
     ChatQueries,
     AffinityQueries,
     PrebuildQueries,
+    ReplicaQueries,
 ):
     """All queries, bound to one connection inside one transaction."""
 

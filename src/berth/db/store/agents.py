@@ -96,8 +96,14 @@ class AgentQueries(StoreBase):
         last_connected_at: dt.datetime | None = None,
         disconnected_at: dt.datetime | None = None,
         replica_id: uuid.UUID | None = None,
+        if_replica: uuid.UUID | None = None,
     ) -> WorkspaceAgent | None:
-        """Set the given connection timestamps; ``first_connected_at`` only once."""
+        """Set the given connection timestamps; ``first_connected_at`` only once.
+
+        ``if_replica``: only while the agent's connection is recorded on that replica
+        (a replica's late news of a connection the agent has since made elsewhere must
+        not overwrite the newer one).
+        """
         a = t.workspace_agents
         values: dict[str, Any] = {"updated_at": self._now()}
         if first_connected_at is not None:
@@ -110,7 +116,10 @@ class AgentQueries(StoreBase):
             values["disconnected_at"] = disconnected_at
         if replica_id is not None:
             values["last_connected_replica_id"] = replica_id
-        return await self._update_one(WorkspaceAgent, a, a.c.id == agent_id, **values)
+        where = a.c.id == agent_id
+        if if_replica is not None:
+            where = where & (a.c.last_connected_replica_id == if_replica)
+        return await self._update_one(WorkspaceAgent, a, where, **values)
 
     async def update_workspace_agent_token(
         self, agent_id: uuid.UUID, token_hash: bytes

@@ -1,7 +1,10 @@
-"""The server side of agent connections: live sessions and their RPCs, no database.
+"""This replica's agent sessions and the RPCs over them, no database.
 
 Each agent holds one WebSocket to one server replica. :class:`AgentGateway` keeps this
-replica's sessions and lets the rest of the server call an agent's RPCs over them.
+replica's sessions and lets the rest of the server call an agent's RPCs: over its own
+session when it holds the agent, otherwise through its :class:`~berth.agentconn.relay.Relay`
+to the replica that does (a gateway without a relay — SQLite's single server — answers
+that the agent is not connected).
 What a connection reports — that it connected, heartbeats, lifecycle states, script
 logs, and the manifest it asks for — is handed to a :class:`Reports` the caller gives
 :meth:`AgentGateway.serve` (the agent route passes
@@ -20,11 +23,12 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, cast
 
 from berth.agent import protocol
+from berth.agentconn.relay import NOT_CONNECTED, Relay
 from berth.errors import AgentCallError, AgentUnavailable
 
 log = logging.getLogger("berth.agents")
 
-__all__ = ["AgentCallError", "AgentGateway", "AgentUnavailable", "Reports", "Socket"]
+__all__ = ["AgentGateway", "Reports", "Socket"]
 
 
 class Reports(Protocol):
@@ -71,15 +75,23 @@ class Session:
 
 
 class AgentGateway:
-    """Live agent sessions of this replica."""
+    """Live agent sessions of this replica, and the way to the other replicas' agents."""
 
-    def __init__(self, replica_id: uuid.UUID | None = None) -> None:
+    def __init__(self, replica_id: uuid.UUID | None = None, *, relay: Relay | None = None) -> None:
         self.replica_id = replica_id or uuid.uuid4()
+        self.relay = relay
         self._sessions: dict[uuid.UUID, Session] = {}
         self._ids = itertools.count(1)
 
-    def is_connected(self, agent_id: uuid.UUID) -> bool:
+    def holds(self, agent_id: uuid.UUID) -> bool:
+        """Whether the agent's connection ends on this replica."""
         return agent_id in self._sessions
+
+    async def reachable(self, agent_id: uuid.UUID) -> bool:
+        """Whether the agent can be called: held here, or by a live replica in reach."""
+        if agent_id in self._sessions:
+            return True
+        return self.relay is not None and await self.relay.reachable(agent_id)
 
     async def serve(self, agent_id: uuid.UUID, socket: Socket, reports: Reports) -> None:
         """Run one accepted connection until it closes; a newer one replaces it."""
@@ -123,11 +135,18 @@ class AgentGateway:
                 future.set_result(message)
 
     async def notify(self, agent_id: uuid.UUID, message: protocol.Message) -> None:
-        """Send a frame that has no answer (``shutdown``); :class:`AgentUnavailable` if the
-        agent is not connected here."""
+        """Send a frame that has no answer (``shutdown``), wherever the agent is held;
+        :class:`AgentUnavailable` if it cannot be reached."""
+        if agent_id not in self._sessions and self.relay is not None:
+            await self.relay.notify(agent_id, message)
+            return
+        await self.notify_here(agent_id, message)
+
+    async def notify_here(self, agent_id: uuid.UUID, message: protocol.Message) -> None:
+        """:meth:`notify` over this replica's own session only."""
         session = self._sessions.get(agent_id)
         if session is None:
-            raise AgentUnavailable("the workspace agent is not connected")
+            raise AgentUnavailable(NOT_CONNECTED)
         try:
             await session.send(message)
         except (OSError, RuntimeError) as exc:
@@ -150,10 +169,19 @@ class AgentGateway:
     async def call(
         self, agent_id: uuid.UUID, method: str, params: Mapping[str, Any], *, within: float
     ) -> dict[str, Any]:
-        """Call an agent RPC; :class:`AgentUnavailable` or :class:`AgentCallError` on failure."""
+        """Call an agent RPC wherever the agent is held; :class:`AgentUnavailable` or
+        :class:`AgentCallError` on failure."""
+        if agent_id not in self._sessions and self.relay is not None:
+            return await self.relay.call(agent_id, method, params, within=within)
+        return await self.call_here(agent_id, method, params, within=within)
+
+    async def call_here(
+        self, agent_id: uuid.UUID, method: str, params: Mapping[str, Any], *, within: float
+    ) -> dict[str, Any]:
+        """:meth:`call` over this replica's own session only (a relayed call lands here)."""
         session = self._sessions.get(agent_id)
         if session is None:
-            raise AgentUnavailable("the workspace agent is not connected")
+            raise AgentUnavailable(NOT_CONNECTED)
         request_id = next(self._ids)
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         session.pending[request_id] = future
