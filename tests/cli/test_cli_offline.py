@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import socket
 from pathlib import Path
 
@@ -16,7 +17,7 @@ from typer.testing import CliRunner
 from berth import __version__
 from berth.cli.app import app
 from berth.cli.output import fmt_bytes, print_listing
-from berth.cli.workspaces._render import home_disk, stops
+from berth.cli.workspaces._render import home_disk, print_workspace, stops
 from berth.client import User, Workspace
 
 runner = CliRunner()
@@ -202,3 +203,19 @@ def test_home_disk_use_reads_in_binary_units_with_its_quota() -> None:
         "3.0 MiB of 1.0 GiB (measured "
     )
     assert [fmt_bytes(n) for n in (1023, 1536, 5 << 40)] == ["1023 B", "1.5 KiB", "5.0 TiB"]
+
+
+def test_show_names_the_host_and_what_a_pending_build_waits_for(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    now = dt.datetime(2026, 12, 2, 9, tzinfo=dt.UTC)
+    host = "box:/var/lib/berth/workspaces"
+    waiting = {"id": "w", "name": "w", "status": "pending", "host": host, "waiting_for_host": host}
+    print_workspace(Workspace.model_validate(waiting), now)
+    shown = capsys.readouterr().out
+    assert re.search(rf"Waiting for\s+a provisioner that serves {re.escape(host)} *\n", shown)
+    assert re.search(rf"Host\s+{re.escape(host)} *\n", shown)
+    print_workspace(Workspace.model_validate({"id": "w", "name": "w", "status": "running"}), now)
+    shown = capsys.readouterr().out
+    assert "Waiting for" not in shown
+    assert re.search(r"Host\s+- *\n", shown)

@@ -28,6 +28,7 @@ from berth.domain.enums import Transition
 from berth.errors import BuildFailed
 from berth.provisioner.backends import _docker_sdk
 from berth.provisioner.backends.docker import DOCKER_UNAVAILABLE, IMAGE_NOT_FOUND, DockerBackend
+from berth.provisioner.places import place_id
 from berth.provisioner.spec import BuildSpec
 from tests.support.backends import (
     LogLines,
@@ -231,6 +232,19 @@ def test_a_container_whose_root_the_engine_lost_is_made_again(
     with pytest.raises(docker.errors.APIError, match="executable file not found"):
         _docker_sdk.create_and_start(cast("docker.DockerClient", engine), IMAGE, plan)
     assert [c.removed for c in engine.made] == [True] * attempts  # every attempt, none left
+
+
+@pytest.mark.docker
+async def test_the_place_is_the_engine_wherever_the_state_dir_is(
+    backend: DockerBackend, client: docker.DockerClient, tmp_path: Path
+) -> None:
+    """Host affinity: every provisioner on this engine reaches its containers."""
+    info = await asyncio.to_thread(client.info)
+    place = await backend.place(tmp_path / "a")
+    assert place is not None
+    assert place == await DockerBackend(client).place(tmp_path / "b")
+    assert place.id == place_id("docker", info["ID"])
+    assert place.label == f"Docker engine {info['Name']} ({info['ID'][:12]})"
 
 
 @pytest.mark.docker

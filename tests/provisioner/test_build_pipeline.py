@@ -183,8 +183,10 @@ async def test_build_logs_are_stored_in_order(world: World) -> None:
     await world.push(fake_template("chatty", fake={"logs": [*lines, "multi\nline"]}))
     started = await _start(world, "w1", "chatty")
     logs = await _logs(world, started)
+    place = (await world.host.places())["fake"]
     assert [(entry.stage, entry.output) for entry in logs] == [
         ("init", "build 1: start w1"),
+        ("init", f"this workspace's resources live on {place.label}"),
         ("init", "agents: main"),
         *(("apply", line) for line in lines),
         ("apply", "multi"),
@@ -199,6 +201,14 @@ async def test_build_logs_are_stored_in_order(world: World) -> None:
     )
     assert view.status == "running"
     assert [entry.id for entry in tail] == ids[6:]
+    # The stop that follows must run there: its log says so from the moment it is queued.
+    stop = await workspaces.transition_workspace(world.admin, started.workspace.id, Transition.STOP)
+    (queued,) = await _logs(world, stop)
+    assert (queued.stage, queued.output) == (
+        "queue",
+        f"waiting for a provisioner that serves {place.label}, where this workspace's "
+        "resources are",
+    )
 
 
 # --- failures and cancel ------------------------------------------------------------

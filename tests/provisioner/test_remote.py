@@ -250,6 +250,62 @@ async def test_a_key_builds_only_its_organizations_jobs(
     assert ok(await admin.get("/workspaces/w6"))["status"] == "pending"
 
 
+async def test_a_workspace_built_by_one_provisioner_waits_for_it(
+    server: Server, admin: httpx.AsyncClient, tmp_path: Path
+) -> None:
+    """Host affinity over the wire: a provisioner elsewhere (another state directory)
+    never takes the stop of a workspace another one built; the workspace says whom it
+    waits for, until that one takes it."""
+    created = await new_key(admin, "pair")
+    await push(admin, "basic")
+    api = ProvisionerAPI(server.url, created["key"])
+    backend = FakeBackend()
+    a = Host({"fake": backend}, tmp_path / "a.pyz", tmp_path / "a")
+    b = Host({"fake": backend}, tmp_path / "a.pyz", tmp_path / "b")
+    label = (await a.places())["fake"].label
+    try:
+        with anyio.fail_after(WAIT):
+            await create(admin, "basic", "w8")
+            assert await Worker(api, a, worker_id="a").run_once(wait=0)
+            running = ok(await admin.get("/workspaces/w8"))
+            assert (running["status"], running["host"]) == ("running", label)
+            assert running["waiting_for_host"] is None
+            ok(await admin.post("/workspaces/w8/builds", json={"transition": "stop"}), 201)
+            assert not await Worker(api, b, worker_id="b").run_once(wait=0)
+            waiting = ok(await admin.get("/workspaces/w8"))
+            assert (waiting["status"], waiting["waiting_for_host"]) == ("pending", label)
+            assert await Worker(api, a, worker_id="a").run_once(wait=0)
+        stopped = ok(await admin.get("/workspaces/w8"))
+        assert (stopped["status"], stopped["waiting_for_host"]) == ("stopped", None)
+    finally:
+        await api.aclose()
+
+
+@pytest.mark.parametrize(
+    "places",
+    [
+        [{"backend": "fake", "id": "fake:1"}, {"backend": "fake", "id": "fake:2"}],
+        [{"backend": "fake", "id": "has spaces"}],
+        [{"backend": "fake", "id": "x" * 129}],
+        [{"backend": "", "id": "fake:1"}],
+        [{"backend": "fake"}],
+        [{"backend": "fake", "id": "fake:1", "label": "x" * 513}],
+        [{"backend": "fake", "id": "fake:1", "extra": 1}],
+        "fake:1",
+        [{"backend": "fake", "id": f"fake:{i}"} for i in range(33)],
+    ],
+)
+async def test_bad_places_are_a_clear_422(
+    server: Server, admin: httpx.AsyncClient, places: Any
+) -> None:
+    created = await new_key(admin, "picky")
+    body = {"worker_id": "w", "wait_seconds": 0, "backends": ["fake"], "places": places}
+    async with _client(server, created["key"]) as prov:
+        refused = await prov.post("/provisioner/jobs/acquire", json=body)
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["message"]
+
+
 # --- keys and their boundaries ----------------------------------------------------------
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from berth.agent import protocol
@@ -21,7 +22,14 @@ from berth.domain.actors import as_agent_gateway
 from berth.domain.enums import Transition
 from berth.events import EventBus
 from berth.provisioner.backends.fake import FakeBackend
-from berth.provisioner.spec import AgentSpec, BuildSpec, LogSink, ResourceRecord, ResourceState
+from berth.provisioner.spec import (
+    AgentSpec,
+    BuildSpec,
+    LogSink,
+    Place,
+    ResourceRecord,
+    ResourceState,
+)
 from berth.services.agents import AgentReports
 from berth.services.base import Ctx
 
@@ -84,6 +92,9 @@ class SimBackend:
 
     async def destroy(self, handle: dict[str, Any]) -> None:
         await self.fake.destroy(handle)
+
+    async def place(self, state_dir: Path) -> Place:
+        return await self.fake.place(state_dir)
 
 
 class LoopbackSocket:

@@ -306,6 +306,11 @@ class Workspace(ApiModel):
     agents: list[Agent] = []
     home_disk: HomeDisk | None = None
     """Set when one workspace is asked for (not in listings) and its backend measures it."""
+    host: str | None = None
+    """Where its resources live (a host and state dir, a Docker engine); its builds run
+    only on provisioners there. None until its first build."""
+    waiting_for_host: str | None = None
+    """While its build is pending: the host it waits for a provisioner of."""
 
     @property
     def building(self) -> bool:

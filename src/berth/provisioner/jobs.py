@@ -22,7 +22,14 @@ from pydantic import BaseModel
 
 from berth.domain.enums import Transition
 from berth.domain.template import validate_template_data
-from berth.provisioner.spec import AgentSpec, Backend, BuildSpec, LogSink, ResourceRecord
+from berth.provisioner.spec import (
+    AgentSpec,
+    Backend,
+    BuildSpec,
+    LogSink,
+    Place,
+    ResourceRecord,
+)
 
 
 class AgentWire(BaseModel):
@@ -110,6 +117,15 @@ class Host:
     def spec(self, job: AcquiredJob) -> BuildSpec:
         return job.build_spec(agent_zipapp=self.agent_zipapp, state_dir=self.state_dir)
 
+    async def places(self) -> dict[str, Place]:
+        """Where each backend's sandboxes live, by backend name (those that can tell)."""
+        found: dict[str, Place] = {}
+        for name, backend in sorted(self.backends.items()):
+            place = await backend.place(self.state_dir)
+            if place is not None:
+                found[name] = place
+        return found
+
 
 class JobSource(Protocol):
     """Jobs for workers, and the reports on them. Every wait is bounded by ``wait`` seconds.
@@ -120,12 +136,20 @@ class JobSource(Protocol):
     """
 
     async def acquire(
-        self, worker_id: str, *, wait: float, backends: Collection[str]
+        self,
+        worker_id: str,
+        *,
+        wait: float,
+        backends: Collection[str],
+        places: Mapping[str, Place] | None = None,
     ) -> AcquiredJob | None:
         """Claim and prepare the most urgent pending job; ``None`` if none came in time.
 
-        A job that cannot be prepared (quota, a backend this worker lacks) is failed at
-        the source and never handed out.
+        ``places``: where this worker's backends keep their sandboxes, by backend name.
+        A job of a workspace whose resources are in a place is only handed to a worker
+        that names it; a worker that names none (an older one) gets only jobs of
+        workspaces tied to no place. A job that cannot be prepared (quota, a backend
+        this worker lacks) is failed at the source and never handed out.
         """
         ...
 

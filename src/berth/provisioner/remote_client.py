@@ -16,7 +16,7 @@ import logging
 import os
 import tempfile
 import uuid
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
@@ -25,6 +25,7 @@ from pydantic import BaseModel, ValidationError
 
 from berth.errors import JobLost, KeyRefused, RemoteError, ServerUnreachable
 from berth.provisioner.jobs import AcquiredJob, Outcome
+from berth.provisioner.spec import Place
 from berth.provisioner.wire import (
     API_PREFIX,
     MAX_WAIT_SECONDS,
@@ -112,12 +113,18 @@ class ProvisionerAPI:
         return _parse(KeyOut, response)
 
     async def acquire(
-        self, worker_id: str, *, wait: float, backends: Collection[str]
+        self,
+        worker_id: str,
+        *,
+        wait: float,
+        backends: Collection[str],
+        places: Mapping[str, Place] | None = None,
     ) -> AcquiredJob | None:
         body = AcquireRequest(
             worker_id=worker_id,
             wait_seconds=min(wait, MAX_WAIT_SECONDS),
             backends=sorted(backends),
+            places=AcquireRequest.places_of(places),
         )
         response = await self._send(
             "POST", f"{PROVISIONER_PREFIX}/jobs/acquire", body=body, wait=body.wait_seconds

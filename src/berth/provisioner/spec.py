@@ -60,6 +60,21 @@ class ResourceRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class Place:
+    """Where a backend's sandboxes live, as seen from one provisioner.
+
+    A workspace's resources stay where its first build made them (a bwrap sandbox and
+    its home on one host, a container and its volume on one Docker engine), so its later
+    builds may only run on a provisioner that can reach them: one whose backend reports
+    the same ``id``. ``id`` is short and stable (``<backend>:<32 hex>``, what the
+    database matches on); ``label`` names it for a person (``host:/path``).
+    """
+
+    id: str
+    label: str
+
+
+@dataclass(frozen=True, slots=True)
 class ResourceState:
     """What :meth:`Backend.inspect` found."""
 
@@ -97,4 +112,13 @@ class Backend(Protocol):
 
     async def destroy(self, handle: dict[str, Any]) -> None:
         """Remove a resource for good (reconciling after a crash); idempotent."""
+        ...
+
+    async def place(self, state_dir: Path) -> Place | None:
+        """Where this backend's sandboxes live when it keeps its state in ``state_dir``.
+
+        Two provisioners whose backends answer the same id can reach the same sandboxes.
+        ``None`` when it cannot tell right now (an engine that does not answer): the
+        worker then takes only builds of workspaces that are not tied to a place.
+        """
         ...

@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Mapping
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from berth.provisioner.spec import Place
 
 log = logging.getLogger("berth.provisioner")
 
@@ -31,11 +34,43 @@ class _Request(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class PlaceIn(_Request):
+    """Where one of the worker's backends keeps its sandboxes (:class:`Place`)."""
+
+    backend: str = Field(min_length=1, max_length=64)
+    id: str = Field(min_length=1, max_length=128, pattern=r"^[!-~]+$")
+    """What the server matches on: printable ASCII, no spaces."""
+    label: str = Field(default="", max_length=512)
+
+
 class AcquireRequest(_Request):
     worker_id: str = Field(min_length=1, max_length=128)
     wait_seconds: float = Field(default=0.0, ge=0.0, le=MAX_WAIT_SECONDS)
     backends: list[str] | None = None
     """The backend types this worker offers; a job needing another fails at once."""
+    places: list[PlaceIn] | None = Field(default=None, max_length=32)
+    """Where its backends build, one per backend; only a worker naming a workspace's
+    place gets that workspace's jobs. Absent (an older worker): it gets only the jobs of
+    workspaces tied to no place."""
+
+    @model_validator(mode="after")
+    def _one_place_per_backend(self) -> AcquireRequest:
+        names = [p.backend for p in self.places or ()]
+        if len(set(names)) != len(names):
+            raise ValueError("places: at most one place per backend")
+        return self
+
+    def place_map(self) -> dict[str, Place] | None:
+        if self.places is None:
+            return None
+        return {p.backend: Place(p.id, p.label or p.id) for p in self.places}
+
+    @classmethod
+    def places_of(cls, places: Mapping[str, Place] | None) -> list[PlaceIn] | None:
+        """The wire form of a worker's places (``None``, omitted, when it names none)."""
+        if not places:
+            return None
+        return [PlaceIn(backend=b, id=p.id, label=p.label) for b, p in sorted(places.items())]
 
 
 class HeartbeatRequest(_Request):

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from berth.domain.enums import Transition
 from berth.errors import BuildFailed, JobLost, KeyRefused, RemoteError, Unavailable
 from berth.provisioner.jobs import CANCELED, AcquiredJob, Host, JobSource, Outcome
+from berth.provisioner.spec import Place
 
 log = logging.getLogger("berth.provisioner")
 
@@ -63,6 +64,7 @@ class Worker:
         self._host = host
         self.worker_id = worker_id or new_worker_id()
         self._timing = timing or WorkerTiming()
+        self._announced: dict[str, Place] | None = None
 
     async def run_forever(self) -> None:
         """Acquire and run jobs until cancelled; :class:`KeyRefused` ends it."""
@@ -77,14 +79,27 @@ class Worker:
 
     async def run_once(self, *, wait: float = 0.0) -> bool:
         """Acquire and run one job; ``False`` when none came within ``wait`` seconds."""
+        places = await self._host.places()
+        self._announce(places)
         job = await self._source.acquire(
-            self.worker_id, wait=wait, backends=sorted(self._host.backends)
+            self.worker_id, wait=wait, backends=sorted(self._host.backends), places=places
         )
         if job is None:
             return False
         log.info("worker %s runs job %s", self.worker_id, job.job_id)
         await self._run(job)
         return True
+
+    def _announce(self, places: dict[str, Place]) -> None:
+        """Log where this worker's backends build, whenever that changes (an engine that
+        answers again): the jobs of workspaces elsewhere are never handed to it."""
+        if places == self._announced:
+            return
+        self._announced = dict(places)
+        served = "; ".join(f"{name} at {p.label}" for name, p in places.items()) or "no place"
+        missing = sorted(set(self._host.backends) - set(places))
+        unknown = f" (cannot tell where {', '.join(missing)} builds yet)" if missing else ""
+        log.info("worker %s serves %s%s", self.worker_id, served, unknown)
 
     async def _run(self, job: AcquiredJob) -> None:
         lost = asyncio.Event()

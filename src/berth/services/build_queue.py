@@ -1,7 +1,8 @@
 """Queueing a build: the next build of a workspace, rendered, with its pending job.
 
 Every build is inserted with its pending job in one transaction (DESIGN §6) by
-:func:`insert_build`, whoever asks for it — a create, a start/stop/delete, the
+:func:`insert_build` — a job that must run where the workspace's resources are says so
+(:mod:`berth.services.placement`) — whoever asks for it — a create, a start/stop/delete, the
 autostop, the prebuild reconciler, a claim — and announced by :func:`published` once
 that transaction has committed. The rendered template document is stored on the build,
 so a build is reproducible and the backend never needs the template again.
@@ -28,6 +29,7 @@ from berth.records import (
     Workspace,
     WorkspaceBuild,
 )
+from berth.services import placement
 from berth.services.base import Ctx
 
 PRIORITY_HUMAN = 1
@@ -103,6 +105,7 @@ async def insert_build(
         initiator_id=initiator,
         input={"workspace_id": str(workspace.id)},
         priority=priority,
+        required_place=workspace.place,  # its resources are there (services.placement)
     )
     try:
         build = await store.insert_workspace_build(
@@ -122,6 +125,8 @@ async def insert_build(
             raise Conflict("Another build of this workspace started at the same time.") from exc
         raise
     await store.insert_workspace_build_parameters(build.id, parameters)
+    if reason is not BuildReason.CLAIM:  # a claim's build is complete at once
+        await placement.queue_note(store, workspace, job)
     return Started(workspace=workspace, build=build, job=job, rendered=rendered)
 
 

@@ -22,21 +22,23 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import uuid
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from berth.db.authz import AuthzStore
 from berth.domain.actors import as_provisioner
 from berth.domain.credentials import hash_secret, new_agent_token
-from berth.domain.enums import BuildReason, JobStatus, Transition
+from berth.domain.enums import JobStatus, Transition
 from berth.domain.template import AgentDoc, TemplateDoc, validate_template_data
-from berth.errors import INSUFFICIENT_QUOTA, BuildFailed, InvalidInput
+from berth.errors import BuildFailed, InvalidInput
 from berth.events import messages
 from berth.provisioner.jobs import AcquiredJob, AgentWire, Host, SpecWire
-from berth.provisioner.spec import ResourceRecord
+from berth.provisioner.spec import Place, ResourceRecord
 from berth.records import ProvisionerJob, Workspace, WorkspaceAgent, WorkspaceBuild
+from berth.services import placement
 from berth.services.base import Ctx
+from berth.services.quotas import check_quota
 
 log = logging.getLogger("berth.provisioner")
 
@@ -75,12 +77,20 @@ class JobLog:
 
 
 async def claim(
-    ctx: Ctx, worker_id: str, *, organization_id: uuid.UUID | None = None
+    ctx: Ctx,
+    worker_id: str,
+    *,
+    organization_id: uuid.UUID | None = None,
+    places: Mapping[str, Place] | None = None,
 ) -> ProvisionerJob | None:
-    """Step 1: the most urgent pending job, now running for ``worker_id``."""
+    """Step 1: the most urgent pending job the worker can reach (its ``places``: see
+    :mod:`berth.services.placement`), now running for ``worker_id``."""
     ctx = provisioner(ctx)
+    ids = [p.id for p in (places or {}).values()]
     async with ctx.write() as store:
-        job = await store.acquire_provisioner_job(worker_id, organization_id=organization_id)
+        job = await store.acquire_provisioner_job(
+            worker_id, organization_id=organization_id, places=ids
+        )
     if job is not None:
         await ctx.publish(messages.job(job.id), messages.JobStatusChanged(status=job.status))
     return job
@@ -92,11 +102,13 @@ async def prepare(
     *,
     server_url: str,
     backends: Collection[str] | None = None,
+    places: Mapping[str, Place] | None = None,
     where: str = "server",
 ) -> AcquiredJob:
     """Step 2: the job made ready for a backend; :class:`BuildFailed` when it cannot run.
 
     ``backends`` are the backend types the worker offers (``None``: do not check);
+    ``places`` where they build (a first start ties the workspace to its backend's);
     ``where`` names the worker in the error when the template's is missing.
     """
     ctx = provisioner(ctx)
@@ -107,15 +119,20 @@ async def prepare(
     transition = Transition(build.transition)
     if backends is not None and doc.backend.type.value not in backends:
         raise BuildFailed(f"no {doc.backend.type.value!r} backend is configured on this {where}")
+    place = placement.place_for(workspace, transition, doc.backend.type.value, places, where=where)
     agents: list[AgentWire] = []
     async with ctx.write() as store:
         owner = await store.get_user_by_id(workspace.owner_id)
         if transition is Transition.START:
-            await _check_quota(store, workspace, build)
+            await check_quota(store, workspace, build)
+            if place is not None:
+                await placement.tie(store, workspace, place)
             resource = await store.insert_workspace_resource(
                 job_id=job_id, type=SANDBOX_RESOURCE, name=workspace.name, handle={}
             )
             agents = await _insert_agents(store, resource.id, doc)
+    if place is not None:
+        await sink(f"this workspace's resources live on {place.label}", stage="init")
     if agents:
         await sink(f"agents: {', '.join(a.name for a in agents)}", stage="init")
     owner_name = owner.username if owner else "user"
@@ -162,42 +179,6 @@ async def _load(ctx: Ctx, job_id: uuid.UUID) -> tuple[WorkspaceBuild, Workspace]
     if build is None or not workspace:
         raise BuildFailed("the job's workspace build no longer exists")
     return build, workspace
-
-
-async def _check_quota(store: AuthzStore, workspace: Workspace, build: WorkspaceBuild) -> None:
-    if build.reason == BuildReason.PREBUILD.value:
-        return  # prebuilds count against no user's quota; a claim checks the claimer's
-    over = await over_quota(
-        store, workspace.owner_id, workspace.organization_id, build.daily_cost, workspace.id
-    )
-    if over is not None:
-        consumed, budget = over
-        raise BuildFailed(
-            f"insufficient quota: this workspace costs {build.daily_cost} credits a day, "
-            f"{consumed} of {budget} are in use",
-            code=INSUFFICIENT_QUOTA,
-        )
-
-
-async def over_quota(
-    store: AuthzStore,
-    owner_id: uuid.UUID,
-    organization_id: uuid.UUID,
-    cost: int,
-    workspace_id: uuid.UUID | None = None,
-) -> tuple[int, int] | None:
-    """``(consumed, budget)`` when a workspace costing ``cost`` a day would take the owner
-    over their budget (``workspace_id``'s own cost not counted twice); else ``None``."""
-    if cost == 0:
-        return None
-    budget = await store.get_quota_allowance(owner_id, organization_id)
-    if budget is None:
-        return None
-    exclude = [workspace_id] if workspace_id is not None else []
-    consumed = await store.get_quota_consumed(
-        owner_id, organization_id, exclude_workspace_ids=exclude
-    )
-    return (consumed, budget) if consumed + cost > budget else None
 
 
 async def _insert_agents(
@@ -397,6 +378,14 @@ async def _stop_leftovers(ctx: Ctx, host: Host, job_id: uuid.UUID, server_url: s
     except BuildFailed:
         return
     if build.transition != Transition.START.value or build.rendered is None:
+        return
+    if not placement.reachable(workspace, await host.places()):
+        label = placement.label_of(workspace)
+        await JobLog(ctx, job_id)(
+            f"reconcile: the sandbox is on {label}, out of this server's reach; "
+            "the workspace's next build there stops it",
+            stage="reap",
+        )
         return
     stop = _acquired(job_id, build, workspace, "", Transition.STOP, [], server_url)
     sink = JobLog(ctx, job_id)

@@ -38,7 +38,8 @@ from berth.events import messages
 from berth.records import Template, TemplateVersion, User, WorkspaceAgent, WorkspaceState
 from berth.services.base import Ctx
 from berth.services.build_queue import Started, insert_build
-from berth.services.builds import over_quota, script_rows
+from berth.services.builds import script_rows
+from berth.services.quotas import over_quota
 from berth.services.refs import name_taken
 from berth.services.workspace_views import view_agent
 

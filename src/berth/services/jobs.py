@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 
 from berth.agentconn import AgentGateway
 from berth.db.authz import AuthzStore
@@ -20,7 +20,7 @@ from berth.domain.enums import AgentLifecycle, JobStatus
 from berth.errors import AgentUnavailable, BuildFailed, JobGone, JobTaken
 from berth.events import listening, messages, pause
 from berth.provisioner.jobs import AcquiredJob, Outcome
-from berth.provisioner.spec import LogSink
+from berth.provisioner.spec import LogSink, Place
 from berth.records import ProvisionerJob, WorkspaceAgent
 from berth.services import agents, builds
 from berth.services.base import Ctx
@@ -57,17 +57,23 @@ class LocalJobs:
         self._where = where
 
     async def acquire(
-        self, worker_id: str, *, wait: float, backends: Collection[str] | None
+        self,
+        worker_id: str,
+        *,
+        wait: float,
+        backends: Collection[str] | None,
+        places: Mapping[str, Place] | None = None,
     ) -> AcquiredJob | None:
+        """The next job this worker can reach (see :meth:`JobSource.acquire`)."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + wait
         async with listening(self._ctx.bus, messages.JOBS) as events:
             while True:
                 job = await builds.claim(
-                    self._ctx, worker_id, organization_id=self._organization_id
+                    self._ctx, worker_id, organization_id=self._organization_id, places=places
                 )
                 if job is not None:
-                    prepared = await self._prepare(job, backends)
+                    prepared = await self._prepare(job, backends, places)
                     if prepared is not None:
                         return prepared
                     continue  # it failed before it reached the worker: try the next one
@@ -77,12 +83,20 @@ class LocalJobs:
                 await pause(events, remaining)
 
     async def _prepare(
-        self, job: ProvisionerJob, backends: Collection[str] | None
+        self,
+        job: ProvisionerJob,
+        backends: Collection[str] | None,
+        places: Mapping[str, Place] | None,
     ) -> AcquiredJob | None:
         """The job ready for the worker, or ``None`` when it failed (and was completed) here."""
         try:
             return await builds.prepare(
-                self._ctx, job.id, server_url=self._server_url, backends=backends, where=self._where
+                self._ctx,
+                job.id,
+                server_url=self._server_url,
+                backends=backends,
+                places=places,
+                where=self._where,
             )
         except BuildFailed as exc:
             await builds.fail(self._ctx, job.id, exc)

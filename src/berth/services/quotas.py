@@ -11,10 +11,11 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
-from berth.db.authz import not_found
+from berth.db.authz import AuthzStore, not_found
 from berth.db.policy import Kind
-from berth.errors import InvalidInput, Validation
-from berth.records import Group
+from berth.domain.enums import BuildReason
+from berth.errors import INSUFFICIENT_QUOTA, BuildFailed, InvalidInput, Validation
+from berth.records import Group, Workspace, WorkspaceBuild
 from berth.services.base import Ctx, parse_uuid
 from berth.services.refs import organization_in
 
@@ -60,3 +61,41 @@ async def set_quota_allowance(
     if updated is None:
         raise not_found(Kind.GROUP)
     return updated
+
+
+async def check_quota(store: AuthzStore, workspace: Workspace, build: WorkspaceBuild) -> None:
+    """Refuse a start build that would take the owner over their budget (the build
+    step that enforces it, :func:`berth.services.builds.prepare`)."""
+    if build.reason == BuildReason.PREBUILD.value:
+        return  # prebuilds count against no user's quota; a claim checks the claimer's
+    over = await over_quota(
+        store, workspace.owner_id, workspace.organization_id, build.daily_cost, workspace.id
+    )
+    if over is not None:
+        consumed, budget = over
+        raise BuildFailed(
+            f"insufficient quota: this workspace costs {build.daily_cost} credits a day, "
+            f"{consumed} of {budget} are in use",
+            code=INSUFFICIENT_QUOTA,
+        )
+
+
+async def over_quota(
+    store: AuthzStore,
+    owner_id: uuid.UUID,
+    organization_id: uuid.UUID,
+    cost: int,
+    workspace_id: uuid.UUID | None = None,
+) -> tuple[int, int] | None:
+    """``(consumed, budget)`` when a workspace costing ``cost`` a day would take the owner
+    over their budget (``workspace_id``'s own cost not counted twice); else ``None``."""
+    if cost == 0:
+        return None
+    budget = await store.get_quota_allowance(owner_id, organization_id)
+    if budget is None:
+        return None
+    exclude = [workspace_id] if workspace_id is not None else []
+    consumed = await store.get_quota_consumed(
+        owner_id, organization_id, exclude_workspace_ids=exclude
+    )
+    return (consumed, budget) if consumed + cost > budget else None

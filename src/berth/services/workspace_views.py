@@ -19,6 +19,7 @@ from berth.records import (
     WorkspaceAgent,
     WorkspaceBuild,
 )
+from berth.services import placement
 from berth.services.base import Ctx
 from berth.services.refs import live_workspace_in
 
@@ -75,6 +76,16 @@ class WorkspaceView:
     @property
     def status(self) -> str:
         return workspace_status(self.build, self.job)
+
+    @property
+    def host(self) -> str | None:
+        """Where its resources live (a host and state dir, a Docker engine), if known."""
+        return placement.label_of(self.workspace)
+
+    @property
+    def waiting_for_host(self) -> str | None:
+        """While its build is pending and may only run where its resources are: that."""
+        return placement.waiting_for(self.workspace, self.job)
 
 
 def view_agent(

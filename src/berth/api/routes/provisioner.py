@@ -153,7 +153,12 @@ async def acquire(body: AcquireRequest, request: Request, source: JobsDep) -> Re
     """Claim and prepare the most urgent pending job, waiting up to ``wait_seconds``."""
     job = await _unless_gone(
         request,
-        source.acquire(body.worker_id, wait=body.wait_seconds, backends=body.backends),
+        source.acquire(
+            body.worker_id,
+            wait=body.wait_seconds,
+            backends=body.backends,
+            places=body.place_map(),
+        ),
     )
     if job is None:
         return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -81,6 +81,8 @@ def workspace_out(view: WorkspaceView) -> WorkspaceOut:
             for a in view.agents
         ],
         home_disk=view.home_disk and HomeDiskOut.of(view.home_disk),
+        host=view.host,
+        waiting_for_host=view.waiting_for_host,
     )
 
 

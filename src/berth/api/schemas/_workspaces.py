@@ -131,6 +131,12 @@ class WorkspaceOut(BaseModel):
     agents: list[AgentOut]
     home_disk: HomeDiskOut | None = None
     """In the answers about one workspace; null in listings and where not measured."""
+    host: str | None = None
+    """Where its resources live (``host:/state/dir`` for local sandboxes, a Docker
+    engine); its builds run only on provisioners there. Null until its first build."""
+    waiting_for_host: str | None = None
+    """While its build is pending: the host it waits for a provisioner of (null when any
+    provisioner may take it, and once it runs)."""
 
 
 class LogOut(RecordOut):

@@ -144,7 +144,10 @@ def print_workspace(workspace: Workspace, now: dt.datetime) -> None:
     ]
     if job is not None and job.error:
         fields.append(("Error", job.error + (f" [{job.error_code}]" if job.error_code else "")))
+    if workspace.waiting_for_host:
+        fields.append(("Waiting for", f"a provisioner that serves {workspace.waiting_for_host}"))
     fields += [
+        ("Host", workspace.host or "-"),
         ("TTL", workspace.ttl or "never stops by itself"),
         ("Deadline", fmt_time(workspace.deadline)),
         ("Stops", stops(workspace, now)),

@@ -38,6 +38,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
+from pathlib import Path
 from typing import Any
 
 import docker
@@ -82,7 +84,8 @@ from berth.provisioner.backends._docker_steps import (
     start_relay,
     unreachable,
 )
-from berth.provisioner.spec import BuildSpec, LogSink, ResourceRecord, ResourceState
+from berth.provisioner.places import LABEL_MAX, place_id
+from berth.provisioner.spec import BuildSpec, LogSink, Place, ResourceRecord, ResourceState
 
 __all__ = [
     "DOCKER_UNAVAILABLE",
@@ -93,6 +96,8 @@ __all__ = [
 ]
 
 HOST_FIREWALL_UNAVAILABLE = "HOST_FIREWALL_UNAVAILABLE"
+_PLACE_RETRY = 30.0
+"""Seconds before asking an engine that did not answer for its identity again."""
 _BOOT = (
     "import os, sys; os.execve(sys.executable, "
     f"[sys.executable, '-I', {SUPERVISOR_PATH!r}, 'inner'], "
@@ -138,6 +143,8 @@ class DockerBackend:
         self._firewall = firewall_mode(host_firewall)
         self._locks: dict[str, asyncio.Lock] = {}
         self._info: dict[str, Any] | None = None
+        self._place: Place | None = None
+        self._place_failed_at: float | None = None
 
     async def _client(self) -> docker.DockerClient:
         failure: BuildFailed | None = None
@@ -157,6 +164,28 @@ class DockerBackend:
         return self._info
 
     # --- the protocol ----------------------------------------------------------
+
+    async def place(self, state_dir: Path) -> Place | None:
+        """The engine, by the ID ``docker info`` reports: its containers and volumes are
+        reachable from every provisioner that uses it, wherever that runs. ``None``
+        while the engine does not answer (asked again after ``_PLACE_RETRY`` seconds)."""
+        if self._place is not None:
+            return self._place
+        failed = self._place_failed_at
+        if failed is not None and time.monotonic() - failed < _PLACE_RETRY:
+            return None
+        try:
+            info = await self._engine_info(await self._client())
+        except BuildFailed:
+            self._place_failed_at = time.monotonic()
+            return None
+        engine = str(info.get("ID") or "")
+        if not engine:
+            self._place_failed_at = time.monotonic()
+            return None
+        label = f"Docker engine {info.get('Name') or '?'} ({engine[:12]})"
+        self._place = Place(place_id("docker", engine), label[:LABEL_MAX])
+        return self._place
 
     async def apply(
         self, spec: BuildSpec, transition: Transition, log: LogSink

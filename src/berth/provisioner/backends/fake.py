@@ -29,11 +29,13 @@ import uuid
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal, cast
 
 from berth.domain.enums import Transition
 from berth.errors import BuildFailed
-from berth.provisioner.spec import BuildSpec, LogSink, ResourceRecord, ResourceState
+from berth.provisioner.places import host_place, place_id
+from berth.provisioner.spec import BuildSpec, LogSink, Place, ResourceRecord, ResourceState
 
 __all__ = ["DEFAULT_GATE", "FakeApply", "FakeBackend", "FakeOutcome", "FakeWorkspace"]
 
@@ -112,6 +114,9 @@ class FakeBackend:
     """The fake backend. Not thread-safe; use it from one event loop."""
 
     name: str = "fake"
+    place_name: str | None = None
+    """Names this backend's place (``fake:<name>``); default: the host's state directory,
+    as for the local backend, so two hosts with different state dirs are two places."""
     workspaces: dict[uuid.UUID, FakeWorkspace] = field(default_factory=lambda: {})
     applies: list[FakeApply] = field(default_factory=lambda: [])
     destroys: list[dict[str, Any]] = field(default_factory=lambda: [])
@@ -187,6 +192,11 @@ class FakeBackend:
             ws.home = False
         elif str(ws.sandbox_build) == str(handle.get("build_id")):
             ws.sandbox_build = None
+
+    async def place(self, state_dir: Path) -> Place:
+        if self.place_name is not None:
+            return Place(place_id("fake", self.place_name), f"fake:{self.place_name}")
+        return host_place("fake", state_dir, prefix="fake:")
 
     # --- internals -------------------------------------------------------------
 

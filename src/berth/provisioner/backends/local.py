@@ -86,7 +86,8 @@ from berth.provisioner.backends._local_run import (
     run_prepare,
 )
 from berth.provisioner.backends._local_stop import kill_sandbox, running
-from berth.provisioner.spec import BuildSpec, LogSink, ResourceRecord, ResourceState
+from berth.provisioner.places import host_place
+from berth.provisioner.spec import BuildSpec, LogSink, Place, ResourceRecord, ResourceState
 
 __all__ = [
     "BWRAP_MISSING",
@@ -124,6 +125,7 @@ class LocalBackend:
         self._stop_timeout = stop_timeout
         self._start_timeout = start_timeout
         self._locks: dict[uuid.UUID, asyncio.Lock] = {}
+        self._places: dict[Path, Place] = {}
 
     # --- the protocol ----------------------------------------------------------
 
@@ -166,6 +168,15 @@ class LocalBackend:
         up = running(handle)
         detail = f"keeper pid {handle.get('keeper_pid')}" if up else "not running"
         return ResourceState(exists=up, running=up, detail=detail)
+
+    async def place(self, state_dir: Path) -> Place:
+        """This machine and the state directory: the keepers, pid files and homes are
+        there, so only a provisioner on this machine using that directory reaches them."""
+        root = self._state_dir or state_dir
+        found = self._places.get(root)
+        if found is None:
+            found = self._places[root] = await asyncio.to_thread(host_place, "local", root)
+        return found
 
     async def home_usage(self, handle: dict[str, Any]) -> int | None:
         """Bytes the home of ``handle`` (a ``local_home`` record's) uses now; None if gone."""
