@@ -11,6 +11,7 @@ ran on. Every test runs on SQLite and on Postgres.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import shutil
 import socket
@@ -23,6 +24,7 @@ from typing import Any
 import anyio
 import pytest
 
+from berth.clock import FakeClock
 from berth.db.engine import Database
 from berth.domain.actors import as_provisioner, as_system
 from berth.domain.enums import JobStatus, Transition
@@ -32,9 +34,9 @@ from berth.provisioner.jobs import Host
 from berth.provisioner.spec import Place
 from berth.provisioner.worker import Worker
 from berth.records import ProvisionerJob, Workspace
-from berth.services import placement, workspace_views, workspaces
+from berth.services import builds, placement, workspace_views, workspaces
 from berth.services.workspaces import Started
-from tests.support.backends import LOCAL_TEMPLATE, write_stand_in_agent
+from tests.support.backends import LOCAL_TEMPLATE, LogLines, write_stand_in_agent
 from tests.support.workspaces import WAIT, World, fake_template, open_world
 
 pytestmark = pytest.mark.anyio
@@ -131,7 +133,8 @@ async def test_a_local_place_is_this_machine_and_the_state_dir(tmp_path: Path) -
     (tmp_path / "real").mkdir()
     (tmp_path / "link").symlink_to(tmp_path / "real")
     here = await backend.place(tmp_path / "real")
-    assert here.id.startswith("local:") and len(here.id) == len("local:") + 32
+    assert here.id.startswith("local:")
+    assert len(here.id) == len("local:") + 32
     assert here.label == f"{socket.gethostname()}:{tmp_path / 'real'}"
     assert await LocalBackend().place(tmp_path / "link") == here  # the same directory
     assert (await backend.place(tmp_path / "other")).id != here.id
@@ -221,6 +224,43 @@ async def test_a_worker_that_names_no_places_builds_only_unbound_workspaces(
     await hosts.transition(bound.workspace.id, Transition.STOP)
     with anyio.fail_after(WAIT):
         assert await world.jobs.acquire("old", wait=0, backends=["fake"]) is None
+
+
+async def test_the_reaper_stops_a_dead_build_only_where_it_can_reach(
+    hosts: Hosts, clock: FakeClock
+) -> None:
+    """A worker on A died mid-start, leaving its sandbox up: a server on B reaps the job
+    but leaves the sandbox (it cannot reach it); one on A stops it."""
+    world = hosts.world
+    stale = dt.timedelta(seconds=30)
+    left: list[uuid.UUID] = []
+    for name in ("w1", "w2"):
+        created = await hosts.create(name)
+        with anyio.fail_after(WAIT):
+            job = await world.jobs.acquire(
+                f"dead-{name}", wait=0, backends=["fake"], places=await hosts.a.places()
+            )
+        assert job is not None
+        await world.backend.apply(hosts.a.spec(job), Transition.START, LogLines())
+        assert world.backend.running(created.workspace.id)
+        left.append(created.workspace.id)
+        clock.advance(stale * 2)
+        reaper = hosts.b if name == "w1" else hosts.a
+        reaped = await builds.reap(
+            world.admin, reaper, stale_after=stale, server_url="http://127.0.0.1:9"
+        )
+        assert reaped == 1
+        assert (await hosts.job(created)).status == JobStatus.FAILED
+    w1, w2 = left
+    assert world.backend.running(w1)
+    assert not world.backend.running(w2)
+    async with world.db.read(as_system()) as raw:
+        build = await raw.get_latest_workspace_build_by_workspace_id(w1)
+        assert build is not None
+        lines = [line.output for line in await raw.list_provisioner_job_logs(build.job_id)]
+    label = (await hosts.place(hosts.a)).label
+    reach = f"reconcile: the sandbox is on {label}, out of this server's reach"
+    assert any(line.startswith(reach) for line in lines), lines
 
 
 # --- a real sandbox -----------------------------------------------------------------------
