@@ -358,3 +358,15 @@ class Replica:
     version: str
     started_at: dt.datetime
     heartbeat_at: dt.datetime
+
+
+@dataclass(frozen=True, slots=True)
+class WebSession:
+    """A web UI login (DESIGN §14): valid until ``expires_at`` unless revoked."""
+
+    id_hash: bytes
+    """The SHA-256 of the cookie's secret id; the id itself is never stored."""
+    user_id: uuid.UUID
+    created_at: dt.datetime
+    expires_at: dt.datetime
+    revoked_at: dt.datetime | None

@@ -20,6 +20,7 @@ from tests.db import (
     authz_cases_affinity,
     authz_cases_prebuilds,
     authz_cases_replicas,
+    authz_cases_web,
     authz_cases_workspaces,
 )
 from tests.db.authz_world import CASES, as_, denied, make_world
@@ -32,6 +33,7 @@ CASE_MODULES = (
     authz_cases_affinity,
     authz_cases_prebuilds,
     authz_cases_replicas,
+    authz_cases_web,
 )
 
 # --- the coverage check -----------------------------------------------------------------

@@ -1,13 +1,19 @@
-"""``berth users create|list``."""
+"""``berth users create|list|password``.
+
+Passwords come from stdin only, never from an argument (which ``ps`` and shell
+history show to anyone): ``printf %s "$PW" | berth users create NAME --password-stdin``.
+"""
 
 from __future__ import annotations
 
+import sys
 from typing import Annotated
 
 import typer
 
 from berth.cli.common import (
     JSON,
+    CliError,
     OrganizationOption,
     OutputOption,
     TokenOption,
@@ -20,7 +26,7 @@ from berth.client import User
 
 __all__ = ["app"]
 
-app = new_app("Users: create and list (site owners).")
+app = new_app("Users: create, list and set passwords (site owners).")
 
 ROLES = ("owner", "template-admin", "member")
 
@@ -42,19 +48,61 @@ def create(
         ),
     ] = None,
     organization: OrganizationOption = None,
+    password_stdin: Annotated[
+        bool,
+        typer.Option(
+            "--password-stdin",
+            help="Read a password for the web UI's login from stdin (one line).",
+        ),
+    ] = False,
     output: OutputOption = "table",
     url: UrlOption = None,
     token: TokenOption = None,
 ) -> None:
     """Create a user. Give them a token with berth tokens create --user USERNAME."""
+    password = read_password() if password_stdin else None
     with connect(url, token) as client:
         user = client.create_user(
-            username, email=email, name=name, roles=role or None, organization=organization
+            username,
+            email=email,
+            name=name,
+            roles=role or None,
+            organization=organization,
+            password=password,
         )
     if output == JSON:
         print_models_json(user)
         return
     print_fields(_fields(user), title=f"Created user {user.username}")
+
+
+@app.command("password")
+def password(
+    username: Annotated[str, typer.Argument(help="The user: a username, an id or me.")],
+    url: UrlOption = None,
+    token: TokenOption = None,
+) -> None:
+    """Set a user's web UI password, read from stdin; it ends their web sessions."""
+    new = read_password()
+    with connect(url, token) as client:
+        client.set_password(username, new)
+    typer.echo(f"Set the password of {username}.", err=True)
+
+
+def read_password() -> str:
+    """One line of stdin without its line ending (a prompt, unechoed, at a terminal)."""
+    if sys.stdin.isatty():
+        import getpass
+
+        first = getpass.getpass("Password: ")
+        if getpass.getpass("Again: ") != first:
+            raise CliError("the passwords do not match")
+        return first
+    line = sys.stdin.readline()
+    value = line.removesuffix("\n").removesuffix("\r")
+    if not value:
+        raise CliError('no password on stdin (pipe it in: printf %s "$PW" | berth …)')
+    return value
 
 
 @app.command("list")

@@ -30,9 +30,11 @@ class AccountsApi(ClientCore):
         name: str | None = None,
         roles: Sequence[str] | None = None,
         organization: str | None = None,
+        password: str | None = None,
     ) -> User:
         """Create a user; ``roles`` from ``owner``, ``template-admin``, ``member``;
-        ``organization`` is a name or id (the default organization when omitted)."""
+        ``organization`` is a name or id (the default organization when omitted);
+        ``password`` lets them log in to the web UI with it too."""
         body = {
             "username": username,
             **given(
@@ -40,9 +42,15 @@ class AccountsApi(ClientCore):
                 name=name,
                 roles=None if roles is None else list(roles),
                 organization=organization,
+                password=password,
             ),
         }
         return self._parse(User, self._request("POST", "/users", json=body))
+
+    def set_password(self, user: str, password: str) -> None:
+        """Set a user's web UI password (``me``, a username or an id); it ends the web
+        sessions they have. Site owners set anyone's, users their own."""
+        self._request("PUT", f"/users/{segment(user)}/password", json={"password": password})
 
     def list_tokens(self, user: str = "me") -> list[Token]:
         """A user's tokens (``me``, a username or an id); secrets are never listed."""

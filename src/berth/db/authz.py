@@ -25,6 +25,7 @@ from berth.db.authz_base import (
 )
 from berth.db.authz_prebuilds import PrebuildAuthz
 from berth.db.authz_replicas import ReplicaAuthz
+from berth.db.authz_web import WebAuthz
 from berth.db.authz_workspaces import WorkspaceAuthz
 from berth.db.policy import Action, Kind, Resource
 from berth.db.querier import query_names
@@ -47,7 +48,7 @@ from berth.records import (
 __all__ = ["AuthzStore", "Forbidden", "not_found", "unwrapped_store_methods"]
 
 
-class AuthzStore(WorkspaceAuthz, AffinityAuthz, PrebuildAuthz, ReplicaAuthz):
+class AuthzStore(WorkspaceAuthz, AffinityAuthz, PrebuildAuthz, ReplicaAuthz, WebAuthz):
     """The Store's interface, with ``actor`` authorized on every call."""
 
     # --- organizations ----------------------------------------------------------------

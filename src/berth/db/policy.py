@@ -8,7 +8,9 @@ One pure function, :func:`is_allowed`, in the spirit of Coder's RBAC but small:
 - a ``member`` reads their organizations, their templates and groups, and owns their
   own user record, API keys, workspaces and chats;
 - each system actor has the few permissions its loop needs, nothing else;
-- the mesh secret is the ``mesh`` actor's alone, not even a site owner's.
+- the mesh secret is the ``mesh`` actor's alone, not even a site owner's;
+- a password hash is read by the ``authenticator`` alone (to check a login), never by a
+  person; a user sets their own password and a site owner anyone's.
 """
 
 from __future__ import annotations
@@ -46,6 +48,10 @@ class Kind(StrEnum):
     REPLICA = "replica"
     MESH_SECRET = "mesh_secret"  # noqa: S105 - a kind of resource
     """The secret relayed requests between replicas are signed with: the mesh's alone."""
+    PASSWORD = "password"  # noqa: S105 - a kind of resource
+    """A user's web UI password hash (``owner_id``: the user)."""
+    WEB_SESSION = "web_session"
+    """A web UI login session (``owner_id``: its user)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +110,8 @@ _SYSTEM_PERMISSIONS: dict[SystemRole, dict[Kind, frozenset[Action]]] = {
     },
     SystemRole.AUTHENTICATOR: {
         Kind.API_KEY: frozenset({Action.READ, Action.UPDATE}),
+        Kind.PASSWORD: _READ,
+        Kind.WEB_SESSION: _ALL,
         Kind.AGENT: _READ,
         Kind.USER: _READ,
     },
@@ -125,6 +133,8 @@ def is_allowed(actor: Actor, action: Action, resource: Resource) -> bool:
     """Whether ``actor`` may perform ``action`` on ``resource``."""
     if resource.kind is Kind.MESH_SECRET:  # never a person's, not even a site owner's
         return actor.system is SystemRole.MESH
+    if resource.kind is Kind.PASSWORD and action is Action.READ:  # only to check a login
+        return actor.system is SystemRole.AUTHENTICATOR
     if actor.is_site_owner:
         return True
     if actor.system is not None:
@@ -153,6 +163,10 @@ def _user_allowed(actor: Actor, action: Action, resource: Resource) -> bool:
             return False
         case Kind.API_KEY:
             return own
+        case Kind.PASSWORD:
+            return action in (Action.CREATE, Action.UPDATE) and own
+        case Kind.WEB_SESSION:
+            return action in (Action.READ, Action.UPDATE) and own
         case Kind.WORKSPACE | Kind.CHAT:
             return own and (org is None or member)
         case Kind.AGENT:

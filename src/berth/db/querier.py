@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Protocol
 from berth.db.querier_accounts import AccountQuerier, ChatQuerier, SiteQuerier, TemplateQuerier
 from berth.db.querier_prebuilds import PrebuildQuerier
 from berth.db.querier_replicas import ReplicaQuerier
+from berth.db.querier_web import WebQuerier
 from berth.db.querier_workspaces import (
     AffinityQuerier,
     AgentQuerier,
@@ -40,6 +41,7 @@ class Querier(
     AffinityQuerier,
     PrebuildQuerier,
     ReplicaQuerier,
+    WebQuerier,
     Protocol,
 ):
     """Every query. Implementations never commit: the caller's transaction does."""

@@ -423,3 +423,28 @@ provisioner_keys = sa.Table(
     sa.Column("created_at", UTCDateTime(), nullable=False),
     sa.UniqueConstraint("organization_id", "name"),
 )
+
+# --- the web UI's passwords and sessions ------------------------------------------------
+
+user_passwords = sa.Table(
+    "user_passwords",
+    metadata,
+    # A table of its own, not a users column: no query that reads users ever carries a
+    # hash, and only the authenticator may read this one (berth.db.policy).
+    _fk("user_id", "users.id", ondelete="CASCADE"),
+    sa.Column("hash", sa.String(256), nullable=False),
+    sa.Column("updated_at", UTCDateTime(), nullable=False),
+    sa.PrimaryKeyConstraint("user_id"),
+)
+
+web_sessions = sa.Table(
+    "web_sessions",
+    metadata,
+    # The SHA-256 of the cookie's random id: a read of this table logs no one in.
+    sa.Column("id_hash", sa.LargeBinary(32), primary_key=True),
+    _fk("user_id", "users.id", ondelete="CASCADE"),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("expires_at", UTCDateTime(), nullable=False),
+    sa.Column("revoked_at", UTCDateTime(), nullable=True),
+    sa.Index("ix_web_sessions_user_id", "user_id"),
+)

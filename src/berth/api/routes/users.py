@@ -9,10 +9,11 @@ from berth.api.schemas import (
     CreateTokenRequest,
     CreateUserRequest,
     NewTokenOut,
+    SetPasswordRequest,
     TokenOut,
     UserOut,
 )
-from berth.services import accounts
+from berth.services import accounts, web_auth
 
 router = APIRouter(tags=["users"])
 
@@ -31,8 +32,17 @@ async def create_user(body: CreateUserRequest, ctx: CtxDep) -> UserOut:
         name=body.name,
         roles=body.roles,
         organization=body.organization,
+        password=body.password,
     )
     return UserOut.of(user, orgs)
+
+
+@router.put("/users/{user}/password", status_code=status.HTTP_204_NO_CONTENT)
+async def set_password(user: UserDep, body: SetPasswordRequest, ctx: CtxDep) -> Response:
+    """Set the user's web UI password (a site owner: anyone's; a user: their own). Their
+    web sessions end; API tokens are not affected."""
+    await web_auth.set_password(ctx, user, body.password)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.get("/users/{user}")

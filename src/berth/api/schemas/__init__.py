@@ -15,6 +15,7 @@ from berth.api.schemas._accounts import (
     CreateUserRequest,
     NewTokenOut,
     OrganizationOut,
+    SetPasswordRequest,
     TokenOut,
     UserOut,
 )
@@ -90,6 +91,7 @@ __all__ = [
     "ReplicaOut",
     "Request",
     "SetConfigRequest",
+    "SetPasswordRequest",
     "TTLRequest",
     "TemplateDetailOut",
     "TemplateOut",

@@ -16,6 +16,7 @@ __all__ = [
     "CreateUserRequest",
     "NewTokenOut",
     "OrganizationOut",
+    "SetPasswordRequest",
     "TokenOut",
     "UserOut",
 ]
@@ -27,6 +28,13 @@ class CreateUserRequest(Request):
     name: str = Field(default="", max_length=128)
     roles: list[str] = Field(default_factory=list[str])
     organization: str | None = None
+    password: str | None = Field(default=None, max_length=1024)
+    """For the web UI's password login; hashed with scrypt, never stored or shown."""
+
+
+class SetPasswordRequest(Request):
+    password: str = Field(max_length=1024)
+    """The new password (the service names the rules it breaks: length, NUL)."""
 
 
 class CreateOrganizationRequest(Request):

@@ -16,6 +16,7 @@ from berth.db.store.prebuilds import PrebuildQueries
 from berth.db.store.replicas import ReplicaQueries
 from berth.db.store.site import ChatQueries, SiteQueries
 from berth.db.store.templates import TemplateQueries
+from berth.db.store.web import WebQueries
 from berth.db.store.workspaces import WorkspaceQueries
 
 
@@ -30,6 +31,7 @@ class Store(
     AffinityQueries,
     PrebuildQueries,
     ReplicaQueries,
+    WebQueries,
 ):
     """All queries, bound to one connection inside one transaction."""
 
