@@ -39,6 +39,7 @@ NULL: Kinds = frozenset({("null",)})
 
 READS: dict[type[models.ApiModel], str] = {
     models.Health: "Health",
+    models.Replica: "ReplicaOut",
     models.User: "UserOut",
     models.Token: "TokenOut",
     models.NewToken: "NewTokenOut",

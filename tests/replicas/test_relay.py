@@ -10,11 +10,13 @@ everything the servers printed, the API answered and the workspace sees.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import subprocess
 import uuid
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass
+from pathlib import Path
 
 import anyio
 import httpx
@@ -26,6 +28,7 @@ from berth.db.engine import create_engine
 from tests.conftest import SharedDatabases, destroy_sandboxes
 from tests.support.processes import BERTH
 from tests.support.replicas import (
+    ISOLATION,
     Replica,
     admin_token,
     agent_row,
@@ -42,6 +45,7 @@ from tests.support.replicas import (
 pytestmark = [
     pytest.mark.anyio,
     pytest.mark.postgres,
+    pytest.mark.xdist_group("replicas"),  # one cluster for the module, on one worker
     pytest.mark.skipif(not BERTH.exists(), reason="the berth console script is not installed"),
 ]
 
@@ -305,3 +309,55 @@ async def test_the_mesh_secret_is_in_no_log_answer_or_workspace(cluster: Cluster
     seen.extend(cluster.a.output + cluster.b.output)
     assert len(secret) >= 32
     assert not [s for s in seen if secret in s]
+
+
+# --- stop and delete through the replica that did not build (host affinity) -------------
+# These end the module's workspaces, so they come last (one worker runs the module).
+
+
+def sandbox_processes(home: Path) -> list[str]:
+    """Command lines of the processes running a sandbox over ``home`` (its bwrap binds it)."""
+    found: list[str] = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            with contextlib.suppress(OSError):
+                args = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+                if str(home) in args:
+                    found.append(args)
+    return found
+
+
+async def workspace_json(cluster: Cluster, name: str) -> dict[str, object]:
+    async with cluster.api(cluster.a) as client:
+        response = await client.get(f"/workspaces/{name}")
+    assert response.status_code == 200, response.text
+    return dict(response.json())
+
+
+def berth_cli(replica: Replica, token: str, *args: str) -> subprocess.CompletedProcess[str]:
+    argv = [str(BERTH), *args, "--url", replica.url, "--token", token]
+    return subprocess.run(argv, capture_output=True, text=True, timeout=180)
+
+
+@pytest.mark.skipif(ISOLATION != "bwrap", reason="bubblewrap is not installed")
+async def test_stop_and_delete_through_the_replica_that_did_not_build(cluster: Cluster) -> None:
+    """Workspace ``a`` lives under replica a's data dir, ``b`` under b's: a stop of ``a``
+    through b and a delete of ``b`` through a run on the host that holds each."""
+    for name, other, owner in (("a", cluster.b, cluster.a), ("b", cluster.a, cluster.b)):
+        workspace = cluster.workspaces[name]
+        shown = await workspace_json(cluster, workspace)
+        home = owner.data_dir / "workspaces" / "homes" / str(shown["id"])
+        assert home.is_dir()
+        assert sandbox_processes(home), f"workspace {name}'s sandbox is not running"
+        assert str(owner.data_dir) in str(shown["host"]), shown
+        verb, *flags = ["stop"] if name == "a" else ["delete", "--yes"]
+        done = await asyncio.to_thread(
+            berth_cli, other, cluster.token, "workspaces", verb, workspace, *flags
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert sandbox_processes(home) == [], f"{verb} left workspace {name}'s sandbox running"
+        if verb == "delete":
+            assert not home.exists(), "the delete left the home on disk"
+        else:
+            assert (await workspace_json(cluster, workspace))["status"] == "stopped"
+            assert home.is_dir(), "a stop keeps the home"

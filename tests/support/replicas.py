@@ -35,6 +35,8 @@ from tests.support.processes import BERTH
 
 WAIT = 60.0
 
+ISOLATION = "bwrap" if shutil.which("bwrap") else "none"
+
 TEMPLATE = """\
 name: replicated
 backend:
@@ -152,8 +154,7 @@ def api(url: str, token: str) -> httpx.AsyncClient:
 
 async def push_template(url: str, token: str) -> str:
     """:data:`TEMPLATE` (bubblewrap where installed), pushed; its id."""
-    isolation = "bwrap" if shutil.which("bwrap") else "none"
-    files = {"template.yaml": TEMPLATE.format(isolation=isolation)}
+    files = {"template.yaml": TEMPLATE.format(isolation=ISOLATION)}
     async with api(url, token) as client:
         pushed = await client.post("/templates", json={"files": files})
     assert pushed.status_code == 201, pushed.text
