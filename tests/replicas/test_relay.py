@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import json
 import subprocess
 import uuid
@@ -228,6 +229,27 @@ def test_berth_exec_works_through_either_replica(cluster: Cluster, held_by: str)
         assert done.stderr.strip().endswith("err"), done.stderr
         outputs.append(done.stdout)
     assert outputs[0] == outputs[1] == "out-42\n"
+
+
+async def test_a_large_write_passes_through_the_relay(cluster: Cluster) -> None:
+    """6 MiB of content for an agent replica a holds, through replica b."""
+    chat, size = cluster.chats["a"], 6 * 1024 * 1024
+    content = "0123456789abcde\n" * (size // 16)
+    wrote = await call_tool(
+        cluster.b.url, cluster.token, chat, "write_file", {"path": "big.txt", "content": content}
+    )
+    assert not wrote.is_error, text(wrote)
+    counted = structured(
+        await call_tool(
+            cluster.a.url,
+            cluster.token,
+            chat,
+            "execute",
+            {"command": "wc -c < big.txt; md5sum big.txt"},
+        )
+    )
+    assert str(counted["output"]).split()[0] == str(size)
+    assert hashlib.md5(content.encode()).hexdigest() in str(counted["output"])  # noqa: S324
 
 
 # --- the relay endpoint -------------------------------------------------------------------

@@ -8,6 +8,7 @@ agent. The calls through two real server processes are in ``tests/replicas``.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import datetime as dt
 import socket
@@ -166,3 +167,40 @@ async def test_a_replica_that_does_not_hold_the_agent_says_so_and_nothing_loops(
     # Asked once; its "not here" sent the caller back to the registry, which still
     # names the same replica: not asked again.
     assert asked == ["/api/v1/internal/relay"]
+
+
+@contextlib.asynccontextmanager
+async def dies_mid_call() -> AsyncGenerator[str]:
+    """A "replica" that takes the relayed request and then dies: it closes the
+    connection without an answer."""
+
+    async def on_connect(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")  # the request's head has arrived
+        writer.close()
+
+    server = await asyncio.start_server(on_connect, "127.0.0.1", 0)
+    try:
+        yield f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+async def test_a_call_in_flight_on_a_replica_that_dies_fails_clearly(world: World) -> None:
+    agent = await quiet_agent(world)
+    async with dies_mid_call() as url:
+        here = registry_of(world, uuid.uuid4(), "http://127.0.0.1:1")
+        there = registry_of(world, uuid.uuid4(), url)
+        await there.register()
+        await connect_to(world, agent, there.replica_id)
+        relay = Relay(here.replica_id, SECRET, here)
+        try:
+            with anyio.fail_after(10):
+                with pytest.raises(AgentUnavailable, match="during the call") as lost:
+                    await AgentGateway(here.replica_id, relay=relay).call(
+                        agent.id, "exec", {"command": "sleep 60"}, within=120
+                    )
+        finally:
+            await relay.aclose()
+    assert "try again" in str(lost.value)
+    assert lost.value.retry_after == 2
