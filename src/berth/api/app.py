@@ -34,6 +34,7 @@ from berth.api.routes import (
 from berth.api.routes import provisioner as provisioner_routes
 from berth.services.runtime import Runtime, open_runtime
 from berth.settings import Settings
+from berth.web import install as install_web
 
 log = logging.getLogger("berth.server")
 
@@ -86,4 +87,5 @@ def create_app(
         api.include_router(module.router)
     api.include_router(provisioner_routes.router)
     app.include_router(api)
+    install_web(app, settings)  # everything outside /api: pages, static files, their errors
     return app
