@@ -112,3 +112,14 @@ async def test_a_token_logs_in_and_system_users_get_no_password(db: Database) ->
         )
     with pytest.raises(InvalidInput):
         await web_auth.set_password(owner, system_user, "a-password")
+
+
+async def test_a_token_login_ends_no_later_than_its_token(db: Database, clock: FakeClock) -> None:
+    owner = await _site(db)
+    user, _ = await accounts.create_user(owner, username="dora")
+    token = await accounts.create_token(owner, user.id, "short", "1h")
+    made = await web_auth.login_with_token(db, token.token)
+    assert made.expires_at == token.key.expires_at
+    clock.advance(dt.timedelta(minutes=61))
+    with pytest.raises(Unauthenticated, match="expired"):
+        await web_auth.session_for(db, made.secret)

@@ -12,8 +12,9 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
-from berth.db.authz_base import AuthzBase
+from berth.db.authz_base import AuthzBase, not_found
 from berth.db.policy import Action, Kind, Resource
+from berth.errors import Forbidden
 from berth.records import WebSession
 
 
@@ -27,7 +28,12 @@ def _session(user_id: uuid.UUID | None) -> Resource:
 
 class WebAuthz(AuthzBase):
     async def set_user_password(self, user_id: uuid.UUID, password_hash: str) -> None:
-        self._require(Action.UPDATE, _password(user_id))
+        if not self._can(Action.UPDATE, _password(user_id)):
+            # A hash is never readable, so _require would call every refusal "not found";
+            # one who may see the user is told they may not, as for other writes.
+            if self._can(Action.READ, Resource(Kind.USER, owner_id=user_id)):
+                raise Forbidden("only site owners set other users' passwords")
+            raise not_found(Kind.USER)
         await self._inner.set_user_password(user_id, password_hash)
 
     async def get_user_password(self, user_id: uuid.UUID) -> str | None:

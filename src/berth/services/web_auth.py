@@ -21,11 +21,11 @@ import secrets
 from dataclasses import dataclass
 
 from berth.db.engine import Database
-from berth.domain import passwords
+from berth.domain import credentials, passwords
 from berth.domain.actors import Actor, as_authenticator
 from berth.errors import InvalidInput, Unauthenticated, Validation
 from berth.records import User
-from berth.services.accounts import actor_for_user, authenticate
+from berth.services.accounts import TOKEN_PREFIX, actor_for_user, authenticate
 from berth.services.base import Ctx
 
 SESSION_LIFETIME = dt.timedelta(days=7)
@@ -67,10 +67,14 @@ def csrf_matches(expected: str, given: str | None) -> bool:
     return given is not None and hmac.compare_digest(expected.encode(), given.encode())
 
 
-async def _open_session(db: Database, user: User) -> NewSession:
+async def _open_session(
+    db: Database, user: User, *, not_after: dt.datetime | None = None
+) -> NewSession:
     secret = secrets.token_urlsafe(32)
     now = db.clock.now()
     expires = now + SESSION_LIFETIME
+    if not_after is not None:
+        expires = min(expires, not_after)
     async with db.write(as_authenticator()) as store:
         await store.delete_web_sessions_expired_before(now - _FORGET_AFTER)
         await store.insert_web_session(id_hash=_hash(secret), user_id=user.id, expires_at=expires)
@@ -96,14 +100,21 @@ async def login_with_password(db: Database, username: str, password: str) -> New
 
 
 async def login_with_token(db: Database, token: str) -> NewSession:
-    """A session for the user an API token stands for (the token itself is not kept)."""
+    """A session for the user an API token stands for (the token itself is not kept).
+
+    It ends no later than the token expires; deleting the token does not end it (log
+    out, or set the user's password, for that).
+    """
     actor = await authenticate(db, token)
+    parts = credentials.split(token, TOKEN_PREFIX)
     assert actor.user_id is not None
+    assert parts is not None  # authenticate() accepted it
     async with db.read(as_authenticator()) as store:
         user = await store.get_user_by_id(actor.user_id)
-    if user is None:
+        key = await store.get_api_key_by_id(parts[0])
+    if user is None or key is None:
         raise Unauthenticated("Invalid API token.")
-    return await _open_session(db, user)
+    return await _open_session(db, user, not_after=key.expires_at)
 
 
 async def session_for(db: Database, secret: str) -> Session:

@@ -22,7 +22,15 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from berth.clock import SystemClock
-from berth.errors import BerthError, Conflict, Forbidden, InvalidInput, NotFound, Unavailable
+from berth.errors import (
+    BerthError,
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    Unauthenticated,
+    Unavailable,
+)
 from berth.services.login_limits import LoginLimiter
 from berth.settings import Settings
 from berth.web import auth_pages, pages
@@ -112,6 +120,7 @@ async def _page_error(request: Request, exc: Exception) -> Response:
     if isinstance(exc, BerthError):
         status = 400
         for cls, code in (
+            (Unauthenticated, 401),
             (Forbidden, 403),
             (Conflict, 409),
             (InvalidInput, 422),
