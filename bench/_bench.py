@@ -40,6 +40,7 @@ class Bench:
     api: httpx.Client
     """The API as the admin, at ``/api/v1``."""
     template_id: str
+    data_dir: Path
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,7 +71,7 @@ async def bench_server(template_yaml: str) -> AsyncGenerator[Bench]:
                 )
                 pushed = api.post("/templates", json={"files": {"template.yaml": template_yaml}})
                 pushed.raise_for_status()
-                yield Bench(server.url, token, api, pushed.json()["template"]["id"])
+                yield Bench(server.url, token, api, pushed.json()["template"]["id"], Path(tmp))
         finally:
             await destroy_sandboxes(Path(tmp))
 
