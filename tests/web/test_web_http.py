@@ -4,6 +4,8 @@ headers and bad input. Every answer is a page or a redirect: never a 500 or a tr
 
 from __future__ import annotations
 
+import asyncio
+import datetime as dt
 import hashlib
 import re
 from collections.abc import Iterator
@@ -11,10 +13,13 @@ from pathlib import Path
 
 import httpx
 import pytest
+import sqlalchemy as sa
 from typer.testing import CliRunner
 
 from berth.api.server import running_server
 from berth.cli.app import app as cli
+from berth.db.engine import create_engine
+from berth.db.types import UTCDateTime
 from berth.settings import Settings
 from berth.web.mount import CONTENT_SECURITY_POLICY
 from berth.web.render import ICON_DIR, STATIC_DIR
@@ -92,6 +97,41 @@ def test_logout_is_a_post_with_the_sessions_csrf_token(
     assert response.status_code == 303
     assert response.headers["location"] == "/login?next=/templates&reason=ended"
     assert "Your session has ended. Log in again." in http.get(response.headers["location"]).text
+
+
+def _expire_sessions(server: LiveServer) -> None:
+    """Make every session of the server's database expired (its clock is the real one)."""
+
+    async def go() -> None:
+        engine = create_engine(server.runtime.settings.resolved_database_url())
+        try:
+            async with engine.begin() as conn:
+                past = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
+                await conn.execute(
+                    sa.update(
+                        sa.table("web_sessions", sa.column("expires_at", UTCDateTime()))
+                    ).values(expires_at=past)
+                )
+        finally:
+            await engine.dispose()
+
+    asyncio.run(go())
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_an_expired_session_goes_back_to_login_saying_so(live_server: LiveServer) -> None:
+    with httpx.Client(base_url=live_server.url, timeout=30.0) as http:
+        assert http_login(http, token=live_server.admin_token).status_code == 303
+        logout_form = _page(http.get("/logout"), 200)
+        _expire_sessions(live_server)
+        response = http.get("/templates/python")
+        assert response.status_code == 303
+        assert response.headers["location"] == "/login?next=/templates/python&reason=expired"
+        text = _page(http.get(response.headers["location"]), 200)
+        assert "Your session expired. Log in again." in text
+        # A form of the expired session is not an error either: it logs out.
+        response = http.post("/logout", data={"csrf": form_csrf(logout_form)})
+        assert response.status_code == 303
 
 
 def test_after_login_only_a_local_path_is_followed(
