@@ -41,7 +41,7 @@ class PrebuildAuthz(AuthzBase):
         ]
 
     async def list_workspace_states(
-        self, owner_id: uuid.UUID, *, template_id: uuid.UUID | None = None
+        self, owner_id: uuid.UUID | None, *, template_id: uuid.UUID | None = None
     ) -> list[WorkspaceState]:
         states = await self._inner.list_workspace_states(owner_id, template_id=template_id)
         return [

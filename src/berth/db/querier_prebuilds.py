@@ -26,7 +26,7 @@ class PrebuildQuerier(Protocol):
     async def list_prebuild_pools(self) -> list[PrebuildPool]: ...
 
     async def list_workspace_states(
-        self, owner_id: uuid.UUID, *, template_id: uuid.UUID | None = None
+        self, owner_id: uuid.UUID | None, *, template_id: uuid.UUID | None = None
     ) -> list[WorkspaceState]: ...
 
     async def lock_prebuilt_workspace(

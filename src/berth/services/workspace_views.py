@@ -144,11 +144,34 @@ async def get_workspace(ctx: Ctx, workspace_id: uuid.UUID) -> WorkspaceView:
 
 
 async def list_workspaces(ctx: Ctx, *, all_users: bool = False) -> list[WorkspaceView]:
+    """The caller's (or everyone's) workspaces by name, each with its latest build, job
+    and agents: a handful of queries however many workspaces there are (one per owner
+    and per template beyond them), not several per workspace."""
     async with ctx.read() as store:
         owner_id = None if all_users else ctx.actor.user_id
-        workspaces = await store.list_workspaces(owner_id=owner_id)
-        now = ctx.clock.now()
-        return [await load_view(store, w, now) for w in workspaces]
+        states = await store.list_workspace_states(owner_id)
+        owners: dict[uuid.UUID, str] = {}
+        templates: dict[uuid.UUID, Template | None] = {}
+        for state in states:
+            w = state.workspace
+            if w.owner_id not in owners:
+                owner = await store.get_user_by_id(w.owner_id)
+                owners[w.owner_id] = owner.username if owner else ""
+            if w.template_id not in templates:
+                templates[w.template_id] = await store.get_template_by_id(w.template_id)
+    now = ctx.clock.now()
+    views = [
+        WorkspaceView(
+            workspace=s.workspace,
+            owner_name=owners[s.workspace.owner_id],
+            template=templates[s.workspace.template_id],
+            build=s.build,
+            job=s.job,
+            agents=[view_agent(a, now) for a in s.agents],
+        )
+        for s in states
+    ]
+    return sorted(views, key=lambda v: (v.workspace.name, v.workspace.id))
 
 
 async def build_logs(

@@ -49,13 +49,13 @@ class PrebuildQueries(StoreBase):
         return await self._all(PrebuildPool, stmt)
 
     async def list_workspace_states(
-        self, owner_id: uuid.UUID, *, template_id: uuid.UUID | None = None
+        self, owner_id: uuid.UUID | None, *, template_id: uuid.UUID | None = None
     ) -> list[WorkspaceState]:
-        """The owner's live workspaces (of one template, if given), oldest first, each
-        with its latest build, job and agents.
+        """The owner's (``None``: everyone's) live workspaces, of one template if given,
+        oldest first, each with its latest build, job and agents.
 
-        Three queries whatever the number of workspaces: the reconciler reads its whole
-        pool on every event, a claim the pool of one template.
+        Four queries whatever the number of workspaces: the reconciler reads its whole
+        pool on every event, a claim the pool of one template, a listing every workspace.
         """
         w, b, j = t.workspaces, t.workspace_builds, t.provisioner_jobs
         latest = latest_build_ids()
@@ -67,9 +67,11 @@ class PrebuildQueries(StoreBase):
                     (b.c.workspace_id == w.c.id) & (b.c.build_number == latest.c.build_number),
                 )
             )
-            .where(w.c.owner_id == owner_id, w.c.deleted.is_(False))
+            .where(w.c.deleted.is_(False))
             .order_by(w.c.created_at, w.c.id)
         )
+        if owner_id is not None:
+            stmt = stmt.where(w.c.owner_id == owner_id)
         if template_id is not None:
             stmt = stmt.where(w.c.template_id == template_id)
         rows = list(await self._execute(stmt))
