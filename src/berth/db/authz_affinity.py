@@ -27,11 +27,15 @@ class AffinityAuthz(AuthzBase):
         since: dt.datetime,
     ) -> list[TemplateRankingSignals]:
         self._require(Action.READ, Resource(Kind.WORKSPACE, organization_id, owner_id))
-        visible: list[uuid.UUID] = []
-        for template_id in template_ids:
-            template = await self._inner.get_template_by_id(template_id)
-            if template is not None and self._can(Action.READ, template_resource(template)):
-                visible.append(template_id)
+        # The signals count workspaces of this organization only, so a template of
+        # another organization has none: the organization's visible templates, in one
+        # query however many are asked about, are all that can have any.
+        readable = {
+            t.id
+            for t in await self._inner.list_templates(organization_ids=[organization_id])
+            if self._can(Action.READ, template_resource(t))
+        }
+        visible = [template_id for template_id in template_ids if template_id in readable]
         return await self._inner.get_template_ranking_signals(
             owner_id=owner_id, organization_id=organization_id, template_ids=visible, since=since
         )
