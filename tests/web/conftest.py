@@ -92,8 +92,15 @@ def http_login(http: httpx.Client, **fields: str) -> httpx.Response:
 # --- browsers -----------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
+    """Chromium, for one module's tests.
+
+    Not for the session: Playwright's sync API keeps an event loop running in the main
+    thread while it is started, and every other test that runs an event loop there
+    (``asyncio.run``, anyio) would fail meanwhile. Its tests share an xdist group, so
+    they run one after another on one worker and it starts once.
+    """
     if not CHROMIUM.exists():
         pytest.skip(f"{CHROMIUM} is missing: apt-get install chromium to run the browser tests")
     from playwright.sync_api import sync_playwright

@@ -19,6 +19,8 @@ from tests.conftest import LiveServer
 from tests.support.api import template_files
 from tests.web.conftest import OpenPage, PageErrors, browser_login, create_user, unique
 
+pytestmark = pytest.mark.xdist_group("web-browser")
+
 
 def param_template(name: str) -> dict[str, str]:
     """The API tests' template (two parameters, options, validation, a preset with
