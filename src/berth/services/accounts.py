@@ -55,7 +55,10 @@ async def authenticate(db: Database, token: str) -> Actor:
     if parts is None:
         raise Unauthenticated("Invalid API token.", detail="The token is malformed.")
     key_id, secret = parts
-    async with db.write(as_authenticator()) as store:
+    # A read transaction: every request authenticates, and on SQLite a write
+    # transaction would take the database's one writer lock each time. The key's
+    # last use is written at most once a minute, in a transaction of its own.
+    async with db.read(as_authenticator()) as store:
         key = await store.get_api_key_by_id(key_id)
         if key is None or not credentials.secret_matches(key.hashed_secret, secret):
             raise Unauthenticated("Invalid API token.")
@@ -65,9 +68,11 @@ async def authenticate(db: Database, token: str) -> Actor:
         user = await store.get_user_by_id(key.user_id)
         if user is None or user.status != "active":
             raise Unauthenticated("The token's user is not active.")
-        if key.last_used_at is None or now - key.last_used_at > dt.timedelta(minutes=1):
-            await store.update_api_key_last_used(key.id)  # throttled: one write a minute
-        return await actor_for_user(store, user)
+        actor = await actor_for_user(store, user)
+    if key.last_used_at is None or now - key.last_used_at > dt.timedelta(minutes=1):
+        async with db.write(as_authenticator()) as store:
+            await store.update_api_key_last_used(key.id)
+    return actor
 
 
 async def owner_actor(ctx: Ctx, user_id: uuid.UUID) -> Actor:
