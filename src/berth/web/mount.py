@@ -11,6 +11,7 @@ says what to do, an unexpected error a plain 500 page without its traceback. Und
 from __future__ import annotations
 
 import logging
+import urllib.parse
 from collections.abc import Awaitable, Callable
 
 from fastapi import FastAPI
@@ -100,7 +101,7 @@ def not_found_page() -> Response:
 async def _page_error(request: Request, exc: Exception) -> Response:
     """The page for an error raised while serving a page."""
     if isinstance(exc, LoginRequired):
-        target = "/login?next=" + _quote(exc.next_path)
+        target = "/login?next=" + urllib.parse.quote(exc.next_path, safe="/")
         if exc.reason:
             target += f"&reason={exc.reason}"
         response = RedirectResponse(target, status_code=303)
@@ -135,12 +136,6 @@ async def _page_error(request: Request, exc: Exception) -> Response:
         )
     log.exception("unhandled error on page %s %s", request.method, request.url.path, exc_info=exc)
     return _error_page(500, "Something went wrong", "berth could not show this page.", "")
-
-
-def _quote(path: str) -> str:
-    import urllib.parse
-
-    return urllib.parse.quote(path, safe="/")
 
 
 def _pages_first(api_handler: Handler) -> Handler:
