@@ -121,6 +121,16 @@ async def holder(cluster: Cluster, workspace: str) -> uuid.UUID | None:
     return (await agent_row(cluster.database_url, workspace))[1]
 
 
+def berth_cli(replica: Replica, token: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """``berth ARGS…`` against ``replica``; the connection options go before any ``--``."""
+    head, sep, tail = list(args), [], []
+    if "--" in args:
+        cut = args.index("--")
+        head, sep, tail = list(args[:cut]), ["--"], list(args[cut + 1 :])
+    argv = [str(BERTH), *head, "--url", replica.url, "--token", token, *sep, *tail]
+    return subprocess.run(argv, capture_output=True, text=True, timeout=180)
+
+
 async def replica_ids(cluster: Cluster) -> dict[str, uuid.UUID]:
     """Replica name → its registered id (by relay URL)."""
     async with cluster.api(cluster.a) as client:
@@ -212,19 +222,13 @@ async def test_every_workspace_tool_answers_the_same_through_either_replica(
 
 
 @pytest.mark.parametrize("held_by", ["a", "b"])
-def test_berth_exec_works_through_either_replica(cluster: Cluster, held_by: str) -> None:
+async def test_berth_exec_works_through_either_replica(cluster: Cluster, held_by: str) -> None:
     outputs: list[str] = []
+    command = ["sh", "-c", "echo out-$((40+2)); echo err >&2; exit 3"]
     for replica in (cluster.a, cluster.b):
-        done = subprocess.run(
-            [
-                str(BERTH), "exec", cluster.workspaces[held_by],
-                "--url", replica.url, "--token", cluster.token,
-                "--", "sh", "-c", "echo out-$((40+2)); echo err >&2; exit 3",
-            ],
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )  # fmt: skip
+        done = await asyncio.to_thread(
+            berth_cli, replica, cluster.token, "exec", cluster.workspaces[held_by], "--", *command
+        )
         assert done.returncode == 3, done.stderr
         assert done.stderr.strip().endswith("err"), done.stderr
         outputs.append(done.stdout)
@@ -354,11 +358,6 @@ async def workspace_json(cluster: Cluster, name: str) -> dict[str, object]:
         response = await client.get(f"/workspaces/{name}")
     assert response.status_code == 200, response.text
     return dict(response.json())
-
-
-def berth_cli(replica: Replica, token: str, *args: str) -> subprocess.CompletedProcess[str]:
-    argv = [str(BERTH), *args, "--url", replica.url, "--token", token]
-    return subprocess.run(argv, capture_output=True, text=True, timeout=180)
 
 
 @pytest.mark.skipif(ISOLATION != "bwrap", reason="bubblewrap is not installed")
