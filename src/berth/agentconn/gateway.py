@@ -70,8 +70,18 @@ class Session:
     send_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     async def send(self, message: protocol.Message) -> None:
-        async with self.send_lock:
-            await self.socket.send_text(protocol.encode(message))
+        """Send a frame; :class:`AgentUnavailable` for any failure of the socket.
+
+        The socket's own errors depend on the server (Starlette raises its
+        ``WebSocketDisconnect`` when the agent went mid-send, ``RuntimeError`` after a
+        close, the transport ``OSError``): to a caller they all mean the same.
+        """
+        try:
+            async with self.send_lock:
+                await self.socket.send_text(protocol.encode(message))
+        except Exception as exc:
+            reason = str(exc) or type(exc).__name__
+            raise AgentUnavailable(f"lost the connection to the workspace agent: {reason}") from exc
 
 
 class AgentGateway:
@@ -110,6 +120,8 @@ class AgentGateway:
                     log.warning("agent %s sent a malformed frame", agent_id)
                     continue
                 await self._handle(session, message)
+        except AgentUnavailable:  # a send to it failed (the manifest): the connection is over
+            log.info("agent %s: its connection failed on a send", agent_id)
         finally:
             if self._sessions.get(agent_id) is session:
                 del self._sessions[agent_id]
@@ -147,10 +159,7 @@ class AgentGateway:
         session = self._sessions.get(agent_id)
         if session is None:
             raise AgentUnavailable(NOT_CONNECTED)
-        try:
-            await session.send(message)
-        except (OSError, RuntimeError) as exc:
-            raise AgentUnavailable(f"lost the connection to the workspace agent: {exc}") from exc
+        await session.send(message)
 
     async def resend_manifest(self, agent_id: uuid.UUID) -> bool:
         """Send a connected agent its manifest again (it changed: a claim); ``False`` if
@@ -194,8 +203,6 @@ class AgentGateway:
             raise AgentUnavailable(
                 f"the workspace agent did not answer within {within:g}s"
             ) from exc
-        except (OSError, RuntimeError) as exc:
-            raise AgentUnavailable(f"lost the connection to the workspace agent: {exc}") from exc
         finally:
             session.pending.pop(request_id, None)
         return unwrap_response(response)

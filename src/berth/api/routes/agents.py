@@ -12,6 +12,7 @@ import contextlib
 
 from fastapi import APIRouter, Request, Response, WebSocket, WebSocketDisconnect
 from fastapi.responses import FileResponse
+from starlette.websockets import WebSocketDisconnected
 
 from berth.agent.build import zipapp_digest
 from berth.agent.protocol import CONNECT_PATH, ZIPAPP_PATH
@@ -61,5 +62,7 @@ async def agent_connect(websocket: WebSocket) -> None:
         return
     await websocket.accept()
     reports = agents.AgentReports(ctx, agent.id, runtime.gateway.replica_id)
-    with contextlib.suppress(WebSocketDisconnect):
+    # The agent went: while reading (WebSocketDisconnect), or after a send found it gone
+    # and the socket was closed under the read (WebSocketDisconnected).
+    with contextlib.suppress(WebSocketDisconnect, WebSocketDisconnected):
         await runtime.gateway.serve(agent.id, websocket, reports)
