@@ -109,8 +109,9 @@ def _with_entry(table: bytes, entry: str, key: int) -> bytes:
     return (text + entry + "\n").encode()
 
 
-def prime(container: Container, plan: Prime) -> None:
-    """Write the user, its directories and berth's files into a created container."""
+def prime(container: Container, plan: Prime) -> tuple[str, bytes]:
+    """Write the user, its directories and berth's files into a created container; the
+    last file written, to read back (:func:`_primed`)."""
     user = plan.user
     passwd = _with_entry(
         _read_file(container, "/etc/passwd"),
@@ -132,6 +133,7 @@ def prime(container: Container, plan: Prime) -> None:
             info.uid, info.gid = user.uid, user.gid
             tar.addfile(info)
     container.put_archive("/", buffer.getvalue())  # pyright: ignore[reportUnknownMemberType]  # untyped in the stubs
+    return files[-1]
 
 
 def find_container(client: docker.DockerClient, name_or_id: str) -> Container | None:
@@ -189,8 +191,7 @@ def _started(
     for attempt in range(1, _START_ATTEMPTS + 1):
         container = client.containers.create(image, **options)
         try:
-            prime(container, plan)
-            if not _primed(container, plan):
+            if not _primed(container, prime(container, plan)):
                 raise docker.errors.APIError(
                     f"the Docker engine lost the files written into {container.name} before "
                     f"it started ({attempt} times)"
@@ -209,11 +210,14 @@ def _started(
     raise AssertionError("unreachable")  # the last attempt returns or raises
 
 
-def _primed(container: Container, plan: Prime) -> bool:
-    """Whether the last file :func:`prime` wrote reads back whole (see :func:`_started`)."""
-    if not plan.files:
-        return True
-    path, data = plan.files[-1]
+def _primed(container: Container, written: tuple[str, bytes]) -> bool:
+    """Whether the last file :func:`prime` wrote reads back whole (see :func:`_started`).
+
+    Always a file ``prime`` wrote — at least the user's ``/etc/group`` — so a container
+    with no files of berth's (``prepare``) is checked too: without its user entry and
+    home ownership it would run as a stranger to its own home.
+    """
+    path, data = written
     try:
         return _read_file(container, path) == data
     except docker.errors.APIError:  # the engine lost the root while reading it
