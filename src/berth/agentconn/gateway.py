@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, cast
 
 from berth.agent import protocol
-from berth.agentconn.relay import NOT_CONNECTED, Relay
-from berth.errors import AgentCallError, AgentUnavailable
+from berth.agentconn.relay import NOT_CONNECTED, Relay, unwrap_response
+from berth.errors import AgentUnavailable
 
 log = logging.getLogger("berth.agents")
 
@@ -206,18 +206,6 @@ class AgentGateway:
         finally:
             session.pending.pop(request_id, None)
         return unwrap_response(response)
-
-
-def unwrap_response(response: dict[str, Any]) -> dict[str, Any]:
-    """The ``result`` of an RPC response; :class:`AgentCallError` for an ``error``."""
-    error: Any = response.get("error")
-    if error is not None:
-        detail = cast(dict[str, Any], error) if isinstance(error, dict) else {}
-        raise AgentCallError(
-            str(detail.get("message", "agent error")), str(detail.get("code", "failed"))
-        )
-    result: Any = response.get("result")
-    return cast(dict[str, Any], result) if isinstance(result, dict) else {}
 
 
 def _log_entries(entries: object) -> list[tuple[uuid.UUID | None, str, str]]:

@@ -180,17 +180,24 @@ def _cannot_reach(peer: Peer) -> str:
     )
 
 
-def _unwrap(answer: dict[str, Any]) -> dict[str, Any]:
-    if "unavailable" in answer:
-        raise AgentUnavailable(str(answer["unavailable"]))
-    error: Any = answer.get("error")
+def unwrap_response(response: dict[str, Any]) -> dict[str, Any]:
+    """The ``result`` of an agent's RPC response; :class:`AgentCallError` for an
+    ``error`` (the relay's answers carry the agent's response in the same keys)."""
+    error: Any = response.get("error")
     if error is not None:
         detail = cast(dict[str, Any], error) if isinstance(error, dict) else {}
         raise AgentCallError(
             str(detail.get("message", "agent error")), str(detail.get("code", "failed"))
         )
-    result: Any = answer.get("result")
+    result: Any = response.get("result")
     return cast(dict[str, Any], result) if isinstance(result, dict) else {}
+
+
+def _unwrap(answer: dict[str, Any]) -> dict[str, Any]:
+    """A relayed answer: the holder's "unavailable", or the agent's own response."""
+    if "unavailable" in answer:
+        raise AgentUnavailable(str(answer["unavailable"]))
+    return unwrap_response(answer)
 
 
 async def answer_relayed(gateway: AgentGateway, body: bytes) -> dict[str, Any] | None:
