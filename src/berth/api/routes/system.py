@@ -35,18 +35,7 @@ _OWNERS_ONLY: dict[int | str, dict[str, Any]] = {
 @router.get("/replicas", tags=["system"], responses=_OWNERS_ONLY)
 async def list_replicas(ctx: CtxDep) -> list[ReplicaOut]:
     """The server replicas sharing this database, live or stale (site owners)."""
-    return [
-        ReplicaOut(
-            id=v.replica.id,
-            hostname=v.replica.hostname,
-            relay_url=v.replica.relay_url,
-            version=v.replica.version,
-            started_at=v.replica.started_at,
-            heartbeat_at=v.replica.heartbeat_at,
-            live=v.live,
-        )
-        for v in await replicas.list_replicas(ctx)
-    ]
+    return [ReplicaOut.read(v.replica, live=v.live) for v in await replicas.list_replicas(ctx)]
 
 
 @router.get("/organizations", tags=["organizations"])

@@ -7,7 +7,7 @@ import uuid
 
 from pydantic import BaseModel, Field
 
-from berth.api.schemas._base import Request
+from berth.api.schemas._base import Out, Request
 
 __all__ = ["ConfigOut", "Health", "ReplicaOut", "SetConfigRequest"]
 
@@ -26,7 +26,7 @@ class ConfigOut(BaseModel):
     value: str
 
 
-class ReplicaOut(BaseModel):
+class ReplicaOut(Out):
     """A server replica as it registered itself; ``live``: heard from recently."""
 
     id: uuid.UUID
