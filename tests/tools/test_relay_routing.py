@@ -30,6 +30,9 @@ from berth.errors import AgentUnavailable
 from berth.records import WorkspaceAgent
 from berth.services.base import Ctx
 from berth.services.replicas import Registry
+from berth.tools.waits import wait_for_agent_ready
+from tests.support.standins import LoopbackSocket
+from tests.support.tool_results import background
 from tests.support.tools import World
 from tests.tools.test_wait_for_agent import quiet_agent
 
@@ -204,3 +207,36 @@ async def test_a_call_in_flight_on_a_replica_that_dies_fails_clearly(world: Worl
             await relay.aclose()
     assert "try again" in str(lost.value)
     assert lost.value.retry_after == 2
+
+
+@pytest.mark.spec("wait.agent")
+async def test_the_connect_phase_pings_an_agent_held_by_another_replica_through_the_relay(
+    world: World,
+) -> None:
+    """The agent's WebSocket ends on another replica: this one's connect phase reaches
+    it through the relay (one relayed ping), and the wait ends as for a local agent.
+    Until the agent's row names that replica there is nothing to relay to, and the
+    phase waits for the agent's connect event."""
+    agent = await quiet_agent(world)
+    elsewhere = AgentGateway(uuid.uuid4())
+    socket = LoopbackSocket()
+    async with (
+        relay_endpoint(elsewhere) as (url, asked),
+        background(world.serve(elsewhere, agent, socket)),
+    ):
+        there = registry_of(world, elsewhere.replica_id, url)
+        await there.register()
+        await world.driver.lifecycle(agent.id, "ready")
+        here = registry_of(world, uuid.uuid4(), "http://127.0.0.1:1")
+        relay = Relay(here.replica_id, SECRET, here)
+        try:
+            with anyio.fail_after(10):
+                result = await wait_for_agent_ready(
+                    world.ctx(gateway=AgentGateway(here.replica_id, relay=relay)),
+                    agent,
+                    connect=True,
+                )
+        finally:
+            await relay.aclose()
+    assert result == {}
+    assert asked == ["/api/v1/internal/relay"]
