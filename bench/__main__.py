@@ -24,7 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from _bench import ISOLATION, bench_server
+from _bench import ISOLATION, NOOP_TEMPLATE, bench_server
 from _measures import (
     Row,
     cli_help,
@@ -35,25 +35,10 @@ from _measures import (
     server_start,
 )
 
-TEMPLATE = f"""\
-name: bench
-backend:
-  type: local
-  isolation: {ISOLATION}
-agents:
-  - name: main
-    chat: true
-    directory: ~/project
-    scripts:
-      - display_name: noop
-        blocks_login: true
-        script: "true"
-"""
-
 
 async def run(runs: int, concurrent: int, quick: bool) -> list[Row]:
     rows: list[Row] = []
-    async with bench_server(TEMPLATE) as bench:
+    async with bench_server(NOOP_TEMPLATE) as bench:
         measured, workspace_id = await creates_and_calls(bench, runs)
         rows += measured
         rows.append(idle_memory(bench.data_dir, workspace_id))

@@ -32,6 +32,22 @@ from berth.settings import Settings
 ISOLATION = "bwrap" if shutil.which("bwrap") else "none"
 """bubblewrap where installed, ``isolation: none`` otherwise (the template says which)."""
 
+NOOP_TEMPLATE = f"""\
+name: bench
+backend:
+  type: local
+  isolation: {ISOLATION}
+agents:
+  - name: main
+    chat: true
+    directory: ~/project
+    scripts:
+      - display_name: noop
+        blocks_login: true
+        script: "true"
+"""
+"""The cold-create benchmarks' template: one agent whose only startup script is ``true``."""
+
 
 @dataclass(frozen=True, slots=True)
 class Bench:
@@ -76,15 +92,35 @@ async def bench_server(template_yaml: str) -> AsyncGenerator[Bench]:
             await destroy_sandboxes(Path(tmp))
 
 
+@contextlib.asynccontextmanager
+async def session(url: str, token: str, chat_id: str) -> AsyncGenerator[Client]:
+    """An MCP session to a chat's endpoint over streamable HTTP, kept for the block."""
+    headers = {"Authorization": f"Bearer {token}"}
+    endpoint = f"{url}/api/v1/chats/{chat_id}/mcp"
+    async with (
+        httpx2.AsyncClient(headers=headers, timeout=600) as http,
+        Client(streamable_http_client(endpoint, http_client=http)) as client,
+    ):
+        yield client
+
+
+async def timed_calls(
+    client: Client, tool: str, arguments: dict[str, object], runs: int
+) -> list[float]:
+    """The seconds of ``runs`` calls of ``tool``, each of which must succeed."""
+    samples: list[float] = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        result = await client.call_tool(tool, arguments)
+        samples.append(time.perf_counter() - started)
+        assert not result.is_error, result.content
+    return samples
+
+
 async def create(bench: Bench, arguments: dict[str, str]) -> Created:
     """One ``create_workspace`` call in a fresh chat, over streamable HTTP."""
     chat = bench.api.post("/chats", json={"title": "bench"}).json()
-    headers = {"Authorization": f"Bearer {bench.token}"}
-    url = f"{bench.url}/api/v1/chats/{chat['id']}/mcp"
-    async with (
-        httpx2.AsyncClient(headers=headers, timeout=120) as http,
-        Client(streamable_http_client(url, http_client=http)) as mcp,
-    ):
+    async with session(bench.url, bench.token, chat["id"]) as mcp:
         started = time.perf_counter()
         result = await mcp.call_tool("create_workspace", arguments)
         returned_at = dt.datetime.now(dt.UTC)

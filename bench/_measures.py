@@ -19,15 +19,12 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import AsyncGenerator, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-import httpx2
-from _bench import ISOLATION, Bench, create, percentile
-from mcp import Client
-from mcp.client.streamable_http import streamable_http_client
+from _bench import ISOLATION, Bench, create, percentile, session, timed_calls
 from sqlalchemy import event
 
 from berth.api.server import running_server
@@ -112,29 +109,6 @@ async def http_floor(url: str, runs: int) -> list[float]:
 # --- tool calls -------------------------------------------------------------------------
 
 
-@contextlib.asynccontextmanager
-async def session(bench: Bench, chat_id: str) -> AsyncGenerator[Client]:
-    headers = {"Authorization": f"Bearer {bench.token}"}
-    endpoint = f"{bench.url}/api/v1/chats/{chat_id}/mcp"
-    async with (
-        httpx2.AsyncClient(headers=headers, timeout=600) as http,
-        Client(streamable_http_client(endpoint, http_client=http)) as client,
-    ):
-        yield client
-
-
-async def timed_calls(
-    client: Client, tool: str, arguments: dict[str, object], runs: int
-) -> list[float]:
-    samples: list[float] = []
-    for _ in range(runs):
-        started = time.perf_counter()
-        result = await client.call_tool(tool, arguments)
-        samples.append(time.perf_counter() - started)
-        assert not result.is_error, result.content
-    return samples
-
-
 async def creates_and_calls(bench: Bench, runs: int) -> tuple[list[Row], str]:
     """Cold creates against the sandbox floor; a no-op tool call and ``execute true``
     against the HTTP floor; a 10 MB ``write_file``. Returns the rows and the id of a
@@ -149,7 +123,7 @@ async def creates_and_calls(bench: Bench, runs: int) -> tuple[list[Row], str]:
     last = created[-1]
     chat_id = _chat_of(bench, str(last.workspace["id"]))
     http = ms(await http_floor(bench.url, runs * 5))
-    async with session(bench, chat_id) as client:
+    async with session(bench.url, bench.token, chat_id) as client:
         await client.call_tool("process_list", {})
         noop = await timed_calls(client, "process_list", {}, runs * 5)
         true = await timed_calls(client, "execute", {"command": "true"}, runs * 5)
@@ -266,10 +240,17 @@ def cli_help(runs: int) -> Row:
 
 async def listing_queries(small: int, large: int) -> list[Row]:
     """SQL statements of ``GET /workspaces`` and ``list_templates`` with ``small`` and
-    with ``large`` of each (fake backend): a constant count is the goal."""
+    with ``large`` of each (fake backend, builds left queued): a constant count is the
+    goal."""
     with tempfile.TemporaryDirectory() as tmp:
+        # No built-in workers: the workspaces' builds stay queued, so no background work
+        # runs statements while a listing is counted.
         settings = Settings(
-            data_dir=Path(tmp), address="127.0.0.1:0", fake_backend=True, install_examples=False
+            data_dir=Path(tmp),
+            address="127.0.0.1:0",
+            fake_backend=True,
+            install_examples=False,
+            provisioner_workers=0,
         )
         with running_server(settings) as server:
             assert server.runtime.bootstrapped is not None
@@ -298,7 +279,7 @@ async def listing_queries(small: int, large: int) -> list[Row]:
                 return counted[0], time.perf_counter() - started
 
             async def list_templates() -> None:
-                async with session(bench, chat_id) as client:
+                async with session(bench.url, bench.token, chat_id) as client:
                     assert not (await client.call_tool("list_templates", {})).is_error
 
             rows: list[Row] = []

@@ -21,22 +21,7 @@ import argparse
 import asyncio
 import statistics
 
-from _bench import ISOLATION, Bench, bench_server, create, parse_time, report
-
-TEMPLATE = """\
-name: bench
-backend:
-  type: local
-  isolation: {isolation}
-agents:
-  - name: main
-    chat: true
-    directory: ~/project
-    scripts:
-      - display_name: noop
-        blocks_login: true
-        script: "true"
-"""
+from _bench import ISOLATION, NOOP_TEMPLATE, Bench, bench_server, create, parse_time, report
 
 
 async def one_create(bench: Bench) -> tuple[float, float, float]:
@@ -52,7 +37,7 @@ async def one_create(bench: Bench) -> tuple[float, float, float]:
 
 
 async def main(runs: int) -> None:
-    async with bench_server(TEMPLATE.format(isolation=ISOLATION)) as bench:
+    async with bench_server(NOOP_TEMPLATE) as bench:
         await one_create(bench)  # warm-up: imports, caches
         samples = [await one_create(bench) for _ in range(runs)]
     totals, floors, gaps = ([s[i] for s in samples] for i in range(3))

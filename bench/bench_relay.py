@@ -18,17 +18,14 @@ import argparse
 import asyncio
 import contextlib
 import tempfile
-import time
 import uuid
 from collections.abc import AsyncGenerator
 from pathlib import Path
 
 import httpx
-import httpx2
 import sqlalchemy as sa
-from _bench import ISOLATION, destroy_sandboxes, percentile
+from _bench import ISOLATION, destroy_sandboxes, percentile, session, timed_calls
 from mcp import Client
-from mcp.client.streamable_http import streamable_http_client
 
 from berth.api.server import RunningServer, running_server
 from berth.db.engine import create_engine
@@ -61,25 +58,9 @@ async def fresh_database(admin_url: str) -> AsyncGenerator[str]:
         await engine.dispose()
 
 
-@contextlib.asynccontextmanager
-async def session(url: str, token: str, chat_id: str) -> AsyncGenerator[Client]:
-    headers = {"Authorization": f"Bearer {token}"}
-    async with (
-        httpx2.AsyncClient(headers=headers, timeout=120) as http,
-        Client(streamable_http_client(f"{url}/api/v1/chats/{chat_id}/mcp", http_client=http)) as c,
-    ):
-        yield c
-
-
 async def timed(client: Client, tool: str, arguments: dict[str, object], runs: int) -> list[float]:
     await client.call_tool(tool, arguments)  # warm: connections, the relay's keep-alive
-    seconds: list[float] = []
-    for _ in range(runs):
-        started = time.perf_counter()
-        result = await client.call_tool(tool, arguments)
-        seconds.append(time.perf_counter() - started)
-        assert not result.is_error, result.content
-    return seconds
+    return await timed_calls(client, tool, arguments, runs)
 
 
 def settings(data_dir: Path, database_url: str) -> Settings:
