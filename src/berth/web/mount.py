@@ -22,16 +22,9 @@ from starlette.responses import RedirectResponse, Response
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from berth.api.errors import status_of
 from berth.clock import SystemClock
-from berth.errors import (
-    BerthError,
-    Conflict,
-    Forbidden,
-    InvalidInput,
-    NotFound,
-    Unauthenticated,
-    Unavailable,
-)
+from berth.errors import BerthError, NotFound
 from berth.services.login_limits import LoginLimiter
 from berth.settings import Settings
 from berth.web import auth_pages, pages
@@ -119,17 +112,7 @@ async def _page_error(request: Request, exc: Exception) -> Response:
         fields = ", ".join(".".join(str(p) for p in e.get("loc", ())) for e in exc.errors())
         return _error_page(400, "Bad request", "The address has a value berth cannot use.", fields)
     if isinstance(exc, BerthError):
-        status = 400
-        for cls, code in (
-            (Unauthenticated, 401),
-            (Forbidden, 403),
-            (Conflict, 409),
-            (InvalidInput, 422),
-            (Unavailable, 503),
-        ):
-            if isinstance(exc, cls):
-                status = code
-                break
+        status = status_of(exc)  # the API's status for the same error
         details = [exc.detail or ""] + [f"{v.field}: {v.detail}" for v in exc.validations]
         return _error_page(
             status, "That did not work", exc.message, " ".join(d for d in details if d)
