@@ -27,7 +27,7 @@ from berth.clock import SystemClock
 from berth.errors import BerthError, NotFound
 from berth.services.login_limits import LoginLimiter
 from berth.settings import Settings
-from berth.web import auth_pages, pages
+from berth.web import admin_pages, auth_pages, chat_pages, pages
 from berth.web.render import ICON_DIR, STATIC_DIR, page
 from berth.web.session import BadForm, LoginRequired, WebState, clear_session_cookie
 
@@ -138,6 +138,8 @@ def install(app: FastAPI, settings: Settings) -> None:
     )
     app.include_router(auth_pages.router)
     app.include_router(pages.router)
+    app.include_router(chat_pages.router)
+    app.include_router(admin_pages.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.mount("/icon", StaticFiles(directory=ICON_DIR), name="icons")
     for kind in (HTTPException, BerthError, RequestValidationError, Exception):

@@ -1,0 +1,7 @@
+"""The site owners' page ``/admin``: users, prebuild pools, settings (DESIGN §11, §14)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter(include_in_schema=False)
