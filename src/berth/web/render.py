@@ -83,9 +83,15 @@ def _environment() -> jinja2.Environment:
 _env = _environment()
 
 
+def fragment(name: str, **values: Any) -> str:
+    """The template ``name`` rendered to a string: a part of a page that a live update
+    (an SSE event) or an htmx answer swaps in, escaped like a whole page."""
+    return _env.get_template(name).render(**values)
+
+
 def page(name: str, status: int = 200, **values: Any) -> HTMLResponse:
     """The page template ``name`` rendered with ``values`` (``session`` may be None)."""
     values.setdefault("session", None)
     values.setdefault("title", "")
-    html = _env.get_template(name).render(**values)
+    html = fragment(name, **values)
     return HTMLResponse(html, status_code=status, headers={"Cache-Control": "no-store"})
