@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -16,7 +16,9 @@ from berth.cli.common import (
     new_app,
 )
 from berth.cli.output import fmt_time, print_fields, print_listing, print_models_json
-from berth.client import Chat
+
+if TYPE_CHECKING:
+    from berth.client import Chat
 
 __all__ = ["app"]
 

@@ -11,15 +11,20 @@ can cause (:class:`berth.client.ClientError`, :class:`CredentialsError`,
 :class:`CliError`, :class:`OSError`) into ``error: <message>`` on stderr and exit
 status 1, never a traceback. Anything else is a bug in berth and keeps its traceback
 (without local variables, which could hold a token).
+
+Start-up: :mod:`berth.client` (httpx, pydantic) is imported by the commands that talk
+to a server, when they run, never at import: ``berth --help`` and the commands that
+need no server start in a fraction of the time (tests/cli/test_startup.py guards it).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import re
+import sys
 from collections.abc import Callable, Generator
 from contextlib import contextmanager
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from typer._click.parser import (  # pyright: ignore[reportPrivateImportUsage]
@@ -30,7 +35,9 @@ from typer.core import TyperCommand, TyperGroup
 from typer.models import CommandFunctionType
 
 from berth.cli.credentials import CredentialsError, resolve
-from berth.client import ApiError, Client, ClientError, InvalidArgument, parse_duration
+
+if TYPE_CHECKING:
+    from berth.client import Client
 
 __all__ = [
     "JSON",
@@ -66,8 +73,11 @@ def report(exc: BaseException) -> str:
     text = str(exc) or type(exc).__name__
     if isinstance(exc, OSError) and exc.strerror:
         text = f"{exc.strerror}: {exc.filename}" if exc.filename else exc.strerror
-    if isinstance(exc, ApiError) and exc.status_code == 401:
-        text += '\n(log in again with "berth login URL --token TOKEN", or pass a valid --token)'
+    if _is_client_error(exc):
+        from berth.client import ApiError
+
+        if isinstance(exc, ApiError) and exc.status_code == 401:
+            text += '\n(log in again with "berth login URL --token TOKEN", or pass a valid --token)'
     return text
 
 
@@ -77,9 +87,23 @@ class BerthGroup(TyperGroup):
     def invoke(self, ctx: Any) -> Any:  # typer's vendored click.Context
         try:
             return super().invoke(ctx)
-        except (ClientError, CredentialsError, CliError, OSError) as exc:
+        except Exception as exc:
+            if not (
+                isinstance(exc, CredentialsError | CliError | OSError) or _is_client_error(exc)
+            ):
+                raise
             typer.echo(f"error: {report(exc)}", err=True)
             raise typer.Exit(1) from None
+
+
+def _is_client_error(exc: BaseException) -> bool:
+    """Whether ``exc`` is a :class:`berth.client.ClientError`. Only the client raises
+    one, so until it is imported nothing is, and a usage error imports nothing."""
+    if "berth.client" not in sys.modules:
+        return False
+    from berth.client import ClientError
+
+    return isinstance(exc, ClientError)
 
 
 _NEGATIVE = re.compile(r"-[0-9.]")
@@ -182,6 +206,8 @@ OrganizationOption = Annotated[
 @contextmanager
 def connect(url: str | None, token: str | None) -> Generator[Client]:
     """A client for the server and token the options, environment or login name."""
+    from berth.client import Client
+
     target = resolve(url, token)
     with Client(target.url, target.token) as client:
         yield client
@@ -210,6 +236,8 @@ TTL_NEGATIVE = "Workspace TTL must be non-negative."
 def check_duration(value: str, what: str, *, negative: str | None = None) -> dt.timedelta:
     """A Go duration from the command line, >= 0; ``negative`` is the message for one
     below zero (default: one naming ``what``)."""
+    from berth.client import InvalidArgument, parse_duration
+
     try:
         duration = parse_duration(value)
     except InvalidArgument as exc:
@@ -222,6 +250,8 @@ def check_duration(value: str, what: str, *, negative: str | None = None) -> dt.
 @contextmanager
 def check_found(ref: str, kind: str = "workspace") -> Generator[None]:
     """Turn the server's ``workspace not found`` (404) into one that names ``ref``."""
+    from berth.client import ApiError
+
     try:
         yield
     except ApiError as exc:

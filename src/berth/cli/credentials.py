@@ -22,8 +22,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
-from berth.client import normalize_url
-
 __all__ = [
     "CONFIG_FILE",
     "NOT_LOGGED_IN",
@@ -157,6 +155,8 @@ def resolve(
 
 
 def _same_server(a: str, b: str) -> bool:
+    from berth.client import normalize_url  # only when a login file is read: see common
+
     try:
         return normalize_url(a) == normalize_url(b)
     except ValueError:

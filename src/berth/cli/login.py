@@ -15,7 +15,6 @@ import typer
 
 from berth.cli.common import CliError
 from berth.cli.credentials import Saved, config_path, remove_saved, write_saved
-from berth.client import ApiError, Client
 
 __all__ = ["login", "logout"]
 
@@ -37,6 +36,8 @@ def login(
     ] = None,
 ) -> None:
     """Check a token against a server and save both for later commands."""
+    from berth.client import ApiError, Client
+
     secret = _token(token)
     with Client(url, secret) as client:
         try:

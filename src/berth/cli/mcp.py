@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from typing import Annotated
 
-import anyio
 import typer
 
 from berth.cli.common import TokenOption, UrlOption, connect
@@ -25,6 +24,8 @@ def mcp(
     token: TokenOption = None,
 ) -> None:
     """Serve the chat tools over MCP on stdin/stdout, forwarding to the server."""
+    import anyio
+
     from berth.mcp.bridge import run_bridge
 
     target = resolve(url, token)

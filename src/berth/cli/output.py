@@ -3,7 +3,9 @@
 JSON goes to stdout untouched (the server's objects as received, through
 :attr:`berth.client.ApiModel.raw`); tables go to stdout too; notes meant for a person
 (an empty listing, a one-time secret warning) go to stderr so pipelines stay clean.
-Every value is printed as plain text, never as rich markup.
+Every value is printed as plain text, never as rich markup. rich and the client's
+models are imported when something is printed, not with the CLI (see
+:mod:`berth.cli.common`).
 """
 
 from __future__ import annotations
@@ -12,16 +14,16 @@ import datetime as dt
 import json
 import os
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
-from rich import box
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
 
 from berth.cli.common import JSON
-from berth.client import ApiModel
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from berth.client import ApiModel
 
 __all__ = [
     "console",
@@ -37,7 +39,7 @@ __all__ = [
 ]
 
 _PIPE_WIDTH = 500
-_M = TypeVar("_M", bound=ApiModel)
+_M = TypeVar("_M", bound="ApiModel")
 
 
 def print_json(data: Any) -> None:
@@ -46,6 +48,8 @@ def print_json(data: Any) -> None:
 
 def print_models_json(models: ApiModel | Sequence[ApiModel]) -> None:
     """The server's JSON for one object or a list of them."""
+    from berth.client import ApiModel
+
     if isinstance(models, ApiModel):
         print_json(models.raw)
     else:
@@ -78,6 +82,8 @@ def note(message: str) -> None:
 def console() -> Console:
     """A console on stdout. Off a terminal (a pipe, a file) lines are never wrapped to
     80 columns unless ``COLUMNS`` asks for a width, so ``grep`` sees whole rows."""
+    from rich.console import Console
+
     terminal = Console(highlight=False)
     if terminal.is_terminal or os.environ.get("COLUMNS"):
         return terminal
@@ -92,6 +98,10 @@ def print_table(
 ) -> None:
     """A borderless table. On a narrow terminal every column but the first (the name,
     which is what people read and copy) wraps; nothing is ever cut off."""
+    from rich import box
+    from rich.table import Table
+    from rich.text import Text
+
     table = Table(
         box=box.SIMPLE_HEAD,
         show_edge=False,
@@ -110,6 +120,9 @@ def print_table(
 
 def print_fields(fields: Sequence[tuple[str, str]], *, title: str | None = None) -> None:
     """``label  value`` lines, aligned."""
+    from rich.table import Table
+    from rich.text import Text
+
     out = console()
     if title:
         out.print(Text(title, style="bold"))

@@ -9,6 +9,7 @@ site-wide (claims still take what is ready); ``resume`` starts it again.
 from __future__ import annotations
 
 import datetime as dt
+from typing import TYPE_CHECKING
 
 import typer
 
@@ -21,7 +22,9 @@ from berth.cli.output import (
     print_models_json,
     print_table,
 )
-from berth.client import Prebuild, PrebuildPool, PrebuildPreset
+
+if TYPE_CHECKING:
+    from berth.client import Prebuild, PrebuildPool, PrebuildPreset
 
 __all__ = ["PAUSED", "app"]
 

@@ -9,16 +9,14 @@ token like every other command.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import datetime as dt
 import os
 import signal
 from pathlib import Path
-from typing import Annotated, Any, cast
+from typing import TYPE_CHECKING, Annotated, Any, cast
 from urllib.parse import quote
 
-import httpx
 import typer
 
 from berth.cli.common import (
@@ -32,8 +30,9 @@ from berth.cli.common import (
 )
 from berth.cli.credentials import config_path, read_saved, resolve
 from berth.cli.output import fmt_time, note, print_json, print_table
-from berth.client import ApiError, ConnectionFailed, normalize_url
-from berth.client.client import API_PREFIX
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = ["app", "keys_app"]
 
@@ -90,6 +89,8 @@ def provisioner(
     """Run provisioner workers on this host until Ctrl-C."""
     if ctx.invoked_subcommand is not None:
         return
+    import asyncio
+
     from berth.settings import default_data_dir
 
     server = _server_url(url)
@@ -115,11 +116,15 @@ def _server_url(url: str | None) -> str:
         url = saved.url if saved else None
     if url is None:
         raise CliError("no server: pass --url URL or set BERTH_URL")
+    from berth.client import normalize_url
+
     return normalize_url(url)
 
 
 async def _run(url: str, key: str, *, workers: int, data_dir: Path) -> None:
     # Imported here: the backends (the Docker SDK) load only when builds run.
+    import asyncio
+
     from berth.provisioner.backends.registry import make_backends
     from berth.provisioner.remote import RemoteProvisioner
     from berth.provisioner.remote_client import ProvisionerAPI, RemoteError
@@ -152,6 +157,11 @@ def _request(
     url: str | None, token: str | None, method: str, path: str, **kwargs: Any
 ) -> httpx.Response:
     """One API call with the user's token; errors as the client's (printed as ``error:``)."""
+    import httpx
+
+    from berth.client import ApiError, ConnectionFailed, normalize_url
+    from berth.client.client import API_PREFIX
+
     target = resolve(url, token)
     base = normalize_url(target.url)
     headers = {"Authorization": f"Bearer {target.token}", "Accept": "application/json"}

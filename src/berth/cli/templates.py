@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -26,14 +26,9 @@ from berth.cli.output import (
     print_models_json,
     print_table,
 )
-from berth.client import (
-    Parameter,
-    Preset,
-    Template,
-    TemplateDetail,
-    Version,
-    read_template_folder,
-)
+
+if TYPE_CHECKING:
+    from berth.client import Parameter, Preset, Template, TemplateDetail, Version
 
 __all__ = ["app"]
 
@@ -61,6 +56,8 @@ def push(
 
     The first push of a name creates the template.
     """
+    from berth.client import read_template_folder
+
     files = read_template_folder(folder)  # before connecting: a typo fails fast
     with connect(url, token) as client:
         result = client.push_template(files, organization=organization)

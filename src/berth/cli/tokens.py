@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from berth.cli.common import JSON, OutputOption, TokenOption, UrlOption, connect, new_app
 from berth.cli.output import fmt_time, note, print_listing, print_models_json
-from berth.client import Token
+
+if TYPE_CHECKING:
+    from berth.client import Token
 
 __all__ = ["app"]
 

@@ -7,7 +7,7 @@ history show to anyone): ``printf %s "$PW" | berth users create NAME --password-
 from __future__ import annotations
 
 import sys
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -22,7 +22,9 @@ from berth.cli.common import (
     new_app,
 )
 from berth.cli.output import fmt_time, print_fields, print_listing, print_models_json
-from berth.client import User
+
+if TYPE_CHECKING:
+    from berth.client import User
 
 __all__ = ["app"]
 

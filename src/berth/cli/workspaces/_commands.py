@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -33,7 +33,9 @@ from berth.cli.workspaces._render import (
     print_result,
     row,
 )
-from berth.client import Client
+
+if TYPE_CHECKING:
+    from berth.client import Client
 
 __all__ = ["WorkspaceArg", "app"]
 
@@ -156,6 +158,8 @@ def start(
     token: TokenOption = None,
 ) -> None:
     """Start a stopped workspace and wait until it runs with its agents ready."""
+    from berth.client import Client
+
     _transition(Client.start_workspace, workspace, "running", no_wait, output, url, token)
 
 
@@ -168,6 +172,8 @@ def stop(
     token: TokenOption = None,
 ) -> None:
     """Stop a workspace (its home is kept) and wait until it is stopped."""
+    from berth.client import Client
+
     _transition(Client.stop_workspace, workspace, "stopped", no_wait, output, url, token)
 
 

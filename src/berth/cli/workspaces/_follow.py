@@ -6,10 +6,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from contextlib import closing
+from typing import TYPE_CHECKING
 
 from berth.cli.common import CliError
 from berth.cli.workspaces._render import Line, format_log, log_printer
-from berth.client import AgentLogEntry, ApiError, Client, ConnectionFailed, Workspace
+
+if TYPE_CHECKING:
+    from berth.client import AgentLogEntry, Client, Workspace
 
 __all__ = ["MAX_REOPENS", "after_build", "failure", "follow_build", "settled", "wait"]
 
@@ -42,6 +45,8 @@ def follow_build(
 ) -> Workspace | None:
     """Follow the latest build (its log, its agents' script output) until the workspace
     settles; None when it is gone."""
+    from berth.client import ApiError, ConnectionFailed
+
     after = after_agent = 0
     for _ in range(MAX_REOPENS):
         try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Callable
+from typing import TYPE_CHECKING, TypeAlias
 
 import typer
 
@@ -18,7 +19,9 @@ from berth.cli.output import (
     print_json,
     print_table,
 )
-from berth.client import AgentLogEntry, LogEntry, Workspace
+
+if TYPE_CHECKING:
+    from berth.client import AgentLogEntry, LogEntry, Workspace
 
 __all__ = [
     "LIST_COLUMNS",
@@ -39,13 +42,15 @@ LIST_COLUMNS = ["NAME", "OWNER", "TEMPLATE", "STATUS", "AGENTS", "TTL", "STOPS",
 # --- build logs -----------------------------------------------------------------------
 
 
-Line = LogEntry | AgentLogEntry
+Line: TypeAlias = "LogEntry | AgentLogEntry"
 """A line of ``workspaces logs``: the build's, or an agent script's."""
 
 
 def format_log(entry: Line) -> str:
     """A log line as a person reads it: ``[stage] LEVEL: output`` for the build's,
     ``[agent/script] LEVEL: output`` for an agent's."""
+    from berth.client import AgentLogEntry
+
     if isinstance(entry, AgentLogEntry):
         source = f"{entry.agent}/{entry.script}" if entry.script else entry.agent
         level = "" if entry.level in ("", "info") else f"{entry.level.upper()}: "
