@@ -76,6 +76,23 @@ async def _(db: Database, w: World) -> None:
         assert await as_(s, as_system()).count_human_users() == 4
 
 
+@case("update_user_status", "update_user_roles")
+async def _(db: Database, w: World) -> None:
+    async with db.write(as_system()) as s:
+        alice, owner = as_(s, w.alice), as_(s, w.owner)
+        await denied(alice.update_user_status(w.alice_user.id, "active"))  # not even one's own
+        await denied(alice.update_user_roles(w.alice_user.id, ["owner"]))
+        await denied(alice.update_user_status(w.bob_user.id, "suspended"))  # hidden: not found
+        await denied(as_(s, as_chat_tools()).update_user_status(w.bob_user.id, "suspended"))
+        suspended = await owner.update_user_status(w.bob_user.id, "suspended")
+        assert suspended is not None
+        assert suspended.status == "suspended"
+        promoted = await owner.update_user_roles(w.bob_user.id, ["template-admin", "owner"])
+        assert promoted is not None
+        assert promoted.roles == ["owner", "template-admin"]
+        assert await owner.update_user_status(uuid.uuid4(), "active") is None
+
+
 @case("list_organization_members_by_user")
 async def _(db: Database, w: World) -> None:
     async with db.read(as_system()) as s:

@@ -98,6 +98,14 @@ class AuthzStore(WorkspaceAuthz, AffinityAuthz, PrebuildAuthz, ReplicaAuthz, Web
         self._require(Action.READ, Resource(Kind.USER))
         return await self._inner.count_human_users()
 
+    async def update_user_status(self, user_id: uuid.UUID, status: str) -> User | None:
+        self._require(Action.UPDATE, Resource(Kind.USER, owner_id=user_id))
+        return await self._inner.update_user_status(user_id, status)
+
+    async def update_user_roles(self, user_id: uuid.UUID, roles: list[str]) -> User | None:
+        self._require(Action.UPDATE, Resource(Kind.USER, owner_id=user_id))
+        return await self._inner.update_user_roles(user_id, roles)
+
     async def insert_organization_member(self, **kw: Any) -> OrganizationMember:
         self._require(Action.CREATE, Resource(Kind.USER))
         return await self._inner.insert_organization_member(**kw)

@@ -95,6 +95,20 @@ class AccountQueries(StoreBase):
         stmt = sa.select(sa.func.count()).select_from(u).where(u.c.is_system.is_(False))
         return int((await self._execute(stmt)).scalar_one())
 
+    async def update_user_status(self, user_id: uuid.UUID, status: str) -> User | None:
+        """Set a user's status (``active``, ``suspended``); ``None`` when there is no such user."""
+        u = t.users
+        return await self._update_one(
+            User, u, u.c.id == user_id, status=status, updated_at=self._now()
+        )
+
+    async def update_user_roles(self, user_id: uuid.UUID, roles: list[str]) -> User | None:
+        """Replace a user's site roles; ``None`` when there is no such user."""
+        u = t.users
+        return await self._update_one(
+            User, u, u.c.id == user_id, roles=sorted(roles), updated_at=self._now()
+        )
+
     # --- organization membership ------------------------------------------------------
 
     async def insert_organization_member(
