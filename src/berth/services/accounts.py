@@ -18,7 +18,7 @@ from berth.db.engine import Database
 from berth.db.policy import Kind
 from berth.domain import credentials, passwords
 from berth.domain.actors import Actor, as_authenticator, as_chat_tools
-from berth.domain.enums import Role
+from berth.domain.enums import Role, UserStatus
 from berth.domain.gocompat import DurationError, parse_duration
 from berth.domain.names import name_error
 from berth.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthenticated, Validation
@@ -222,14 +222,7 @@ async def create_user(
     problems: list[Validation] = []
     if problem := name_error(username):
         problems.append(Validation("username", problem))
-    valid_roles = {r.value for r in Role}
-    for role in roles or []:
-        if role not in valid_roles:
-            problems.append(
-                Validation(
-                    "roles", f"unknown role {role!r}; one of {', '.join(sorted(valid_roles))}"
-                )
-            )
+    problems.extend(_role_problems(roles or []))
     if email and ("@" not in email or len(email) > 320):
         problems.append(Validation("email", "must be an email address"))
     if password is not None:
@@ -242,7 +235,7 @@ async def create_user(
     hashed = (
         None if password is None else await asyncio.to_thread(passwords.hash_password, password)
     )
-    site_roles = sorted({r for r in roles or [] if r != Role.MEMBER.value})
+    site_roles = _site_roles(roles or [])
     async with ctx.write() as store:
         org = await organization_in(store, organization)
         user = await add_user(
@@ -256,6 +249,77 @@ async def create_user(
         if hashed is not None:
             await store.set_user_password(user.id, hashed)
         return user, [org.id]
+
+
+def _role_problems(roles: list[str]) -> list[Validation]:
+    valid = {r.value for r in Role}
+    return [
+        Validation("roles", f"unknown role {role!r}; one of {', '.join(sorted(valid))}")
+        for role in roles
+        if role not in valid
+    ]
+
+
+def _site_roles(roles: list[str]) -> list[str]:
+    """The roles stored on a user: every user is a member, so ``member`` is not one."""
+    return sorted({r for r in roles if r != Role.MEMBER.value})
+
+
+def _not_a_system_user(user: User) -> None:
+    if user.is_system:
+        raise InvalidInput(
+            "System users are not managed here.",
+            validations=[Validation("user", f"{user.username!r} is a system user")],
+        )
+
+
+async def set_user_status(ctx: Ctx, user: User, status: UserStatus) -> User:
+    """Suspend a user or make them active again (site owners).
+
+    A suspended user's API tokens stop working at their next request (authentication
+    reads the user's status each time) and their web sessions are revoked, so unsuspending
+    does not bring an old, possibly stolen, cookie back to life. Site owners cannot
+    suspend themselves: the last one would lock everyone out.
+    """
+    _not_a_system_user(user)
+    if status not in (UserStatus.ACTIVE, UserStatus.SUSPENDED):
+        raise InvalidInput(
+            "Invalid status.", validations=[Validation("status", "must be active or suspended")]
+        )
+    async with ctx.write() as store:
+        updated = await store.update_user_status(user.id, status.value)  # authorized first
+        if updated is None:
+            raise not_found(Kind.USER)
+        if status is UserStatus.SUSPENDED and user.id == ctx.actor.user_id:
+            raise InvalidInput(  # rolls the update back
+                "You cannot suspend yourself.",
+                validations=[Validation("status", "another site owner must do it")],
+            )
+        if status is UserStatus.SUSPENDED:
+            await store.revoke_web_sessions_by_user(user.id)
+        return updated
+
+
+async def set_user_roles(ctx: Ctx, user: User, roles: list[str]) -> User:
+    """Replace a user's site roles (site owners). ``member`` is implied and may be given.
+
+    A site owner cannot take ``owner`` from themselves, so there is always one left who
+    can give it back. The new roles apply from the user's next request.
+    """
+    _not_a_system_user(user)
+    if problems := _role_problems(roles):
+        raise InvalidInput("Invalid roles.", validations=problems)
+    site_roles = _site_roles(roles)
+    async with ctx.write() as store:
+        updated = await store.update_user_roles(user.id, site_roles)  # authorized first
+        if updated is None:
+            raise not_found(Kind.USER)
+        if user.id == ctx.actor.user_id and Role.OWNER.value not in site_roles:
+            raise InvalidInput(  # rolls the update back
+                "You cannot remove your own owner role.",
+                validations=[Validation("roles", "another site owner must do it")],
+            )
+        return updated
 
 
 async def list_organizations(ctx: Ctx) -> list[Organization]:

@@ -10,9 +10,11 @@ from berth.api.schemas import (
     CreateUserRequest,
     NewTokenOut,
     SetPasswordRequest,
+    SetRolesRequest,
     TokenOut,
     UserOut,
 )
+from berth.domain.enums import UserStatus
 from berth.services import accounts, web_auth
 
 router = APIRouter(tags=["users"])
@@ -43,6 +45,28 @@ async def set_password(user: UserDep, body: SetPasswordRequest, ctx: CtxDep) -> 
     web sessions end; API tokens are not affected."""
     await web_auth.set_password(ctx, user, body.password)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.put("/users/{user}/status/suspend")
+async def suspend_user(user: UserDep, ctx: CtxDep) -> UserOut:
+    """Suspend the user (site owners): their API tokens stop working and their web
+    sessions end; their workspaces are left as they are."""
+    updated = await accounts.set_user_status(ctx, user, UserStatus.SUSPENDED)
+    return UserOut.of(updated, await accounts.organizations_of(ctx, user.id))
+
+
+@router.put("/users/{user}/status/activate")
+async def activate_user(user: UserDep, ctx: CtxDep) -> UserOut:
+    """Make a suspended user active again (site owners); they log in anew."""
+    updated = await accounts.set_user_status(ctx, user, UserStatus.ACTIVE)
+    return UserOut.of(updated, await accounts.organizations_of(ctx, user.id))
+
+
+@router.put("/users/{user}/roles")
+async def set_roles(user: UserDep, body: SetRolesRequest, ctx: CtxDep) -> UserOut:
+    """Replace the user's site roles (site owners)."""
+    updated = await accounts.set_user_roles(ctx, user, body.roles)
+    return UserOut.of(updated, await accounts.organizations_of(ctx, user.id))
 
 
 @router.get("/users/{user}")

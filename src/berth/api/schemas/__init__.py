@@ -16,6 +16,7 @@ from berth.api.schemas._accounts import (
     NewTokenOut,
     OrganizationOut,
     SetPasswordRequest,
+    SetRolesRequest,
     TokenOut,
     UserOut,
 )
@@ -92,6 +93,7 @@ __all__ = [
     "Request",
     "SetConfigRequest",
     "SetPasswordRequest",
+    "SetRolesRequest",
     "TTLRequest",
     "TemplateDetailOut",
     "TemplateOut",

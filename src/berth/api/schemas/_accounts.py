@@ -37,6 +37,12 @@ class SetPasswordRequest(Request):
     """The new password (the service names the rules it breaks: length, NUL)."""
 
 
+class SetRolesRequest(Request):
+    roles: list[str] = Field(max_length=16)
+    """The user's site roles, replacing the old ones (``owner``, ``template-admin``;
+    ``member`` is implied)."""
+
+
 class CreateOrganizationRequest(Request):
     name: str = Field(min_length=1, max_length=64)
     display_name: str = Field(default="", max_length=128)
