@@ -3,6 +3,11 @@
 The routes are thin: they resolve refs, call services and shape responses. Everything
 long-lived — the database, the event bus, the agent gateway, the provisioner loops —
 is :class:`berth.services.runtime.Runtime`, opened by :func:`open_runtime`.
+
+The MCP endpoint (:mod:`berth.api.mcp_endpoint`: the ``mcp`` SDK and the chat tools,
+~0.3 s of imports) is mounted by :class:`LazyMCP`, which loads it in a worker thread once
+the server is up: ``berth server`` is healthy without waiting for it, and an MCP request
+that comes before it is ready waits for it.
 """
 
 from __future__ import annotations
@@ -12,14 +17,15 @@ import contextlib
 import logging
 from collections.abc import AsyncGenerator, Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from fastapi import APIRouter, FastAPI
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 import berth
 from berth.api.errors import document_errors, install_error_handlers
 from berth.api.hosts import AllowedHosts
-from berth.api.mcp_endpoint import MCP_PATH, ChatMCPEndpoint, session_manager
 from berth.api.relay_endpoint import relay_route
 from berth.api.routes import (
     agents,
@@ -36,9 +42,56 @@ from berth.services.runtime import Runtime, open_runtime
 from berth.settings import Settings
 from berth.web import install as install_web
 
+if TYPE_CHECKING:
+    from berth.api.mcp_endpoint import ChatMCPEndpoint
+
 log = logging.getLogger("berth.server")
 
 API_PREFIX = "/api/v1"
+MCP_PATH = f"{API_PREFIX}/chats/{{chat_id}}/mcp"
+""":data:`berth.api.mcp_endpoint.MCP_PATH`, known here without importing the endpoint
+(tests/api/test_api_lazy_mcp.py checks they are the same)."""
+
+
+class LazyMCP:
+    """The MCP endpoint's route, loaded off the event loop after start-up.
+
+    :meth:`serve` runs for the app's life (its lifespan starts it): it imports the
+    endpoint in a worker thread, runs its session manager, and releases the requests
+    that came first. A load that fails is re-raised to every MCP request (a 500 with
+    its traceback in the log), as an import error at start would have been.
+    """
+
+    def __init__(self, hosts: AllowedHosts) -> None:
+        self._hosts = hosts
+        self._ready = asyncio.Event()
+        self._endpoint: ChatMCPEndpoint | None = None
+        self._failure: BaseException | None = None
+
+    async def serve(self) -> None:
+        try:
+            endpoint = await asyncio.to_thread(_load_mcp, self._hosts)
+        except Exception as exc:
+            log.exception("the MCP endpoint did not load")
+            self._failure = exc
+            self._ready.set()
+            raise
+        async with endpoint.manager.run():
+            self._endpoint = endpoint
+            self._ready.set()
+            await asyncio.Event().wait()  # until the lifespan ends and cancels it
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self._ready.wait()
+        if self._endpoint is None:
+            raise RuntimeError("the MCP endpoint did not load") from self._failure
+        await self._endpoint(scope, receive, send)
+
+
+def _load_mcp(hosts: AllowedHosts) -> ChatMCPEndpoint:
+    from berth.api.mcp_endpoint import ChatMCPEndpoint, session_manager
+
+    return ChatMCPEndpoint(session_manager(), hosts)
 
 
 def agent_zipapp(data_dir: Path) -> Path:
@@ -61,10 +114,14 @@ def create_app(
         zipapp = await asyncio.to_thread(agent_zipapp, settings.data_dir)
         async with open_runtime(settings, agent_zipapp=zipapp) as runtime:
             app.state.runtime = runtime
-            async with mcp_manager.run():
+            serving = asyncio.create_task(mcp.serve(), name="mcp")
+            try:
                 if on_started is not None:
                     on_started(runtime)
                 yield
+            finally:
+                serving.cancel()
+                await asyncio.gather(serving, return_exceptions=True)
 
     app = FastAPI(
         title="berth",
@@ -74,13 +131,10 @@ def create_app(
         redoc_url=None,
         lifespan=lifespan,
     )
-    mcp_manager = session_manager()
     install_error_handlers(app)
     document_errors(app)
-    mcp_endpoint = ChatMCPEndpoint(mcp_manager, AllowedHosts.of(settings))
-    app.router.routes.append(
-        Route(MCP_PATH, endpoint=mcp_endpoint, methods=["GET", "POST", "DELETE"])
-    )
+    mcp = LazyMCP(AllowedHosts.of(settings))
+    app.router.routes.append(Route(MCP_PATH, endpoint=mcp, methods=["GET", "POST", "DELETE"]))
     app.router.routes.append(relay_route)
     api = APIRouter(prefix=API_PREFIX)
     for module in (system, users, quotas, templates, workspaces, chats, agents, prebuilds):
