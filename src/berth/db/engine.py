@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from berth.clock import Clock, SystemClock
+from berth.db import sqlite_driver
 from berth.db.authz import AuthzStore
 from berth.db.dialects import is_retryable
 from berth.db.store import Store
@@ -39,7 +40,13 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
     """An async engine for ``url`` with berth's per-dialect connection setup."""
     url = async_database_url(url)
     if url.startswith("sqlite"):
-        engine = create_async_engine(url, connect_args={"timeout": _SQLITE_BUSY_TIMEOUT_MS / 1000})
+        database = sa.make_url(url).database or ":memory:"
+        engine = create_async_engine(
+            url,
+            async_creator=lambda: sqlite_driver.connect(
+                database, timeout=_SQLITE_BUSY_TIMEOUT_MS / 1000
+            ),
+        )
         _configure_sqlite(engine)
         return engine
     return create_async_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
@@ -60,7 +67,9 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: sa.Connection) -> None:  # pyright: ignore[reportUnusedFunction]
         mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
-        conn.exec_driver_sql(f"BEGIN {mode}")
+        driver = conn.connection.driver_connection
+        assert isinstance(driver, sqlite_driver.OneTripConnection)
+        driver.begin_with_next(f"BEGIN {mode}")  # in the first statement's trip
 
 
 async def _abandon(conn: AsyncConnection) -> None:
