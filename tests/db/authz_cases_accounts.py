@@ -234,6 +234,18 @@ async def _(db: Database, w: World) -> None:
         assert (await as_(s, w.alice).get_template_version_by_id(w.version_id)) is not None
 
 
+@case("list_templates_by_ids", "list_template_versions_by_ids")
+async def _(db: Database, w: World) -> None:
+    async with db.read(as_system()) as s:
+        bob, alice = as_(s, w.bob), as_(s, w.alice)
+        assert await bob.list_templates_by_ids([w.template.id]) == []
+        assert await alice.list_templates_by_ids([w.template.id]) == [w.template]
+        assert await bob.list_template_versions_by_ids([w.version_id]) == []
+        assert [v.id for v in await alice.list_template_versions_by_ids([w.version_id])] == [
+            w.version_id
+        ]
+
+
 @case("insert_template_version_parameters", "list_template_version_parameters")
 async def _(db: Database, w: World) -> None:
     row = TemplateVersionParameter(

@@ -200,6 +200,10 @@ class AuthzStore(WorkspaceAuthz, AffinityAuthz, PrebuildAuthz, ReplicaAuthz, Web
         tpl = await self._inner.get_template_by_id(template_id)
         return self._visible(tpl, tpl and template_resource(tpl))
 
+    async def list_templates_by_ids(self, template_ids: Sequence[uuid.UUID]) -> list[Template]:
+        templates = await self._inner.list_templates_by_ids(template_ids)
+        return [t for t in templates if self._can(Action.READ, template_resource(t))]
+
     async def get_template_by_organization_and_name(
         self, organization_id: uuid.UUID, name: str
     ) -> Template | None:
@@ -229,6 +233,17 @@ class AuthzStore(WorkspaceAuthz, AffinityAuthz, PrebuildAuthz, ReplicaAuthz, Web
     async def get_template_version_by_id(self, version_id: uuid.UUID) -> TemplateVersion | None:
         version = await self._inner.get_template_version_by_id(version_id)
         return self._visible(version, await self._version_resource(version_id))
+
+    async def list_template_versions_by_ids(
+        self, version_ids: Sequence[uuid.UUID]
+    ) -> list[TemplateVersion]:
+        """The versions whose template the actor may read: two queries, however many."""
+        versions = await self._inner.list_template_versions_by_ids(version_ids)
+        if not versions:
+            return []
+        templates = await self._inner.list_templates_by_ids(list({v.template_id for v in versions}))
+        readable = {t.id for t in templates if self._can(Action.READ, template_resource(t))}
+        return [v for v in versions if v.template_id in readable]
 
     async def list_template_versions(self, template_id: uuid.UUID) -> list[TemplateVersion]:
         tpl = await self.get_template_by_id(template_id)

@@ -304,16 +304,18 @@ async def ranking_signals(
 
 
 async def active_readmes(ctx: Ctx, templates: Sequence[Template]) -> dict[uuid.UUID, str]:
-    """The README of each template's active version, by template id."""
-    found: dict[uuid.UUID, str] = {}
+    """The README of each template's active version, by template id: one read of the
+    versions however many templates (a listing's page)."""
+    wanted = [t.active_version_id for t in templates if t.active_version_id is not None]
+    if not wanted:
+        return {}
     async with ctx.read() as store:
-        for template in templates:
-            if template.active_version_id is None:
-                continue
-            version = await store.get_template_version_by_id(template.active_version_id)
-            if version is not None:
-                found[template.id] = version.readme
-    return found
+        versions = {v.id: v for v in await store.list_template_versions_by_ids(wanted)}
+    return {
+        t.id: versions[t.active_version_id].readme
+        for t in templates
+        if t.active_version_id is not None and t.active_version_id in versions
+    }
 
 
 async def get_template_by_id(ctx: Ctx, template_id: uuid.UUID) -> Template | None:

@@ -40,6 +40,12 @@ class TemplateQueries(StoreBase):
         tp = t.templates
         return await self._one(Template, tp.select().where(tp.c.id == template_id))
 
+    async def list_templates_by_ids(self, template_ids: Sequence[uuid.UUID]) -> list[Template]:
+        """The templates with these ids (deleted ones too, as :meth:`get_template_by_id`),
+        in one query; in no particular order."""
+        tp = t.templates
+        return await self._all(Template, tp.select().where(tp.c.id.in_(list(template_ids))))
+
     async def get_template_by_organization_and_name(
         self, organization_id: uuid.UUID, name: str
     ) -> Template | None:
@@ -106,6 +112,14 @@ class TemplateQueries(StoreBase):
     async def get_template_version_by_id(self, version_id: uuid.UUID) -> TemplateVersion | None:
         v = t.template_versions
         return await self._one(TemplateVersion, v.select().where(v.c.id == version_id))
+
+    async def list_template_versions_by_ids(
+        self, version_ids: Sequence[uuid.UUID]
+    ) -> list[TemplateVersion]:
+        """The versions with these ids, in one query (a listing's READMEs); in no
+        particular order."""
+        v = t.template_versions
+        return await self._all(TemplateVersion, v.select().where(v.c.id.in_(list(version_ids))))
 
     async def list_template_versions(self, template_id: uuid.UUID) -> list[TemplateVersion]:
         v = t.template_versions
