@@ -55,6 +55,7 @@ __all__ = [
     "PRIORITY_PREBUILD",
     "AgentToken",
     "Started",
+    "activity_due",
     "cancel_build",
     "create_workspace",
     "insert_build",
@@ -295,15 +296,21 @@ ACTIVITY_EVERY = dt.timedelta(seconds=5)
 """Activity is written at most this often per workspace (a tool call is a read then)."""
 
 
+def activity_due(workspace: Workspace, now: dt.datetime) -> bool:
+    """Whether a use of ``workspace`` (as last read) is to be written now."""
+    return workspace.last_used_at is None or now - workspace.last_used_at >= ACTIVITY_EVERY
+
+
 async def record_activity(ctx: Ctx, workspace_id: uuid.UUID) -> None:
     """Count a use of the workspace: ``last_used_at``, and a running workspace's autostop
-    deadline moves to ``now + ttl``. Written at most every :data:`ACTIVITY_EVERY`."""
+    deadline moves to ``now + ttl``. Written at most every :data:`ACTIVITY_EVERY`
+    (callers that hold the workspace's row skip the call with :func:`activity_due`)."""
     now = ctx.clock.now()
     async with ctx.read() as store:
         workspace = await store.get_workspace_by_id(workspace_id)
     if workspace is None:
         raise not_found(Kind.WORKSPACE)
-    if workspace.last_used_at is not None and now - workspace.last_used_at < ACTIVITY_EVERY:
+    if not activity_due(workspace, now):
         return
     async with ctx.write() as store:
         touched = await store.touch_workspace(workspace_id, now)

@@ -105,10 +105,16 @@ def _chat_agent(agents: list[WorkspaceAgent], bound: uuid.UUID | None) -> Worksp
         raise ToolError(str(exc)) from exc
 
 
-async def record_activity(ctx: ChatContext, workspace_id: uuid.UUID) -> None:
-    """Count the call as workspace activity, as the owner; a failure is only logged."""
+async def record_activity(ctx: ChatContext, workspace: Workspace) -> None:
+    """Count the call as workspace activity, as the owner; a failure is only logged.
+
+    ``workspace`` is the row :func:`resolve_target` just read: within
+    ``ACTIVITY_EVERY`` of the last use there is nothing to write, and no transaction
+    (the owner's roles, the row again) is opened to find that out."""
+    if not workspaces.activity_due(workspace, ctx.clock.now()):
+        return
     try:
-        await workspaces.record_activity(await ctx.as_owner(), workspace_id)
+        await workspaces.record_activity(await ctx.as_owner(), workspace.id)
     except Exception:
         log.warning("chat %s: could not record workspace activity", ctx.chat_id, exc_info=True)
 
@@ -138,7 +144,7 @@ async def run_workspace_tool(
     """Resolve the target, record activity, run ``body``; early returns are text errors."""
     try:
         target = await resolve_target(ctx)
-        await record_activity(ctx, target.workspace.id)
+        await record_activity(ctx, target.workspace)
         return await body(target)
     except ToolError as exc:
         return ToolResult.error(exc.message)
