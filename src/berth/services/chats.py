@@ -60,6 +60,14 @@ async def list_chats(ctx: Ctx) -> list[Chat]:
         return await store.list_chats_by_owner(ctx.actor.user_id)
 
 
+async def bound_chat(ctx: Ctx, workspace: Workspace) -> Chat | None:
+    """The chat ``workspace`` is bound to, if any: one of its owner's chats whose binding
+    names it (a chat binds a workspace of the chat's owner), as the caller may see it."""
+    async with ctx.read() as store:
+        chats = await store.list_chats_by_owner(workspace.owner_id)
+    return next((c for c in chats if c.workspace_id == workspace.id), None)
+
+
 # --- the chat tools' state ------------------------------------------------------------
 
 

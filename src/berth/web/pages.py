@@ -1,5 +1,7 @@
-"""The pages of this step: ``/templates``, ``/templates/{name}``, ``/workspaces`` and
-``/workspaces/{owner}/{name}`` (DESIGN §11, §14).
+"""The template and workspace pages: ``/templates``, ``/templates/{name}`` here, the
+workspaces' in :mod:`berth.web.workspace_pages` (list, page, buttons),
+:mod:`berth.web.workspace_form` (``/workspaces/new``) and :mod:`berth.web.live` (their
+live streams), all under this module's router (DESIGN §11, §14).
 
 Each page calls the same services as the API, as the logged-in user, so it sees what
 the API would show that user: a template or workspace they may not see is the same
@@ -8,6 +10,7 @@ the API would show that user: a template or workspace they may not see is the sa
 
 from __future__ import annotations
 
+import urllib.parse
 import uuid
 from dataclasses import dataclass
 
@@ -16,12 +19,16 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from berth.records import Template
-from berth.services import refs, templates, workspace_views
+from berth.services import refs, templates
 from berth.services.templates import TemplateDetail
+from berth.web import live, workspace_form, workspace_pages
 from berth.web.render import page
 from berth.web.session import SessionDep
 
 router = APIRouter(include_in_schema=False)
+router.include_router(workspace_form.router)  # /workspaces/new before /workspaces/{owner}/…
+router.include_router(live.router)
+router.include_router(workspace_pages.router)
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +65,7 @@ async def template_page(
     template = await refs.template(ctx, name, organization)
     detail = await templates.get_template(ctx, template)
     versions = await templates.list_versions(ctx, template.id)
+    create = {"template": template.name} | ({"organization": organization} if organization else {})
     return page(
         "template.html.j2",
         title=template.display_name or template.name,
@@ -66,35 +74,5 @@ async def template_page(
         versions=sorted(versions, key=lambda v: v.created_at, reverse=True),
         readme=detail.version.readme if detail.version else "",
         path=request.url.path,
-    )
-
-
-@router.get("/workspaces")
-async def workspace_list(session: SessionDep, owner: str | None = None) -> Response:
-    """The user's workspaces; a site owner's shows everyone's, ``?owner=`` filters."""
-    views = await workspace_views.list_workspaces(session.ctx, all_users=session.is_site_owner)
-    if owner:
-        views = [v for v in views if v.owner_name.lower() == owner.strip().lower()]
-    views.sort(key=lambda v: (v.owner_name, v.workspace.name))
-    return page(
-        "workspaces.html.j2",
-        title="Workspaces",
-        session=session,
-        views=views,
-        owner_filter=owner or "",
-        everyone=session.is_site_owner,
-    )
-
-
-@router.get("/workspaces/{owner}/{name}")
-async def workspace_page(owner: str, name: str, session: SessionDep) -> Response:
-    """A workspace's status and agents (its live logs and buttons come in a later step)."""
-    ctx = session.ctx
-    workspace = await refs.workspace(ctx, f"{owner}/{name}")
-    view = await workspace_views.get_workspace(ctx, workspace.id)
-    return page(
-        "workspace.html.j2",
-        title=f"{view.owner_name}/{workspace.name}",
-        session=session,
-        view=view,
+        create_href="/workspaces/new?" + urllib.parse.urlencode(create),
     )
