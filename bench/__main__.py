@@ -57,8 +57,7 @@ async def run(runs: int, concurrent: int, quick: bool, only: frozenset[str]) -> 
     if "cli-help" in only:
         rows.append(cli_help(max(3, runs // 2)))
     if "listings" in only:
-        small, large = (1, 20) if quick else (1, 100)
-        rows += await listing_queries(small, 2 * large if not quick else large)
+        rows += await listing_queries((1, 20) if quick else (1, 20, 200))
     return rows
 
 

@@ -238,9 +238,9 @@ def cli_help(runs: int) -> Row:
 # --- listings: queries per request --------------------------------------------------------
 
 
-async def listing_queries(small: int, large: int) -> list[Row]:
-    """SQL statements of ``GET /workspaces`` and ``list_templates`` with ``small`` and
-    with ``large`` of each (fake backend, builds left queued): a constant count is the
+async def listing_queries(sizes: Sequence[int]) -> list[Row]:
+    """SQL statements of ``GET /workspaces`` and ``list_templates`` with each of ``sizes``
+    of each, smallest first (fake backend, builds left queued): a constant count is the
     goal."""
     with tempfile.TemporaryDirectory() as tmp:
         # No built-in workers: the workspaces' builds stay queued, so no background work
@@ -284,7 +284,7 @@ async def listing_queries(small: int, large: int) -> list[Row]:
 
             rows: list[Row] = []
             made_t = made_w = 0
-            for size in (small, large):
+            for size in sorted(sizes):
                 for i in range(made_t, size):
                     files = {"template.yaml": f"name: t{i:04d}\n{fake}"}
                     api.post("/templates", json={"files": files}).raise_for_status()
