@@ -9,6 +9,7 @@ the live server (fake backend), as ``tests/mcp`` does.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import re
 import time
 import uuid
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 import anyio
 import httpx
 import pytest
+from playwright.sync_api import expect
 
 from berth.client import Client
 from berth.db.engine import Database, create_engine
@@ -26,7 +28,16 @@ from berth.services import chats
 from berth.services.base import Ctx
 from tests.conftest import LiveServer
 from tests.mcp.test_mcp_e2e import call, mcp_client
-from tests.web.conftest import create_user, form_csrf, http_login, unique
+from tests.web.conftest import (
+    WAIT_MS,
+    OpenPage,
+    PageErrors,
+    browser_login,
+    create_user,
+    form_csrf,
+    http_login,
+    unique,
+)
 
 STREAM_WAIT_SECONDS = 30.0
 """The bound on waiting for an event of the live stream."""
@@ -104,7 +115,9 @@ def _chat_bound_to_a_workspace_with_an_agent(server: LiveServer, client: Client)
         finally:
             await db.engine.dispose()
 
-    asyncio.run(bind())
+    # In a thread of its own: a browser test's thread has Playwright's event loop running.
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        pool.submit(asyncio.run, bind()).result(timeout=60)
     return BoundChat(str(chat.id), name)
 
 
@@ -228,3 +241,26 @@ def test_another_users_chat_and_its_stream_are_a_404_page(
     text = _html(http.get("/chats"))
     assert chat_id not in text
     assert "No chats yet" in text
+
+
+@pytest.mark.xdist_group("web-browser")
+def test_the_chat_page_follows_its_workspace_live_in_a_browser(
+    web_server: LiveServer, admin_client: Client, open_page: OpenPage, page_errors: PageErrors
+) -> None:
+    bound = _chat_bound_to_a_workspace_with_an_agent(web_server, admin_client)
+    page = open_page()
+    browser_login(page, token=web_server.admin_token)
+    page.goto(f"/chats/{bound.chat_id}")
+    expect(page.locator("#chat-workspace a")).to_have_text(bound.workspace)
+    expect(page.locator("#chat-agents [data-agent=main] .agent-lifecycle")).to_have_text(
+        "created", timeout=WAIT_MS
+    )
+    admin_client.stop_workspace(bound.workspace)
+    expect(page.locator("#chat-build .build-transition")).to_have_text(
+        "stop", timeout=WAIT_MS
+    )  # no reload
+    expect(page.locator("#chat-workspace .status")).to_have_attribute(
+        "data-status", "stopped", timeout=WAIT_MS
+    )
+    assert page_errors.console == []  # a CSP violation is a console error
+    assert page_errors.scripts == []
