@@ -50,7 +50,7 @@ log = logging.getLogger("berth.server")
 API_PREFIX = "/api/v1"
 MCP_PATH = f"{API_PREFIX}/chats/{{chat_id}}/mcp"
 """:data:`berth.api.mcp_endpoint.MCP_PATH`, known here without importing the endpoint
-(tests/api/test_api_lazy_mcp.py checks they are the same)."""
+(tests/api/test_api_lazy_start.py checks they are the same)."""
 
 
 class LazyMCP:
@@ -58,8 +58,8 @@ class LazyMCP:
 
     :meth:`serve` runs for the app's life (its lifespan starts it): it imports the
     endpoint in a worker thread, runs its session manager, and releases the requests
-    that came first. A load that fails is re-raised to every MCP request (a 500 with
-    its traceback in the log), as an import error at start would have been.
+    that came first. If the load fails, or once the app stops, an MCP request is a 500
+    (the load's traceback is in the log) rather than a wait.
     """
 
     def __init__(self, hosts: AllowedHosts) -> None:
@@ -71,20 +71,22 @@ class LazyMCP:
     async def serve(self) -> None:
         try:
             endpoint = await asyncio.to_thread(_load_mcp, self._hosts)
+            async with endpoint.manager.run():
+                self._endpoint = endpoint
+                self._ready.set()
+                await asyncio.Event().wait()  # until the lifespan ends and cancels it
         except Exception as exc:
-            log.exception("the MCP endpoint did not load")
+            log.exception("the MCP endpoint failed")
             self._failure = exc
-            self._ready.set()
             raise
-        async with endpoint.manager.run():
-            self._endpoint = endpoint
+        finally:  # a request that comes later (or waited) is not left waiting
+            self._endpoint = None
             self._ready.set()
-            await asyncio.Event().wait()  # until the lifespan ends and cancels it
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await self._ready.wait()
         if self._endpoint is None:
-            raise RuntimeError("the MCP endpoint did not load") from self._failure
+            raise RuntimeError("the MCP endpoint is not running") from self._failure
         await self._endpoint(scope, receive, send)
 
 
