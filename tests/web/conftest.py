@@ -7,6 +7,7 @@ that reason; the HTTP-level tests (httpx against the same live server) still run
 
 from __future__ import annotations
 
+import contextlib
 import re
 import uuid
 from collections.abc import Callable, Generator, Iterator
@@ -41,20 +42,8 @@ def web_server(
 ) -> Generator[LiveServer]:
     """One live server (SQLite, fake backend) for a module's tests; each test makes its
     own users, templates and workspaces under unique names."""
-    data_dir = tmp_path_factory.mktemp("web") / "data"
-    settings = Settings(
-        data_dir=data_dir,
-        database_url=shared_databases.url("sqlite"),
-        address="127.0.0.1:0",
-        fake_backend=True,
-    )
-    try:
-        with running_server(settings) as server:
-            bootstrapped = server.runtime.bootstrapped
-            assert bootstrapped is not None
-            yield LiveServer(server.url, bootstrapped.token, data_dir, server.runtime)
-    finally:
-        destroy_sandboxes(data_dir)
+    with serve_web(shared_databases, tmp_path_factory, fake_backend=True) as server:
+        yield server
 
 
 @pytest.fixture
@@ -173,3 +162,28 @@ def browser_login(
         page.fill("#username", username)
         page.fill("#password", password)
         page.click("#password-login button[type=submit]")
+
+
+@contextlib.contextmanager
+def serve_web(
+    shared_databases: SharedDatabases,
+    tmp_path_factory: pytest.TempPathFactory,
+    *,
+    fake_backend: bool,
+) -> Generator[LiveServer]:
+    """A live server on a shared SQLite database (the fake backend offered or not), its
+    sandboxes destroyed after."""
+    data_dir = tmp_path_factory.mktemp("web") / "data"
+    settings = Settings(
+        data_dir=data_dir,
+        database_url=shared_databases.url("sqlite"),
+        address="127.0.0.1:0",
+        fake_backend=fake_backend,
+    )
+    try:
+        with running_server(settings) as server:
+            bootstrapped = server.runtime.bootstrapped
+            assert bootstrapped is not None
+            yield LiveServer(server.url, bootstrapped.token, data_dir, server.runtime)
+    finally:
+        destroy_sandboxes(data_dir)
