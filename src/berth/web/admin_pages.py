@@ -218,7 +218,7 @@ async def set_password(username: str, request: Request, session: SessionDep) -> 
 
 
 @router.post("/admin/prebuilds/{action}")
-async def pause_prebuilds(action: str, request: Request, session: SessionDep) -> Response:
+async def pause_or_resume_prebuilds(action: str, request: Request, session: SessionDep) -> Response:
     await _form(request, session)
     if action not in ("pause", "resume"):
         raise NotFound("page not found")
