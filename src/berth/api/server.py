@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import uvicorn
+from fastapi import FastAPI
 from sqlalchemy.exc import SQLAlchemyError
 
 from berth.api.app import create_app
@@ -124,10 +125,33 @@ def serve(
             echo(startup_message(runtime, first))
 
         app = create_app(settings, on_started=on_started)
-        server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+        server = _server(app)
         if stop is not None:
             threading.Thread(target=_stop_when_set, args=(stop, server), daemon=True).start()
         server.run(sockets=[sock])
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server, which first ends the requests that follow state for as long as
+    their client stays (live pages, watches: :meth:`Runtime.follow`).
+
+    uvicorn waits for every open request before it stops; without this, Ctrl-C with a
+    workspace page open would wait until the browser left. The streams end cleanly, and
+    the browser reconnects to the next server (or replica) that answers."""
+
+    def __init__(self, config: uvicorn.Config, app: FastAPI) -> None:
+        super().__init__(config)
+        self._app = app
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        runtime: Runtime | None = getattr(self._app.state, "runtime", None)
+        if runtime is not None:
+            runtime.stop_following()
+        await super().shutdown(sockets)
+
+
+def _server(app: FastAPI) -> uvicorn.Server:
+    return _Server(uvicorn.Config(app, log_level="warning", lifespan="on"), app)
 
 
 def _stop_when_set(stop: threading.Event, server: uvicorn.Server) -> None:
@@ -163,9 +187,7 @@ def running_server(settings: Settings, *, start_timeout: float = 60.0) -> Genera
     # Agents and the other replicas must dial the port actually bound, not ":0".
     settings = settings.model_copy(update={"address": join_address(host, port)})
     url = f"http://{join_address(host, port)}"
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(settings, on_started=on_started), log_level="warning")
-    )
+    server = _server(create_app(settings, on_started=on_started))
     thread = threading.Thread(
         target=lambda: asyncio.run(server.serve(sockets=[sock])), name="berth-server", daemon=True
     )

@@ -123,6 +123,11 @@ class Subscription:
     def closed(self) -> bool:
         return self._inbox.closed
 
+    def close(self) -> None:
+        """End this subscription early: ``get`` returns what is queued, then raises
+        :class:`SubscriptionClosed` (as when the bus closes)."""
+        self._inbox.close()
+
     async def get(self, timeout: float | None) -> Event | None:  # noqa: ASYNC109
         """The next event, or ``None`` after ``timeout`` seconds (``None``: wait forever).
 

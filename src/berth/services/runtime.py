@@ -15,7 +15,7 @@ import datetime as dt
 import logging
 import uuid
 from collections.abc import AsyncGenerator, Callable, Coroutine, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,7 @@ from berth.agentconn import AgentGateway, Relay, Verifier
 from berth.db.engine import Database, create_engine
 from berth.db.migrate import migrate
 from berth.domain.actors import Actor, as_mesh, as_provisioner
-from berth.events import EventBus, bus_for_url, messages
+from berth.events import EventBus, Subscription, bus_for_url, messages
 from berth.provisioner.backends.registry import make_backends
 from berth.provisioner.jobs import Host
 from berth.provisioner.spec import Backend
@@ -139,10 +139,31 @@ class Runtime:
     """Checks the requests other replicas relay to this one's agents."""
     bootstrapped: Bootstrapped | None
     """What the first start created (the admin's token); ``None`` on later starts."""
+    followers: set[Subscription] = field(default_factory=lambda: set[Subscription]())
+    """The subscriptions of the requests that follow state for as long as their client
+    stays (:meth:`follow`)."""
 
     def ctx(self, actor: Actor) -> Ctx:
         """A service context for ``actor`` on this server's database and bus."""
         return Ctx(self.db, actor, self.bus)
+
+    @contextlib.asynccontextmanager
+    async def follow(self, *channels: str) -> AsyncGenerator[Subscription]:
+        """A bus subscription for a request that never ends on its own (a live page, a
+        watch): :meth:`stop_following` ends it when the server starts to stop, so the
+        request can end cleanly instead of holding the shutdown until its client leaves."""
+        async with self.bus.subscribe(*channels) as subscription:
+            self.followers.add(subscription)
+            try:
+                yield subscription
+            finally:
+                self.followers.discard(subscription)
+
+    def stop_following(self) -> None:
+        """End every :meth:`follow` subscription (their ``get`` raises
+        :class:`~berth.events.SubscriptionClosed` once their queue is read)."""
+        for subscription in list(self.followers):
+            subscription.close()
 
 
 async def prepare_database(db: Database, settings: Settings) -> Bootstrapped | None:

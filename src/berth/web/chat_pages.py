@@ -84,7 +84,7 @@ async def chat_live(
     sent: dict[str, str] = {}
     while True:
         channels = _channels(cv)
-        async with runtime.bus.subscribe(*channels) as events:
+        async with runtime.follow(*channels) as events:
             while True:
                 try:  # read after subscribing, so no change falls between the two
                     current = await web_auth.session_for(runtime.db, session.secret)

@@ -29,10 +29,11 @@ from starlette.requests import Request
 
 from berth.errors import NotFound, Unauthenticated
 from berth.events import messages
-from berth.events.core import EventBus, Subscription, SubscriptionClosed
+from berth.events.core import Subscription, SubscriptionClosed
 from berth.records import Workspace
 from berth.services import Database, web_auth
 from berth.services.base import parse_uuid
+from berth.services.runtime import Runtime
 from berth.services.workspace_views import WorkspaceView
 from berth.web import workspace_pages as wp
 from berth.web.session import PageSession, SessionDep, runtime_of
@@ -73,7 +74,7 @@ class Cursor:
         return cls(build, int(parts[1]), int(parts[2]))
 
 
-class _Waiter:
+class Waiter:
     """A stream's waits: bounded, a burst of events taken as one, and the session
     checked again now and then, so a stream ends with its session (logout, expiry)."""
 
@@ -85,7 +86,7 @@ class _Waiter:
 
     async def settle(self, events: Subscription) -> bool:
         """Wait for an event (or the re-check); ``False`` when the stream must end: the
-        bus closed (the server is stopping) or the session is over."""
+        server is stopping (:meth:`Runtime.follow`) or the session is over."""
         try:
             if await events.get(timeout=RECHECK_SECONDS) is not None:
                 while await events.get(timeout=0) is not None:
@@ -164,7 +165,7 @@ class _WorkspaceStream:
         out += self._changed("agents", wp.agents_html(view))
         return out, view
 
-    async def events(self, bus: EventBus, waiter: _Waiter) -> AsyncIterator[ServerSentEvent]:
+    async def events(self, runtime: Runtime, waiter: Waiter) -> AsyncIterator[ServerSentEvent]:
         out, view = await self.step()
         while True:
             for event in out:
@@ -172,7 +173,7 @@ class _WorkspaceStream:
             if view is None:
                 return
             channels = _channels(view)
-            async with bus.subscribe(*channels) as events:
+            async with runtime.follow(*channels) as events:
                 # Once more now that the subscription is on: nothing between the last
                 # read and the subscription is missed.
                 out, view = await self.step()
@@ -202,7 +203,7 @@ async def workspace_live(
     cursor = Cursor.parse(request.headers.get("last-event-id", "")) or given
     runtime = runtime_of(request)
     stream = _WorkspaceStream(session, workspace, cursor)
-    async for event in stream.events(runtime.bus, _Waiter(session, runtime.db)):
+    async for event in stream.events(runtime, Waiter(session, runtime.db)):
         yield event
 
 
@@ -219,12 +220,12 @@ async def workspace_list_live(
 ) -> AsyncIterator[ServerSentEvent]:
     """The list's rows whenever they change (statuses, deadlines, workspaces come and go)."""
     runtime = runtime_of(request)
-    waiter = _Waiter(session, runtime.db)
+    waiter = Waiter(session, runtime.db)
     everyone, sent = session.is_site_owner, ""
     views = await wp.listed(session, owner)
     while True:
         channels = _list_channels(views)
-        async with runtime.bus.subscribe(*channels) as events:
+        async with runtime.follow(*channels) as events:
             while True:
                 views = await wp.listed(session, owner)
                 html = wp.rows_html(views, everyone=everyone, owner_filter=owner or "")

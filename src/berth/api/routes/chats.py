@@ -9,7 +9,7 @@ from fastapi.sse import EventSourceResponse, ServerSentEvent
 
 from berth.api.deps import ChatDep, CtxDep, RuntimeDep
 from berth.api.schemas import ChatOut, CreateChatRequest
-from berth.events import messages
+from berth.events import SubscriptionClosed, messages
 from berth.services import chats, refs
 
 router = APIRouter(tags=["chats"])
@@ -40,8 +40,11 @@ async def watch_chat(
 ) -> AsyncIterator[ServerSentEvent]:
     """Server-Sent Events: ``chat`` with the chat's current state, then on every update."""
     current = chat
-    async with runtime.bus.subscribe(messages.chat(current.id)) as events:
+    async with runtime.follow(messages.chat(current.id)) as events:
         while True:
             current = await refs.chat(ctx, current.id)
             yield ServerSentEvent(event="chat", data=ChatOut.of(current).model_dump(mode="json"))
-            await events.get(timeout=WATCH_RECHECK_SECONDS)
+            try:
+                await events.get(timeout=WATCH_RECHECK_SECONDS)
+            except SubscriptionClosed:
+                return  # the server is stopping

@@ -28,7 +28,7 @@ from berth.api.schemas import (
 from berth.domain.enums import Transition
 from berth.domain.gocompat import DurationError, format_duration, parse_duration
 from berth.errors import InvalidInput, NotFound, Validation
-from berth.events import messages
+from berth.events import SubscriptionClosed, messages
 from berth.services import execs, workspace_views, workspaces
 from berth.services.workspace_views import WorkspaceView
 
@@ -179,7 +179,7 @@ async def watch(
     channels = [messages.workspace(workspace.id)]
     if view.build:
         channels += [messages.job(view.build.job_id), messages.job_logs(view.build.job_id)]
-    async with runtime.bus.subscribe(*channels) as events:
+    async with runtime.follow(*channels) as events:
         last, last_agent = after, after_agent_log
         out = workspace_out(view)
         while True:
@@ -203,7 +203,10 @@ async def watch(
             yield ServerSentEvent(event="workspace", data=out.model_dump(mode="json"))
             if _settled(out):
                 return
-            await events.get(timeout=FOLLOW_RECHECK_SECONDS)
+            try:
+                await events.get(timeout=FOLLOW_RECHECK_SECONDS)
+            except SubscriptionClosed:
+                return  # the server is stopping
 
 
 def _settled(out: WorkspaceOut) -> bool:
