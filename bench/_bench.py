@@ -2,10 +2,10 @@
 ``create_workspace``, percentiles, and the clean-up of the sandboxes a run leaves.
 
 The benchmarks drive the server from a synchronous httpx client between MCP calls on
-purpose: the server runs in its own thread and loop, so blocking here blocks nothing.
+purpose: the server runs in its own process, so blocking here blocks nothing.
 """
 
-# ruff: noqa: ASYNC212
+# ruff: noqa: ASYNC212, ASYNC220
 
 from __future__ import annotations
 
@@ -13,6 +13,9 @@ import contextlib
 import datetime as dt
 import json
 import shutil
+import socket
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import AsyncGenerator
@@ -25,9 +28,10 @@ import httpx2
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
-from berth.api.server import running_server
 from berth.provisioner.backends.local import LocalBackend
-from berth.settings import Settings
+
+BERTH = Path(sys.executable).with_name("berth")
+"""The ``berth`` command of this environment."""
 
 ISOLATION = "bwrap" if shutil.which("bwrap") else "none"
 """bubblewrap where installed, ``isolation: none`` otherwise (the template says which)."""
@@ -71,25 +75,49 @@ class Created:
 
 @contextlib.asynccontextmanager
 async def bench_server(template_yaml: str) -> AsyncGenerator[Bench]:
-    """A server (SQLite, built-in provisioner) in a scratch data dir, with the template
-    pushed; the sandboxes the run leaves are destroyed at the end (they outlive their
-    server on purpose, and a bench that leaves dozens loads every later run)."""
+    """``berth server`` in a process of its own, as it runs for real (SQLite, built-in
+    provisioner), in a scratch data dir, with the template pushed. The sandboxes the run
+    leaves are destroyed at the end (they outlive their server on purpose, and a bench
+    that leaves dozens loads every later run).
+
+    Its own process, not a thread of this one: the MCP client here would otherwise
+    share the server's interpreter lock, and every call would pay for both."""
     with tempfile.TemporaryDirectory() as tmp:
-        settings = Settings(data_dir=Path(tmp), address="127.0.0.1:0")
+        data_dir = Path(tmp)
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        url = f"http://127.0.0.1:{port}"
+        argv = [str(BERTH), "server", "--data-dir", tmp, "--address", f"127.0.0.1:{port}"]
+        log = (data_dir / "bench-server.log").open("wb")
+        server = subprocess.Popen(argv, stdout=log, stderr=log)
         try:
-            with running_server(settings) as server:
-                assert server.runtime.bootstrapped is not None
-                token = server.runtime.bootstrapped.token
-                api = httpx.Client(
-                    base_url=f"{server.url}/api/v1",
-                    headers={"Authorization": f"Bearer {token}"},
-                    timeout=120,
-                )
-                pushed = api.post("/templates", json={"files": {"template.yaml": template_yaml}})
-                pushed.raise_for_status()
-                yield Bench(server.url, token, api, pushed.json()["template"]["id"], Path(tmp))
+            token = _wait_healthy(url, data_dir, server)
+            api = httpx.Client(
+                base_url=f"{url}/api/v1", headers={"Authorization": f"Bearer {token}"}, timeout=120
+            )
+            pushed = api.post("/templates", json={"files": {"template.yaml": template_yaml}})
+            pushed.raise_for_status()
+            yield Bench(url, token, api, pushed.json()["template"]["id"], data_dir)
         finally:
-            await destroy_sandboxes(Path(tmp))
+            server.terminate()
+            server.wait(timeout=60)
+            log.close()
+            await destroy_sandboxes(data_dir)
+
+
+def _wait_healthy(url: str, data_dir: Path, server: subprocess.Popen[bytes]) -> str:
+    """The admin's token once the server answers its health check (bounded: 60 s)."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            error = (data_dir / "bench-server.log").read_text(errors="replace")[-2000:]
+            raise RuntimeError(f"berth server exited with {server.returncode}: {error}")
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(f"{url}/api/v1/health", timeout=1).status_code == 200:
+                return (data_dir / "admin-token").read_text().strip()
+        time.sleep(0.05)
+    raise RuntimeError("berth server did not answer within 60 s")
 
 
 @contextlib.asynccontextmanager
