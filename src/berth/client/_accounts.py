@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 from berth.client._core import ClientCore, given, segment
 from berth.client._durations import go_duration
+from berth.client.errors import InvalidArgument
 from berth.client.models import NewToken, Organization, Token, User
 
 __all__ = ["AccountsApi"]
@@ -51,6 +52,30 @@ class AccountsApi(ClientCore):
         """Set a user's web UI password (``me``, a username or an id); it ends the web
         sessions they have. Site owners set anyone's, users their own."""
         self._request("PUT", f"/users/{segment(user)}/password", json={"password": password})
+
+    def suspend_user(self, user: str) -> User:
+        """Suspend a user (``me``, a username or an id; site owners): their API tokens
+        stop working and their web sessions end, their workspaces are left as they are.
+        A site owner cannot suspend themselves (422)."""
+        return self._set_user_status(user, "suspend")
+
+    def activate_user(self, user: str) -> User:
+        """Make a suspended user active again (site owners); their tokens work again,
+        while the web sessions the suspension ended stay ended."""
+        return self._set_user_status(user, "activate")
+
+    def _set_user_status(self, user: str, action: str) -> User:
+        response = self._request("PUT", f"/users/{segment(user)}/status/{action}")
+        return self._parse(User, response)
+
+    def set_user_roles(self, user: str, roles: Sequence[str]) -> User:
+        """Replace a user's site roles (site owners) with ``roles``, from ``owner`` and
+        ``template-admin`` (``member`` is implied, so ``[]`` leaves only it). A site owner
+        cannot remove their own ``owner`` role (422)."""
+        if isinstance(roles, str):  # a str is a Sequence[str]: "owner" would be 5 roles
+            raise InvalidArgument(f"roles must be a list of role names, not the string {roles!r}")
+        body = {"roles": list(roles)}
+        return self._parse(User, self._request("PUT", f"/users/{segment(user)}/roles", json=body))
 
     def list_tokens(self, user: str = "me") -> list[Token]:
         """A user's tokens (``me``, a username or an id); secrets are never listed."""
