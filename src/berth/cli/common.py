@@ -249,7 +249,8 @@ def check_duration(value: str, what: str, *, negative: str | None = None) -> dt.
 
 @contextmanager
 def check_found(ref: str, kind: str = "workspace") -> Generator[None]:
-    """Turn the server's ``workspace not found`` (404) into one that names ``ref``."""
+    """Turn the server's ``workspace not found`` (404; or ``template``, ``user``) into one
+    that names ``ref`` and the listing that shows what there is."""
     from berth.client import ApiError
 
     try:
@@ -257,5 +258,4 @@ def check_found(ref: str, kind: str = "workspace") -> Generator[None]:
     except ApiError as exc:
         if exc.status_code != 404 or not exc.message.startswith(kind):
             raise
-        listing = "berth workspaces list" if kind == "workspace" else "berth templates list"
-        raise CliError(f"{kind} {ref!r} not found ({listing} shows them)") from None
+        raise CliError(f"{kind} {ref!r} not found (berth {kind}s list shows them)") from None

@@ -1,4 +1,4 @@
-"""``berth users create|list|password``.
+"""``berth users create|list|password|suspend|activate|roles``.
 
 Passwords come from stdin only, never from an argument (which ``ps`` and shell
 history show to anyone): ``printf %s "$PW" | berth users create NAME --password-stdin``.
@@ -7,7 +7,7 @@ history show to anyone): ``printf %s "$PW" | berth users create NAME --password-
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -18,6 +18,7 @@ from berth.cli.common import (
     OutputOption,
     TokenOption,
     UrlOption,
+    check_found,
     connect,
     new_app,
 )
@@ -28,9 +29,21 @@ if TYPE_CHECKING:
 
 __all__ = ["app"]
 
-app = new_app("Users: create, list and set passwords (site owners).")
+app = new_app("Users: create, list, set passwords, suspend and set roles (site owners).")
 
 ROLES = ("owner", "template-admin", "member")
+
+UserArgument = Annotated[str, typer.Argument(help="The user: a username, an id or me.")]
+
+
+def _role_option(without: str) -> Any:
+    """``--role``, repeated; ``without`` says what giving none means."""
+    return typer.Option(
+        "--role",
+        metavar="ROLE",
+        help=f"A role: {', '.join(ROLES)}. Repeat for several. {without}",
+        show_default=False,
+    )
 
 
 @app.command("create")
@@ -40,15 +53,7 @@ def create(
     name: Annotated[
         str | None, typer.Option(help="Full name, as shown to others.", show_default=False)
     ] = None,
-    role: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--role",
-            metavar="ROLE",
-            help=f"A role: {', '.join(ROLES)}. Repeat for several. Default: member.",
-            show_default=False,
-        ),
-    ] = None,
+    role: Annotated[list[str] | None, _role_option("Default: member.")] = None,
     organization: OrganizationOption = None,
     password_stdin: Annotated[
         bool,
@@ -72,15 +77,12 @@ def create(
             organization=organization,
             password=password,
         )
-    if output == JSON:
-        print_models_json(user)
-        return
-    print_fields(_fields(user), title=f"Created user {user.username}")
+    _show(user, output, f"Created user {user.username}")
 
 
 @app.command("password")
 def password(
-    username: Annotated[str, typer.Argument(help="The user: a username, an id or me.")],
+    username: UserArgument,
     url: UrlOption = None,
     token: TokenOption = None,
 ) -> None:
@@ -89,6 +91,50 @@ def password(
     with connect(url, token) as client:
         client.set_password(username, new)
     typer.echo(f"Set the password of {username}.", err=True)
+
+
+@app.command("suspend")
+def suspend(
+    username: UserArgument,
+    output: OutputOption = "table",
+    url: UrlOption = None,
+    token: TokenOption = None,
+) -> None:
+    """Suspend a user: their API tokens stop working and their web sessions end; their
+    workspaces are left as they are. Undo with berth users activate."""
+    with connect(url, token) as client, check_found(username, "user"):
+        user = client.suspend_user(username)
+    _show(user, output, f"Suspended user {user.username}")
+
+
+@app.command("activate")
+def activate(
+    username: UserArgument,
+    output: OutputOption = "table",
+    url: UrlOption = None,
+    token: TokenOption = None,
+) -> None:
+    """Make a suspended user active again: their API tokens work again (they log in to
+    the web UI anew)."""
+    with connect(url, token) as client, check_found(username, "user"):
+        user = client.activate_user(username)
+    _show(user, output, f"Activated user {user.username}")
+
+
+@app.command("roles")
+def roles(
+    username: UserArgument,
+    role: Annotated[
+        list[str] | None, _role_option("Without --role the user keeps only member.")
+    ] = None,
+    output: OutputOption = "table",
+    url: UrlOption = None,
+    token: TokenOption = None,
+) -> None:
+    """Replace a user's site roles with the --role options given (member is implied)."""
+    with connect(url, token) as client, check_found(username, "user"):
+        user = client.set_user_roles(username, role or [])
+    _show(user, output, f"Set the roles of {user.username}")
 
 
 def read_password() -> str:
@@ -135,6 +181,14 @@ def _row(user: User) -> list[str]:
         fmt_time(user.created_at),
         user.id,
     ]
+
+
+def _show(user: User, output: str, title: str) -> None:
+    """The user the server answered with: as JSON, or as fields under ``title``."""
+    if output == JSON:
+        print_models_json(user)
+        return
+    print_fields(_fields(user), title=title)
 
 
 def _fields(user: User) -> list[tuple[str, str]]:
