@@ -95,27 +95,37 @@ class Network:
         self.apply(host_addresses())
 
     def apply(self, addresses: list[str]) -> None:
-        """Install the packet filter for ``addresses`` (atomically replacing the last one)."""
+        """Install the packet filter for ``addresses`` (atomically replacing the last one).
+
+        The IPv4 and IPv6 filters are installed at once, by two processes (each start
+        costs ~25 ms, the sandbox waits for both); they touch different tables and each
+        has its own lock file, so neither waits for the other."""
         with self.lock:
+            running: list[tuple[str, bytes, subprocess.Popen[bytes]]] = []
             for tool, rules in (
                 ("iptables_restore", firewall_rules(addresses)),
                 ("ip6tables_restore", FIREWALL6),
             ):
                 if not self.net.get(tool):
                     continue
-                env = dict(os.environ, XTABLES_LOCKFILE=str(self.net["lock_file"]))
-                done = subprocess.run(
-                    [*self._enter(net=True), str(self.net[tool])],
-                    input=rules.encode(),
-                    capture_output=True,
-                    pass_fds=self._fds(),
-                    env=env,
-                    check=False,
-                )
-                if done.returncode != 0 and tool == "iptables_restore":
-                    detail = done.stderr.decode(errors="replace").strip()
+                lock = f"{self.net['lock_file']}.{tool}"
+                running.append((tool, rules.encode(), self._restore(tool, lock)))
+            errors = {tool: process.communicate(rules)[1] for tool, rules, process in running}
+            for tool, _, process in running:
+                if process.returncode != 0 and tool == "iptables_restore":
+                    detail = errors[tool].decode(errors="replace").strip()
                     raise RuntimeError(f"could not install the sandbox's packet filter: {detail}")
             self.addresses = addresses
+
+    def _restore(self, tool: str, lock_file: str) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
+            [*self._enter(net=True), str(self.net[tool])],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            pass_fds=self._fds(),
+            env=dict(os.environ, XTABLES_LOCKFILE=lock_file),
+        )
 
     def follow_host_addresses(self) -> None:
         """Re-install the filter whenever the host's addresses change (a thread).
