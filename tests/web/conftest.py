@@ -66,6 +66,27 @@ def create_user(server: LiveServer, username: str, password: str, *roles: str) -
 # --- HTTP-level helpers (no browser) ----------------------------------------------------
 
 
+@pytest.fixture
+def http(web_server: LiveServer) -> Iterator[httpx.Client]:
+    """A browser-less client of the web UI (its own cookies: one per test)."""
+    with httpx.Client(base_url=web_server.url, timeout=30.0) as client:
+        yield client
+
+
+def as_admin(http: httpx.Client, server: LiveServer) -> httpx.Client:
+    """``http``, logged in with the admin's token."""
+    assert http_login(http, token=server.admin_token).status_code == 303
+    return http
+
+
+def html_of(response: httpx.Response, status: int = 200) -> str:
+    """The HTML of a page answered with ``status``: a page, never a traceback."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("text/html")
+    assert "Traceback" not in response.text
+    return response.text
+
+
 def form_csrf(html: str) -> str:
     match = re.search(r'name="csrf" value="([^"]+)"', html)
     assert match, "the page has no CSRF field"

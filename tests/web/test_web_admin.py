@@ -10,7 +10,6 @@ each form.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -22,9 +21,11 @@ from tests.conftest import LiveServer
 from tests.web.conftest import (
     OpenPage,
     PageErrors,
+    as_admin,
     browser_login,
     create_user,
     form_csrf,
+    html_of,
     http_login,
     unique,
 )
@@ -34,27 +35,13 @@ PASSWORD = "a long enough password"
 
 
 @pytest.fixture
-def http(web_server: LiveServer) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=web_server.url, timeout=30.0) as client:
-        yield client
-
-
-@pytest.fixture
 def admin(http: httpx.Client, web_server: LiveServer) -> httpx.Client:
-    assert http_login(http, token=web_server.admin_token).status_code == 303
-    return http
-
-
-def _html(response: httpx.Response, status: int = 200) -> str:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("text/html")
-    assert "Traceback" not in response.text
-    return response.text
+    return as_admin(http, web_server)
 
 
 def _post(http: httpx.Client, path: str, data: dict[str, str | list[str]]) -> httpx.Response:
     """Post an admin form with the session's CSRF token (read from the page)."""
-    csrf = form_csrf(_html(http.get("/admin")))
+    csrf = form_csrf(html_of(http.get("/admin")))
     return http.post(path, data={"csrf": csrf, **data})
 
 
@@ -62,7 +49,7 @@ def _done(response: httpx.Response, http: httpx.Client, notice: str) -> str:
     """A form that worked: 303 to /admin, which says ``notice``; the page."""
     assert response.status_code == 303, response.text
     assert response.headers["location"].startswith("/admin?done=")
-    text = _html(http.get(response.headers["location"]))
+    text = html_of(http.get(response.headers["location"]))
     assert f'<p class="message notice" role="status">{notice}</p>' in text
     return text
 
@@ -75,9 +62,9 @@ def _form(text: str, action: str) -> str:
 
 
 def _refused_without_csrf(http: httpx.Client, path: str, data: dict[str, str]) -> None:
-    text = _html(http.post(path, data=data), 403)
+    text = html_of(http.post(path, data=data), 403)
     assert "This form has expired or did not come from this page." in text
-    forged = _html(http.post(path, data={**data, "csrf": "forged"}), 403)
+    forged = html_of(http.post(path, data={**data, "csrf": "forged"}), 403)
     assert "<h1>Form refused</h1>" in forged
 
 
@@ -100,9 +87,9 @@ def test_a_member_gets_the_404_page_for_the_admin_page_and_its_forms(
     member = unique("member")
     create_user(web_server, member, PASSWORD)
     assert http_login(http, username=member, password=PASSWORD).status_code == 303
-    csrf = form_csrf(_html(http.get("/workspaces")))
+    csrf = form_csrf(html_of(http.get("/workspaces")))
     assert 'href="/admin"' not in http.get("/workspaces").text
-    assert "<h1>Not found</h1>" in _html(http.get("/admin"), 404)
+    assert "<h1>Not found</h1>" in html_of(http.get("/admin"), 404)
     victim = unique("victim")
     for path, data in [
         ("/admin/users", {"username": victim, "password": PASSWORD}),
@@ -112,7 +99,7 @@ def test_a_member_gets_the_404_page_for_the_admin_page_and_its_forms(
         ("/admin/prebuilds/pause", {}),
         ("/admin/settings/chat-workspace-ttl", {"chat-workspace-ttl": "1m"}),
     ]:
-        assert "<h1>Not found</h1>" in _html(http.post(path, data={"csrf": csrf, **data}), 404)
+        assert "<h1>Not found</h1>" in html_of(http.post(path, data={"csrf": csrf, **data}), 404)
     assert victim not in [u.username for u in admin_client.list_users()]
     assert _user(admin_client, "admin").status == "active"
     assert not admin_client.prebuilds().paused
@@ -137,7 +124,7 @@ def test_creating_a_user_makes_one_who_logs_in_and_a_bad_one_shows_why(
     response = _post(
         admin, "/admin/users", {"username": bad, "password": "short", "roles": ["template-admin"]}
     )
-    form = _form(_html(response, 400), "/admin/users")
+    form = _form(html_of(response, 400), "/admin/users")
     assert (
         '<p class="message error" role="alert" data-form-error="create">Invalid user.</p>' in form
     )
@@ -155,7 +142,7 @@ def test_creating_a_user_makes_one_who_logs_in_and_a_bad_one_shows_why(
     assert "short" not in form  # a password is never sent back
 
     taken = _post(admin, "/admin/users", {"username": name, "password": PASSWORD})
-    form = _form(_html(taken, 400), "/admin/users")
+    form = _form(html_of(taken, 400), "/admin/users")
     assert '<p class="field-error" data-field-error="username">already taken</p>' in form
 
     _refused_without_csrf(admin, "/admin/users", {"username": unique("x"), "password": PASSWORD})
@@ -183,12 +170,14 @@ def test_suspending_a_user_locks_them_out_until_activated(
         )
         assert http_login(theirs, username=name, password=PASSWORD).status_code == 303
 
-    text = _html(_post(admin, "/admin/users/admin/suspend", {}), 400)
+    text = html_of(_post(admin, "/admin/users/admin/suspend", {}), 400)
     assert (
         '<p class="message error" role="alert" data-form-error="status:admin">'
         "You cannot suspend yourself. (another site owner must do it)</p>"
     ) in _user_row(text, "admin")
-    assert "<h1>Not found</h1>" in _html(_post(admin, "/admin/users/nobody-here/suspend", {}), 404)
+    assert "<h1>Not found</h1>" in html_of(
+        _post(admin, "/admin/users/nobody-here/suspend", {}), 404
+    )
     _refused_without_csrf(admin, f"/admin/users/{name}/suspend", {})
 
 
@@ -206,7 +195,7 @@ def test_changing_roles_and_a_bad_role_next_to_its_field(
     assert _user(admin_client, name).roles == ["owner", "template-admin"]
 
     response = _post(admin, f"/admin/users/{name}/roles", {"roles": ["template-admin", "king"]})
-    row = _user_row(_html(response, 400), name)
+    row = _user_row(html_of(response, 400), name)
     assert "<details open>" in row  # the refused form is shown, not folded away
     assert re.search(
         r'<p class="field-error" data-field-error="roles">unknown role &#39;king&#39;; one of ',
@@ -216,7 +205,7 @@ def test_changing_roles_and_a_bad_role_next_to_its_field(
     assert 'value="owner" checked' not in row  # what was sent is kept, not what is stored
     assert _user(admin_client, name).roles == ["owner", "template-admin"]
 
-    refused = _html(_post(admin, "/admin/users/admin/roles", {"roles": []}), 400)
+    refused = html_of(_post(admin, "/admin/users/admin/roles", {"roles": []}), 400)
     assert "You cannot remove your own owner role." in _user_row(refused, "admin")
     _refused_without_csrf(admin, f"/admin/users/{name}/roles", {"roles": "owner"})
 
@@ -236,7 +225,7 @@ def test_resetting_a_password_and_a_bad_one_next_to_its_field(
         assert http_login(theirs, username=name, password="the new password").status_code == 303
 
     row = _user_row(
-        _html(_post(admin, f"/admin/users/{name}/password", {"password": "x"}), 400), name
+        html_of(_post(admin, f"/admin/users/{name}/password", {"password": "x"}), 400), name
     )
     assert (
         '<p class="field-error" data-field-error="password">must be at least 8 characters</p>'
@@ -253,7 +242,7 @@ def test_the_prebuild_pools_show_desired_and_actual_and_pause_and_resume(
 ) -> None:
     template = unique("pool")
     admin_client.push_template(param_template(template))
-    text = _html(admin.get("/admin"))
+    text = html_of(admin.get("/admin"))
     pool = re.search(rf'<tr data-pool="{template}/big">.*?</tr>', text, re.S)
     assert pool, text
     assert '<td class="desired">2</td>' in pool.group()
@@ -269,7 +258,7 @@ def test_the_prebuild_pools_show_desired_and_actual_and_pause_and_resume(
     _done(_post(admin, "/admin/prebuilds/resume", {}), admin, "Prebuilds are reconciled again.")
     assert not admin_client.prebuilds().paused
 
-    assert "<h1>Not found</h1>" in _html(_post(admin, "/admin/prebuilds/explode", {}), 404)
+    assert "<h1>Not found</h1>" in html_of(_post(admin, "/admin/prebuilds/explode", {}), 404)
     _refused_without_csrf(admin, "/admin/prebuilds/pause", {})
     assert not admin_client.prebuilds().paused
 
@@ -284,7 +273,7 @@ def test_the_chat_workspace_ttl_is_a_duration_and_a_bad_one_shows_why(
     assert 'name="chat-workspace-ttl" value="2h30m0s"' in _form(text, action)
     assert admin_client.get_config("chat-workspace-ttl").value == "2h30m0s"
 
-    form = _form(_html(_post(admin, action, {"chat-workspace-ttl": "5s"}), 400), action)
+    form = _form(html_of(_post(admin, action, {"chat-workspace-ttl": "5s"}), 400), action)
     assert 'name="chat-workspace-ttl" value="5s"' in form  # kept
     assert (
         '<p class="field-error" data-field-error="chat-workspace-ttl">'
@@ -301,7 +290,7 @@ def test_the_chat_template_allowlist_is_chosen_from_the_templates_by_name(
     action = "/admin/settings/chat-template-allowlist"
     name = unique("allowed")
     template_id = str(admin_client.push_template(param_template(name)).template.id)
-    form = _form(_html(admin.get("/admin")), action)
+    form = _form(html_of(admin.get("/admin")), action)
     box = f'<input type="checkbox" name="chat-template-allowlist" value="{template_id}"> {name}'
     assert box in form
     try:
@@ -314,7 +303,7 @@ def test_the_chat_template_allowlist_is_chosen_from_the_templates_by_name(
         assert admin_client.get_config("chat-template-allowlist").value == template_id
 
         response = _post(admin, action, {"chat-template-allowlist": [template_id, "not-one"]})
-        form = _form(_html(response, 400), action)
+        form = _form(html_of(response, 400), action)
         assert (
             '<p class="field-error" data-field-error="chat-template-allowlist">'
             "&#39;not-one&#39; is not the id of a template</p>"

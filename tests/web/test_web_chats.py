@@ -13,7 +13,6 @@ import concurrent.futures
 import re
 import time
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 import anyio
@@ -32,33 +31,17 @@ from tests.web.conftest import (
     WAIT_MS,
     OpenPage,
     PageErrors,
+    as_admin,
     browser_login,
     create_user,
     form_csrf,
+    html_of,
     http_login,
     unique,
 )
 
 STREAM_WAIT_SECONDS = 30.0
 """The bound on waiting for an event of the live stream."""
-
-
-@pytest.fixture
-def http(web_server: LiveServer) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=web_server.url, timeout=30.0) as client:
-        yield client
-
-
-def _as_admin(http: httpx.Client, server: LiveServer) -> httpx.Client:
-    assert http_login(http, token=server.admin_token).status_code == 303
-    return http
-
-
-def _html(response: httpx.Response, status: int = 200) -> str:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("text/html")
-    assert "Traceback" not in response.text
-    return response.text
 
 
 @dataclass(frozen=True)
@@ -126,7 +109,7 @@ def test_chats_lists_the_workspace_create_workspace_bound_to_the_chat(
 ) -> None:
     bound = _chat_with_workspace(web_server, admin_client)
     unbound = str(admin_client.create_chat(title="nothing yet").id)
-    text = _html(_as_admin(http, web_server).get("/chats"))
+    text = html_of(as_admin(http, web_server).get("/chats"))
     row = re.search(rf'<tr data-chat="{bound.chat_id}">.*?</tr>', text, re.S)
     assert row, text
     assert f'<a href="/workspaces/admin/{bound.workspace}">{bound.workspace}</a>' in row.group()
@@ -136,12 +119,12 @@ def test_chats_lists_the_workspace_create_workspace_bound_to_the_chat(
     assert other
     assert "/workspaces/" not in other.group()
 
-    page = _html(http.get(f"/chats/{bound.chat_id}"))
+    page = html_of(http.get(f"/chats/{bound.chat_id}"))
     assert f'sse-connect="/chats/{bound.chat_id}/live"' in page
     assert f'href="/workspaces/admin/{bound.workspace}"' in page
     assert '<td class="build-transition">start</td>' in page
     assert "No agents." in page
-    assert "No workspace yet" in _html(http.get(f"/chats/{unbound}"))
+    assert "No workspace yet" in html_of(http.get(f"/chats/{unbound}"))
 
 
 class Stream:
@@ -184,7 +167,7 @@ def test_the_live_stream_sends_every_part_then_each_change(
     http: httpx.Client, web_server: LiveServer, admin_client: Client
 ) -> None:
     bound = _chat_bound_to_a_workspace_with_an_agent(web_server, admin_client)
-    response = _stream(_as_admin(http, web_server), bound.chat_id)
+    response = _stream(as_admin(http, web_server), bound.chat_id)
     try:
         assert response.status_code == 200
         assert response.headers["content-type"].startswith("text/event-stream")
@@ -211,7 +194,7 @@ def test_the_live_stream_ends_when_the_session_does(
     http: httpx.Client, web_server: LiveServer, admin_client: Client
 ) -> None:
     bound = _chat_bound_to_a_workspace_with_an_agent(web_server, admin_client)
-    confirm = _as_admin(http, web_server).get("/logout").text
+    confirm = as_admin(http, web_server).get("/logout").text
     response = _stream(http, bound.chat_id)
     try:
         events = Stream(response)
@@ -237,8 +220,8 @@ def test_another_users_chat_and_its_stream_are_a_404_page(
     create_user(web_server, member, "member password")
     assert http_login(http, username=member, password="member password").status_code == 303
     for path in (f"/chats/{chat_id}", f"/chats/{chat_id}/live", "/chats/not-a-chat"):
-        assert "<h1>Not found</h1>" in _html(http.get(path), 404), path
-    text = _html(http.get("/chats"))
+        assert "<h1>Not found</h1>" in html_of(http.get(path), 404), path
+    text = html_of(http.get("/chats"))
     assert chat_id not in text
     assert "No chats yet" in text
 

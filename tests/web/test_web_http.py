@@ -8,7 +8,6 @@ import asyncio
 import datetime as dt
 import hashlib
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -24,18 +23,7 @@ from berth.settings import Settings
 from berth.web.mount import CONTENT_SECURITY_POLICY
 from berth.web.render import ICON_DIR, STATIC_DIR
 from tests.conftest import LiveServer, SharedDatabases
-from tests.web.conftest import create_user, form_csrf, http_login, unique
-
-
-@pytest.fixture
-def http(web_server: LiveServer) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=web_server.url, timeout=30.0) as client:
-        yield client
-
-
-def _admin(http: httpx.Client, server: LiveServer) -> httpx.Client:
-    assert http_login(http, token=server.admin_token).status_code == 303
-    return http
+from tests.web.conftest import as_admin, create_user, form_csrf, http_login, unique
 
 
 def _page(response: httpx.Response, status: int) -> str:
@@ -81,7 +69,7 @@ def test_a_login_form_without_its_csrf_token_is_refused_with_a_message(
 def test_logout_is_a_post_with_the_sessions_csrf_token(
     http: httpx.Client, web_server: LiveServer
 ) -> None:
-    _admin(http, web_server)
+    as_admin(http, web_server)
     secret = http.cookies["berth_session"]
     confirm = _page(http.get("/logout"), 200)  # asks; does not log out
     assert http.get("/workspaces").status_code == 200
@@ -248,7 +236,7 @@ def test_pages_carry_a_strict_csp_and_the_api_keeps_its_envelope(
 def test_bad_input_is_a_page_never_a_server_error(
     http: httpx.Client, web_server: LiveServer
 ) -> None:
-    _admin(http, web_server)
+    as_admin(http, web_server)
     for path, status in [
         ("/templates/%ff%fe", 404),
         ("/templates/" + "x" * 5000, 404),

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import html
 import re
-from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -18,7 +17,7 @@ from berth.client import Client
 from berth.db.engine import create_engine
 from tests.conftest import LiveServer
 from tests.support.replicas import call_tool, structured
-from tests.web.conftest import create_user, form_csrf, http_login, unique
+from tests.web.conftest import as_admin, create_user, form_csrf, html_of, http_login, unique
 from tests.web.live_fixtures import Control, Event, Stream, parse_form
 
 PARAMETERS = [
@@ -77,10 +76,9 @@ def form_template(name: str, **fake: object) -> dict[str, str]:
 
 
 @pytest.fixture
-def http(web_server: LiveServer) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=web_server.url, timeout=30.0) as client:
-        assert http_login(client, token=web_server.admin_token).status_code == 303
-        yield client
+def http(http: httpx.Client, web_server: LiveServer) -> httpx.Client:
+    """This module's pages are the admin's."""
+    return as_admin(http, web_server)
 
 
 @pytest.fixture
@@ -90,19 +88,12 @@ def template(admin_client: Client) -> str:
     return name
 
 
-def _page(response: httpx.Response, status: int) -> str:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("text/html")
-    assert "Traceback" not in response.text
-    return response.text
-
-
 def _checked(controls: list[Control]) -> list[str]:
     return [c.attrs["value"] for c in controls if c.has("checked")]
 
 
 def test_the_form_draws_each_parameter_by_its_form_type(http: httpx.Client, template: str) -> None:
-    form = parse_form(_page(http.get("/workspaces/new", params={"template": template}), 200))
+    form = parse_form(html_of(http.get("/workspaces/new", params={"template": template}), 200))
     assert form.one("name").attrs["type"] == "text"
     assert form.one("name").attrs.get("value") == ""
     title = form.one("param.title")
@@ -140,7 +131,7 @@ def test_the_form_draws_each_parameter_by_its_form_type(http: httpx.Client, temp
     # choosing the preset (the select re-reads the form with it) fills in its values
     big = preset.options[1].attrs["value"]
     query = {"template": template, "preset": big, "name": "kept"}
-    again = parse_form(_page(http.get("/workspaces/new", params=query), 200))
+    again = parse_form(html_of(http.get("/workspaces/new", params=query), 200))
     assert again.one("name").attrs["value"] == "kept"
     assert [o.attrs["value"] for o in again.one("param.region").options if o.has("selected")] == [
         "us"
@@ -218,11 +209,11 @@ def test_the_form_creates_the_workspace_with_what_it_posted(
         "labels": '["x", "y"]',
         "cpus": "4",
     }
-    text = _page(http.get(response.headers["location"]), 200)
+    text = html_of(http.get(response.headers["location"]), 200)
     assert f"admin/{name}" in text
     # the same name again is refused next to the name, not a 500
     again = _post_form(http, template, [("name", name)])
-    form = parse_form(_page(again, 400))
+    form = parse_form(html_of(again, 400))
     assert form.errors["name"] == [f"a workspace named {name!r} already exists"]
 
 
@@ -231,7 +222,7 @@ def test_bad_values_come_back_next_to_their_fields_with_what_was_typed(
 ) -> None:
     typed = [("param.region", "us"), ("param.gpu", "true"), ("param.labels", "p, q")]
     bad_name = _post_form(http, template, [("name", "Not A Name!"), *typed])
-    form = parse_form(_page(bad_name, 400))
+    form = parse_form(html_of(bad_name, 400))
     assert form.errors.get("name"), form.errors
     assert form.one("name").attrs["value"] == "Not A Name!"
     assert form.one("param.gpu").has("checked")
@@ -239,7 +230,7 @@ def test_bad_values_come_back_next_to_their_fields_with_what_was_typed(
 
     name = unique("bad")
     fields = [("name", name), ("param.title", "ABC"), ("param.cpus", "99"), *typed]
-    form = parse_form(_page(_post_form(http, template, fields), 400))
+    form = parse_form(html_of(_post_form(http, template, fields), 400))
     assert form.errors == {
         "param.title": ["lowercase letters only"],
         "param.cpus": ["must be <= 8"],
@@ -251,10 +242,10 @@ def test_bad_values_come_back_next_to_their_fields_with_what_was_typed(
     assert [o.attrs["value"] for o in region.options if o.has("selected")] == ["us"]
     assert not form.one("param.fast").has("checked")  # off as posted, not back to its default
     not_a_number = [("name", name), ("param.cpus", "many")]
-    form = parse_form(_page(_post_form(http, template, not_a_number), 400))
+    form = parse_form(html_of(_post_form(http, template, not_a_number), 400))
     assert form.errors == {"param.cpus": ['must be a number, got "many"']}
     bad_preset = [("name", name), ("preset", "not-a-preset")]
-    form = parse_form(_page(_post_form(http, template, bad_preset), 400))
+    form = parse_form(html_of(_post_form(http, template, bad_preset), 400))
     assert form.errors == {"preset": ["not a preset of the template's active version"]}
 
 
@@ -262,14 +253,14 @@ def test_forms_without_their_csrf_token_are_refused(
     http: httpx.Client, admin_client: Client, template: str
 ) -> None:
     name = unique("nocsrf")
-    text = _page(_post_form(http, template, [("name", name)], csrf=False), 403)
+    text = html_of(_post_form(http, template, [("name", name)], csrf=False), 403)
     assert "This form has expired or did not come from this page." in text
     assert name not in [w.name for w in admin_client.list_workspaces()]
     workspace = unique("ws")
     admin_client.create_workspace(workspace, template)
     for action in ("start", "stop", "delete"):
         response = http.post(f"/workspaces/admin/{workspace}/{action}", data={"csrf": "wrong"})
-        assert "Form refused" in _page(response, 403)
+        assert "Form refused" in html_of(response, 403)
     latest = admin_client.get_workspace(workspace).latest_build
     assert latest is not None
     assert latest.build_number == 1
@@ -284,12 +275,12 @@ def test_another_users_workspace_its_stream_and_buttons_are_a_404(
     create_user(web_server, member, "a long enough password")
     with httpx.Client(base_url=web_server.url, timeout=30.0) as other:
         http_login(other, username=member, password="a long enough password")
-        csrf = form_csrf(_page(other.get("/logout"), 200))
-        assert "<h1>Not found</h1>" in _page(other.get(f"/workspaces/admin/{workspace}"), 404)
-        assert _page(other.get(f"/workspaces/admin/{workspace}/live"), 404)
+        csrf = form_csrf(html_of(other.get("/logout"), 200))
+        assert "<h1>Not found</h1>" in html_of(other.get(f"/workspaces/admin/{workspace}"), 404)
+        assert html_of(other.get(f"/workspaces/admin/{workspace}/live"), 404)
         for action in ("start", "stop", "delete"):
             response = other.post(f"/workspaces/admin/{workspace}/{action}", data={"csrf": csrf})
-            assert "<h1>Not found</h1>" in _page(response, 404)
+            assert "<h1>Not found</h1>" in html_of(response, 404)
         assert workspace not in other.get("/workspaces").text
     latest = admin_client.get_workspace(workspace).latest_build
     assert latest is not None
@@ -325,7 +316,7 @@ def test_the_live_stream_follows_the_workspace_across_builds_until_it_is_deleted
     name = unique("live")
     assert _post_form(http, template, [("name", name)]).status_code == 303
     path = f"/workspaces/admin/{name}"
-    page = _page(http.get(path), 200)
+    page = html_of(http.get(path), 200)
     assert 'hx-ext="sse"' in page
     assert 'sse-close="close"' in page
     with (
@@ -351,7 +342,7 @@ def test_the_live_stream_follows_the_workspace_across_builds_until_it_is_deleted
     ids = [e.id for e in stream.seen if e.id]
     assert ids
     assert all(re.fullmatch(r"[0-9a-f-]{36}\.\d+\.\d+", i) for i in ids)
-    assert "Not found" in _page(http.get(path), 404)
+    assert "Not found" in html_of(http.get(path), 404)
 
 
 def test_a_reconnecting_stream_resumes_from_its_last_event_id(
@@ -389,7 +380,7 @@ def test_a_refused_transition_shows_the_services_message(
         assert f"Workspace {name!r} is already building." in html.unescape(response.text)
         assert 'role="alert"' in response.text
         plain = http.post(f"{path}/start", data={"csrf": form_csrf(http.get(path).text)})
-        assert f"Workspace {name!r} is already building." in html.unescape(_page(plain, 409))
+        assert f"Workspace {name!r} is already building." in html.unescape(html_of(plain, 409))
     finally:
         admin_client.cancel_build(name)
 
@@ -406,17 +397,17 @@ def test_the_page_shows_the_chat_the_workspace_is_bound_to(
         )
     )
     name = structured(result)["workspace_name"].split("/")[-1]
-    text = _page(http.get(f"/workspaces/admin/{name}"), 200)
+    text = html_of(http.get(f"/workspaces/admin/{name}"), 200)
     assert f'<a href="/chats/{chat.id}">a &lt;b&gt;chat&lt;/b&gt;</a>' in text
     unbound = unique("unbound")
     admin_client.create_workspace(unbound, template)
-    assert "not bound to a chat" in _page(http.get(f"/workspaces/admin/{unbound}"), 200)
+    assert "not bound to a chat" in html_of(http.get(f"/workspaces/admin/{unbound}"), 200)
 
 
 def test_the_list_is_live(http: httpx.Client, admin_client: Client, template: str) -> None:
     first = unique("listed")
     admin_client.create_workspace(first, template)
-    page = _page(http.get("/workspaces"), 200)
+    page = html_of(http.get("/workspaces"), 200)
     assert 'sse-swap="rows"' in page
     assert 'href="/workspaces/new"' in page
     with http.stream("GET", _live_url(page)) as response:
@@ -435,9 +426,9 @@ def test_the_list_is_live(http: httpx.Client, admin_client: Client, template: st
 
 
 def test_the_template_page_links_to_the_form(http: httpx.Client, template: str) -> None:
-    text = _page(http.get(f"/templates/{template}"), 200)
+    text = html_of(http.get(f"/templates/{template}"), 200)
     assert f'href="/workspaces/new?template={template}"' in text
-    chooser = _page(http.get("/workspaces/new"), 200)
+    chooser = html_of(http.get("/workspaces/new"), 200)
     assert f'href="/workspaces/new?template={template}"' in chooser
     assert "Form &lt;b&gt;test&lt;/b&gt;" in chooser
-    assert _page(http.get("/workspaces/new", params={"template": "no-such"}), 404)
+    assert html_of(http.get("/workspaces/new", params={"template": "no-such"}), 404)
