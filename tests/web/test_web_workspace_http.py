@@ -140,6 +140,24 @@ def test_the_form_draws_each_parameter_by_its_form_type(http: httpx.Client, temp
     assert again.one("param.title").attrs["value"] == "hello"  # not in the preset: its default
 
 
+def test_the_form_opens_on_the_default_preset_and_none_stays_none(
+    http: httpx.Client, admin_client: Client
+) -> None:
+    name = unique("form")
+    files = form_template(name)
+    doc = yaml.safe_load(files["template.yaml"])
+    doc["presets"][0]["default"] = True
+    admin_client.push_template({"template.yaml": yaml.safe_dump(doc, sort_keys=False)})
+
+    def selected(query: dict[str, str]) -> tuple[list[str], str]:
+        form = parse_form(html_of(http.get("/workspaces/new", params=query), 200))
+        chosen = [o.text.strip() for o in form.one("preset").options if o.has("selected")]
+        return chosen, form.one("param.cpus").attrs["value"]
+
+    assert selected({"template": name}) == (["big (default)"], "8")
+    assert selected({"template": name, "preset": ""}) == (["none"], "2")  # picked: none
+
+
 def _build_parameters(server: LiveServer, workspace: str) -> dict[str, str]:
     """The latest build's parameter values, read from the server's database."""
 

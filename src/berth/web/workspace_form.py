@@ -186,13 +186,16 @@ async def new_workspace_form(
     session: SessionDep,
     template: str = "",
     organization: str = "",
-    preset: str = "",
+    preset: str | None = None,
     name: str = "",
 ) -> Response:
-    """The form, its fields showing the defaults, or a chosen preset's values."""
+    """The form, its fields showing the defaults, or a chosen preset's values; the
+    template's default preset is chosen until the user picks another (or none: ``""``)."""
     if not template:
         return await _chooser(session)
     detail = await _detail(session, template, organization)
+    if preset is None:
+        preset = next((str(p.id) for p, _ in detail.presets if p.is_default), "")
     values = _preset_values(detail, preset)
     state = FormState(detail, organization, name=name, preset=preset if values else "")
     state.fields = [
