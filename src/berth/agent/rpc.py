@@ -17,7 +17,7 @@ import logging
 import threading
 from typing import Any, Callable, cast
 
-from . import commands, edits, files, reads
+from . import commands, files, reads
 from .context import AgentContext
 from .params import Params, Result, RpcError
 
@@ -32,6 +32,14 @@ def ping(ctx: AgentContext, params: Params) -> Result:
     return {}
 
 
+def edit_files(ctx: AgentContext, params: Params) -> Result:
+    """``edit_files``, imported on its first call: its diffing and matching are a fifth
+    of the agent's imports, and every workspace start would pay for them."""
+    from . import edits
+
+    return edits.edit_files(ctx, params)
+
+
 HANDLERS: dict[str, Handler] = {
     "ping": ping,
     "exec": commands.exec_command,
@@ -40,7 +48,7 @@ HANDLERS: dict[str, Handler] = {
     "process_signal": commands.process_signal,
     "read_file": reads.read_file,
     "write_file": files.write_file,
-    "edit_files": edits.edit_files,
+    "edit_files": edit_files,
     "stat": files.stat_path,
 }
 

@@ -30,11 +30,15 @@ import os
 import re
 import selectors
 import socket
-import ssl
+import sys
 import threading
 import time
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
+
+if TYPE_CHECKING:
+    import ssl
 
 CONT, TEXT, BINARY, CLOSE, PING, PONG = 0x0, 0x1, 0x2, 0x8, 0x9, 0xA
 NORMAL_CLOSURE, PROTOCOL_ERROR, INVALID_DATA, MESSAGE_TOO_BIG = 1000, 1002, 1007, 1009
@@ -44,6 +48,16 @@ ABNORMAL_CLOSURE = 1006  # reported when the connection ended without a close; n
 _GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"  # RFC 6455 §1.3
 _MAX_HEAD = 64 * 1024
 _READ_CHUNK = 256 * 1024
+
+
+def _tls_pending(sock: socket.socket) -> bool:
+    """Whether a TLS socket holds decrypted bytes that ``select`` cannot see (``ssl`` is
+    imported only for ``wss://``: without it no socket is a TLS one)."""
+    if "ssl" not in sys.modules:
+        return False
+    import ssl
+
+    return isinstance(sock, ssl.SSLSocket) and sock.pending() > 0
 
 
 class WebSocketError(Exception):
@@ -119,6 +133,8 @@ def connect(
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # frames are small
         if secure:
             sock.settimeout(_left(deadline))
+            import ssl  # only for wss://: a sandbox's agent dials its relay in plain ws
+
             context = ssl_context or ssl.create_default_context()
             sock = context.wrap_socket(sock, server_hostname=host)
         sock.settimeout(_left(deadline))
@@ -344,7 +360,7 @@ class WebSocket:
             frame = self._parse()
             if frame is not None:
                 return frame
-            if not (isinstance(self._sock, ssl.SSLSocket) and self._sock.pending()):
+            if not _tls_pending(self._sock):
                 wait = None if deadline is None else max(0.0, deadline - time.monotonic())
                 if not self._selector.select(wait):
                     raise TimeoutError("no message within the timeout")
