@@ -20,10 +20,10 @@ from berth.api.deps import Runtime
 from berth.api.errors import error_response
 from berth.api.hosts import AllowedHosts
 from berth.domain.actors import as_chat_tools
-from berth.errors import BerthError, NotFound, Unauthenticated
+from berth.errors import BerthError, Unauthenticated
 from berth.mcp.server import SCOPE_KEY, build_server, chat_from_scope
-from berth.services import refs, siteconfig
-from berth.services.accounts import authenticate
+from berth.services import siteconfig
+from berth.services.accounts import authenticate_chat
 from berth.tools.context import ChatContext
 from berth.tools.files import MCP_REQUEST_MAX_BYTES
 
@@ -55,12 +55,11 @@ async def chat_context(runtime: Runtime, request: Request) -> ChatContext:
         raise Unauthenticated(
             "Authentication required.", detail="Send an API token as 'Authorization: Bearer …'."
         )
-    actor = await authenticate(runtime.db, token.strip())
     try:
         chat_id = uuid.UUID(str(request.path_params.get("chat_id", "")))
     except ValueError:
-        raise NotFound("chat not found") from None
-    chat = await refs.chat(runtime.ctx(actor), chat_id)
+        chat_id = None  # the token is checked first all the same: 401 before 404
+    chat = await authenticate_chat(runtime.db, token.strip(), chat_id)
     return ChatContext(
         db=runtime.db,
         chat_id=chat.id,

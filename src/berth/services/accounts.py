@@ -22,7 +22,7 @@ from berth.domain.enums import Role, UserStatus
 from berth.domain.gocompat import DurationError, parse_duration
 from berth.domain.names import name_error
 from berth.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthenticated, Validation
-from berth.records import ApiKey, Organization, User
+from berth.records import ApiKey, Chat, Organization, User
 from berth.services.base import Ctx
 from berth.services.refs import organization_in
 
@@ -51,28 +51,56 @@ async def actor_for_user(store: AuthzStore, user: User) -> Actor:
 
 async def authenticate(db: Database, token: str) -> Actor:
     """The actor a bearer token stands for; :class:`Unauthenticated` otherwise."""
-    parts = credentials.split(token, TOKEN_PREFIX)
-    if parts is None:
-        raise Unauthenticated("Invalid API token.", detail="The token is malformed.")
-    key_id, secret = parts
+    key_id, secret = _token_parts(token)
     # A read transaction: every request authenticates, and on SQLite a write
     # transaction would take the database's one writer lock each time. The key's
     # last use is written at most once a minute, in a transaction of its own.
     async with db.read(as_authenticator()) as store:
-        key = await store.get_api_key_by_id(key_id)
-        if key is None or not credentials.secret_matches(key.hashed_secret, secret):
-            raise Unauthenticated("Invalid API token.")
-        now = db.clock.now()
-        if key.expires_at is not None and key.expires_at <= now:
-            raise Unauthenticated("API token expired.", detail=f"It expired at {key.expires_at}.")
-        user = await store.get_user_by_id(key.user_id)
-        if user is None or user.status != "active":
-            raise Unauthenticated("The token's user is not active.")
-        actor = await actor_for_user(store, user)
-    if key.last_used_at is None or now - key.last_used_at > dt.timedelta(minutes=1):
+        actor, key = await _identify(store, db.clock.now(), key_id, secret)
+    await _note_use(db, key)
+    return actor
+
+
+async def authenticate_chat(db: Database, token: str, chat_id: uuid.UUID | None) -> Chat:
+    """The chat ``chat_id`` as the token's user sees it, read in the transaction that
+    authenticates the token (one instead of two for each MCP request): a chat that is
+    not theirs is the same :class:`NotFound` as one that does not exist."""
+    key_id, secret = _token_parts(token)
+    async with db.read(as_authenticator()) as store:
+        actor, key = await _identify(store, db.clock.now(), key_id, secret)
+        chat = None if chat_id is None else await store.acting_as(actor).get_chat_by_id(chat_id)
+    await _note_use(db, key)
+    if chat is None:
+        raise not_found(Kind.CHAT)
+    return chat
+
+
+def _token_parts(token: str) -> tuple[str, str]:
+    parts = credentials.split(token, TOKEN_PREFIX)
+    if parts is None:
+        raise Unauthenticated("Invalid API token.", detail="The token is malformed.")
+    return parts
+
+
+async def _identify(
+    store: AuthzStore, now: dt.datetime, key_id: str, secret: str
+) -> tuple[Actor, ApiKey]:
+    key = await store.get_api_key_by_id(key_id)
+    if key is None or not credentials.secret_matches(key.hashed_secret, secret):
+        raise Unauthenticated("Invalid API token.")
+    if key.expires_at is not None and key.expires_at <= now:
+        raise Unauthenticated("API token expired.", detail=f"It expired at {key.expires_at}.")
+    user = await store.get_user_by_id(key.user_id)
+    if user is None or user.status != "active":
+        raise Unauthenticated("The token's user is not active.")
+    return await actor_for_user(store, user), key
+
+
+async def _note_use(db: Database, key: ApiKey) -> None:
+    """Record the key's use, at most once a minute."""
+    if key.last_used_at is None or db.clock.now() - key.last_used_at > dt.timedelta(minutes=1):
         async with db.write(as_authenticator()) as store:
             await store.update_api_key_last_used(key.id)
-    return actor
 
 
 async def owner_actor(ctx: Ctx, user_id: uuid.UUID) -> Actor:
