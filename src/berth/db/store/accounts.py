@@ -8,8 +8,12 @@ import uuid
 import sqlalchemy as sa
 
 from berth.db import tables as t
-from berth.db.store.base import StoreBase
+from berth.db.store.base import StoreBase, key
 from berth.records import ApiKey, Group, Organization, OrganizationMember, User
+
+_USER_BY_ID = t.users.select().where(t.users.c.id == key())
+_API_KEY_BY_ID = t.api_keys.select().where(t.api_keys.c.id == key())
+_MEMBERS_BY_USER = t.organization_members.select().where(t.organization_members.c.user_id == key())
 
 
 class AccountQueries(StoreBase):
@@ -74,8 +78,7 @@ class AccountQueries(StoreBase):
         )
 
     async def get_user_by_id(self, user_id: uuid.UUID) -> User | None:
-        u = t.users
-        return await self._one(User, u.select().where(u.c.id == user_id))
+        return await self._one(User, _USER_BY_ID, {"key": user_id})
 
     async def get_user_by_username(self, username: str) -> User | None:
         u = t.users
@@ -128,8 +131,7 @@ class AccountQueries(StoreBase):
     async def list_organization_members_by_user(
         self, user_id: uuid.UUID
     ) -> list[OrganizationMember]:
-        m = t.organization_members
-        return await self._all(OrganizationMember, m.select().where(m.c.user_id == user_id))
+        return await self._all(OrganizationMember, _MEMBERS_BY_USER, {"key": user_id})
 
     # --- groups -----------------------------------------------------------------------
 
@@ -205,8 +207,7 @@ class AccountQueries(StoreBase):
         )
 
     async def get_api_key_by_id(self, key_id: str) -> ApiKey | None:
-        k = t.api_keys
-        return await self._one(ApiKey, k.select().where(k.c.id == key_id))
+        return await self._one(ApiKey, _API_KEY_BY_ID, {"key": key_id})
 
     async def list_api_keys_by_user(self, user_id: uuid.UUID) -> list[ApiKey]:
         k = t.api_keys

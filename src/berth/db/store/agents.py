@@ -10,8 +10,17 @@ from typing import Any
 import sqlalchemy as sa
 
 from berth.db import tables as t
-from berth.db.store.base import StoreBase
+from berth.db.store.base import StoreBase, key
 from berth.records import AgentLog, AgentScript, WorkspaceAgent
+
+_AGENTS_BY_JOB = (
+    sa.select(t.workspace_agents)
+    .join(t.workspace_resources, t.workspace_resources.c.id == t.workspace_agents.c.resource_id)
+    .where(t.workspace_resources.c.job_id == key())
+    .order_by(
+        t.workspace_agents.c.display_order, t.workspace_agents.c.name, t.workspace_agents.c.id
+    )
+)
 
 
 class AgentQueries(StoreBase):
@@ -70,14 +79,7 @@ class AgentQueries(StoreBase):
         return await self._one(WorkspaceAgent, a.select().where(a.c.auth_token_hash == token_hash))
 
     async def list_workspace_agents_by_job(self, job_id: uuid.UUID) -> list[WorkspaceAgent]:
-        a, r = t.workspace_agents, t.workspace_resources
-        return await self._all(
-            WorkspaceAgent,
-            sa.select(a)
-            .join(r, r.c.id == a.c.resource_id)
-            .where(r.c.job_id == job_id)
-            .order_by(a.c.display_order, a.c.name, a.c.id),
-        )
+        return await self._all(WorkspaceAgent, _AGENTS_BY_JOB, {"key": job_id})
 
     async def get_workspace_id_by_agent_id(self, agent_id: uuid.UUID) -> uuid.UUID | None:
         a, r, b = t.workspace_agents, t.workspace_resources, t.workspace_builds

@@ -53,6 +53,17 @@ def from_row(cls: type[R], row: sa.Row[Any]) -> R:
     return cls(**{f.name: mapping[f.name] for f in fields(cls)})  # type: ignore[arg-type]
 
 
+def key(name: str = "key") -> sa.BindParameter[Any]:
+    """A bind parameter, for the statements the hottest lookups build once, at import.
+
+    Building a ``SELECT … WHERE id = :id`` costs about a third of running it on SQLite
+    (~85 µs of ~285 here), and every request runs several (its token, its user, the
+    chat, the workspace, the build, the job, the agents): those are module constants
+    that take their values as parameters, ``_one(cls, STATEMENT, {"key": value})``.
+    """
+    return sa.bindparam(name)
+
+
 class StoreBase:
     """Holds one connection inside a transaction that the caller owns."""
 
@@ -74,12 +85,17 @@ class StoreBase:
         """Run one statement to its end, even if the caller is cancelled meanwhile."""
         return await uninterruptible(self._conn.execute(stmt, params))
 
-    async def _one(self, cls: type[R], stmt: sa.Executable) -> R | None:
-        row = (await self._execute(stmt)).first()
+    async def _one(
+        self, cls: type[R], stmt: sa.Executable, params: Mapping[str, Any] | None = None
+    ) -> R | None:
+        row = (await self._execute(stmt, None if params is None else [params])).first()
         return None if row is None else from_row(cls, row)
 
-    async def _all(self, cls: type[R], stmt: sa.Executable) -> list[R]:
-        return [from_row(cls, row) for row in await self._execute(stmt)]
+    async def _all(
+        self, cls: type[R], stmt: sa.Executable, params: Mapping[str, Any] | None = None
+    ) -> list[R]:
+        rows = await self._execute(stmt, None if params is None else [params])
+        return [from_row(cls, row) for row in rows]
 
     async def _insert(self, cls: type[R], table: sa.Table, **values: Any) -> R:
         row = (await self._execute(table.insert().values(**values).returning(table))).one()

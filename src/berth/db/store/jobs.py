@@ -10,8 +10,10 @@ from typing import Any
 import sqlalchemy as sa
 
 from berth.db import tables as t
-from berth.db.store.base import StoreBase
+from berth.db.store.base import StoreBase, key
 from berth.records import JobLog, ProvisionerJob, ProvisionerKey, WorkspaceResource
+
+_JOB_BY_ID = t.provisioner_jobs.select().where(t.provisioner_jobs.c.id == key())
 
 
 class JobQueries(StoreBase):
@@ -44,8 +46,7 @@ class JobQueries(StoreBase):
         )
 
     async def get_provisioner_job_by_id(self, job_id: uuid.UUID) -> ProvisionerJob | None:
-        j = t.provisioner_jobs
-        return await self._one(ProvisionerJob, j.select().where(j.c.id == job_id))
+        return await self._one(ProvisionerJob, _JOB_BY_ID, {"key": job_id})
 
     async def count_provisioner_jobs_ahead(self, job: ProvisionerJob) -> int:
         """How many pending jobs a worker would claim before ``job`` (its queue position

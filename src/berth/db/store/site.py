@@ -9,8 +9,10 @@ import sqlalchemy as sa
 
 from berth.db import tables as t
 from berth.db.dialects import BOOTSTRAP_LOCK_KEY, take_transaction_lock, upsert
-from berth.db.store.base import StoreBase
+from berth.db.store.base import StoreBase, key
 from berth.records import Chat
+
+_CHAT_BY_ID = t.chats.select().where(t.chats.c.id == key())
 
 
 class SiteQueries(StoreBase):
@@ -60,8 +62,7 @@ class ChatQueries(StoreBase):
         )
 
     async def get_chat_by_id(self, chat_id: uuid.UUID) -> Chat | None:
-        c = t.chats
-        return await self._one(Chat, c.select().where(c.c.id == chat_id))
+        return await self._one(Chat, _CHAT_BY_ID, {"key": chat_id})
 
     async def try_lock_chat(self, chat_id: uuid.UUID, holder: str, expires_at: dt.datetime) -> bool:
         """Take or extend the chat's workspace lease; ``False`` while another holds it.

@@ -9,7 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from berth.db import tables as t
-from berth.db.store.base import StoreBase
+from berth.db.store.base import StoreBase, key
 from berth.records import (
     PresetParameter,
     Template,
@@ -17,6 +17,8 @@ from berth.records import (
     TemplateVersionParameter,
     TemplateVersionPreset,
 )
+
+_TEMPLATE_BY_ID = t.templates.select().where(t.templates.c.id == key())
 
 
 class TemplateQueries(StoreBase):
@@ -37,8 +39,7 @@ class TemplateQueries(StoreBase):
         )
 
     async def get_template_by_id(self, template_id: uuid.UUID) -> Template | None:
-        tp = t.templates
-        return await self._one(Template, tp.select().where(tp.c.id == template_id))
+        return await self._one(Template, _TEMPLATE_BY_ID, {"key": template_id})
 
     async def list_templates_by_ids(self, template_ids: Sequence[uuid.UUID]) -> list[Template]:
         """The templates with these ids (deleted ones too, as :meth:`get_template_by_id`),

@@ -10,7 +10,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from berth.db import tables as t
-from berth.db.store.base import StoreBase
+from berth.db.store.base import StoreBase, key
 from berth.records import BuildParameter, Workspace, WorkspaceBuild
 
 
@@ -22,6 +22,16 @@ def latest_build_ids() -> sa.Subquery:
         .group_by(b.c.workspace_id)
         .subquery("latest")
     )
+
+
+_WORKSPACE_BY_ID = t.workspaces.select().where(t.workspaces.c.id == key())
+_BUILD_BY_ID = t.workspace_builds.select().where(t.workspace_builds.c.id == key())
+_LATEST_BUILD = (
+    t.workspace_builds.select()
+    .where(t.workspace_builds.c.workspace_id == key())
+    .order_by(t.workspace_builds.c.build_number.desc())
+    .limit(1)
+)
 
 
 class WorkspaceQueries(StoreBase):
@@ -52,8 +62,7 @@ class WorkspaceQueries(StoreBase):
         )
 
     async def get_workspace_by_id(self, workspace_id: uuid.UUID) -> Workspace | None:
-        w = t.workspaces
-        return await self._one(Workspace, w.select().where(w.c.id == workspace_id))
+        return await self._one(Workspace, _WORKSPACE_BY_ID, {"key": workspace_id})
 
     async def get_workspace_by_owner_and_name(
         self, owner_id: uuid.UUID, name: str
@@ -141,8 +150,7 @@ class WorkspaceQueries(StoreBase):
         )
 
     async def get_workspace_build_by_id(self, build_id: uuid.UUID) -> WorkspaceBuild | None:
-        b = t.workspace_builds
-        return await self._one(WorkspaceBuild, b.select().where(b.c.id == build_id))
+        return await self._one(WorkspaceBuild, _BUILD_BY_ID, {"key": build_id})
 
     async def get_workspace_build_by_job_id(self, job_id: uuid.UUID) -> WorkspaceBuild | None:
         b = t.workspace_builds
@@ -151,14 +159,7 @@ class WorkspaceQueries(StoreBase):
     async def get_latest_workspace_build_by_workspace_id(
         self, workspace_id: uuid.UUID
     ) -> WorkspaceBuild | None:
-        b = t.workspace_builds
-        return await self._one(
-            WorkspaceBuild,
-            b.select()
-            .where(b.c.workspace_id == workspace_id)
-            .order_by(b.c.build_number.desc())
-            .limit(1),
-        )
+        return await self._one(WorkspaceBuild, _LATEST_BUILD, {"key": workspace_id})
 
     async def list_workspace_builds(self, workspace_id: uuid.UUID) -> list[WorkspaceBuild]:
         b = t.workspace_builds
