@@ -370,3 +370,15 @@ class WebSession:
     created_at: dt.datetime
     expires_at: dt.datetime
     revoked_at: dt.datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class LatestBuild:
+    """A workspace with its latest build and that build's job and agents, read together
+    (:meth:`~berth.db.authz.AuthzStore.get_workspace_with_latest_build`); ``job`` is
+    ``None`` without a build, ``agents`` empty without a job."""
+
+    workspace: Workspace
+    build: WorkspaceBuild | None
+    job: ProvisionerJob | None
+    agents: list[WorkspaceAgent]

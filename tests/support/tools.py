@@ -88,7 +88,9 @@ class World(Rows):
     chat_id: uuid.UUID
     tmp_path: Path
     timings: ToolTimings = FAST
-    updates: list[Chat] = field(default_factory=lambda: list[Chat]())
+    updates: list[Chat] = field(default_factory=lambda: list[Chat](), repr=False)
+    """Every chat update so far; not in the repr, which Hypothesis makes of each example's
+    arguments and refuses (a warning, an error here) once it grows past ~50 kB."""
     _changed: asyncio.Event = field(default_factory=asyncio.Event)
 
     def serve(

@@ -20,6 +20,7 @@ from berth.records import (
     AgentScript,
     BuildParameter,
     JobLog,
+    LatestBuild,
     ProvisionerJob,
     ProvisionerKey,
     Workspace,
@@ -142,6 +143,21 @@ class WorkspaceAuthz(AuthzBase):
         if await self.get_workspace_by_id(workspace_id) is None:
             return None
         return await self._inner.get_latest_workspace_build_by_workspace_id(workspace_id)
+
+    async def get_workspace_with_latest_build(self, workspace_id: uuid.UUID) -> LatestBuild | None:
+        """The workspace, its latest build, the build's job and agents, with one check.
+
+        A build, its job and its agents are visible exactly when their workspace is
+        (see :meth:`_can_read_job`), so once the workspace is, they are read without
+        the check each one's own method makes (which reads the workspace or the job
+        again): four statements for what the tools and the pages read on every call."""
+        workspace = await self.get_workspace_by_id(workspace_id)
+        if workspace is None:
+            return None
+        build = await self._inner.get_latest_workspace_build_by_workspace_id(workspace_id)
+        job = None if build is None else await self._inner.get_provisioner_job_by_id(build.job_id)
+        agents = [] if job is None else await self._inner.list_workspace_agents_by_job(job.id)
+        return LatestBuild(workspace, build, job, agents)
 
     async def list_workspace_builds(self, workspace_id: uuid.UUID) -> list[WorkspaceBuild]:
         if await self.get_workspace_by_id(workspace_id) is None:

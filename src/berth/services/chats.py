@@ -167,14 +167,9 @@ async def chat_workspace(ctx: Ctx, chat_id: uuid.UUID) -> ChatWorkspace:
         chat = await store.get_chat_by_id(chat_id)
         if chat is None or chat.workspace_id is None:
             return ChatWorkspace(chat)
-        workspace = await store.get_workspace_by_id(chat.workspace_id)
-        if workspace is None or workspace.deleted:
-            return ChatWorkspace(chat, workspace)
-        build = await store.get_latest_workspace_build_by_workspace_id(workspace.id)
-        if build is None:
-            return ChatWorkspace(chat, workspace)
-        job = await store.get_provisioner_job_by_id(build.job_id)
-        if job is None:
-            return ChatWorkspace(chat, workspace, build)
-        agents = await store.list_workspace_agents_by_job(build.job_id)
-    return ChatWorkspace(chat, workspace, build, job, agents)
+        latest = await store.get_workspace_with_latest_build(chat.workspace_id)
+    if latest is None:
+        return ChatWorkspace(chat)
+    if latest.workspace.deleted:
+        return ChatWorkspace(chat, latest.workspace)
+    return ChatWorkspace(chat, latest.workspace, latest.build, latest.job, latest.agents)
