@@ -125,6 +125,12 @@ async def _(db: Database, w: World) -> None:
         assert await bob.get_workspace_build_by_id(b.build.id) is None
         assert await bob.get_workspace_build_by_job_id(b.job.id) is None
         assert await bob.get_latest_workspace_build_by_workspace_id(b.workspace.id) is None
+        # and the read of all of it at once (AuthzStore only): one check, the same answer
+        assert await bob.get_workspace_with_latest_build(b.workspace.id) is None
+        latest = await alice.get_workspace_with_latest_build(b.workspace.id)
+        assert latest is not None
+        assert (latest.workspace.id, latest.build, latest.job) == (b.workspace.id, b.build, b.job)
+        assert [a.id for a in latest.agents] == [b.agent.id]
         assert await bob.list_workspace_builds(b.workspace.id) == []
         await denied(
             bob.insert_workspace_build(
