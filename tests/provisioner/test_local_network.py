@@ -122,6 +122,9 @@ def outside() -> Iterator[str]:
         )
         until_sync(lambda: _connects((there, OUTSIDE_PORT)), within=30, what="the listener")
         yield there
+        # Starting sandboxes left the host's network namespaces alone: slirp4netns's own
+        # sandbox once unmounted their files (/run/netns/*), and this one became unusable.
+        _ip("-n", name, "link", "show", "lo")
     finally:
         if listener is not None:
             listener.kill()

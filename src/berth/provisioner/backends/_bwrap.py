@@ -130,12 +130,14 @@ class NetworkTools:
     iptables_restore: str | None
     ip6tables_restore: str | None
     nsenter: str | None
+    unshare: str | None
 
     def missing(self) -> list[str]:
         needed = {
             "slirp4netns": self.slirp4netns,
             "iptables-restore (iptables)": self.iptables_restore,
             "nsenter (util-linux)": self.nsenter,
+            "unshare (util-linux)": self.unshare,
         }
         return [name for name, path in needed.items() if path is None]
 
@@ -151,6 +153,7 @@ def find_network_tools() -> NetworkTools:
         iptables_restore=which("iptables-restore"),
         ip6tables_restore=which("ip6tables-restore"),
         nsenter=which("nsenter"),
+        unshare=which("unshare"),
     )
 
 

@@ -261,6 +261,7 @@ class LocalBackend:
             "iptables_restore": tools.iptables_restore,
             "ip6tables_restore": tools.ip6tables_restore,
             "nsenter": tools.nsenter,
+            "unshare": tools.unshare,
             "userns": self._run_as is None,
             "lock_file": str(paths.run / "xtables.lock"),
         }

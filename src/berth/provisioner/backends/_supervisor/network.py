@@ -54,6 +54,19 @@ class Network:
         user = f"--user=/proc/self/fd/{self.userfd}"
         return [str(self.net["nsenter"]), "--preserve-credentials", user, *fds]
 
+    def _private_mounts(self) -> list[str]:
+        """Run slirp4netns in a mount namespace of its own with private propagation.
+
+        Its ``--enable-sandbox`` makes a mount namespace and detaches the old root. Made
+        from the host's (a server running as root), that namespace shares the host's
+        shared mounts, and the detach propagated back: it unmounted the host's network
+        namespace files (``/run/netns/*`` of ``ip netns``, Docker's), which then could no
+        longer be entered. In the server's user namespace (not root) the kernel makes
+        those mounts slaves already, so nothing is needed there."""
+        if self.userfd is not None:
+            return []
+        return [str(self.net["unshare"]), "--mount", "--propagation", "private"]
+
     def _fds(self) -> list[int]:
         return [self.netfd] + ([] if self.userfd is None else [self.userfd])
 
@@ -62,6 +75,7 @@ class Network:
         exit_r, self.exit_w = os.pipe()
         argv = [
             *self._enter(net=False),
+            *self._private_mounts(),
             str(self.net["slirp4netns"]),
             "--configure",
             "--mtu=65520",
