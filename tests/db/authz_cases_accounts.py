@@ -332,18 +332,32 @@ async def _(db: Database, w: World) -> None:
 # --- chats ------------------------------------------------------------------------------
 
 
-@case("insert_chat", "list_chats_by_owner")
+@case("insert_chat", "list_chats_by_owner", "get_chat_by_owner_and_workspace")
 async def _(db: Database, w: World) -> None:
     async with db.write(as_system()) as s:
         assert w.alice.user_id is not None
         assert w.bob.user_id is not None
+        ws = await s.insert_workspace(
+            owner_id=w.alice.user_id, organization_id=w.org_a.id, template_id=w.template.id,
+            name="bound", ttl_ms=None,
+        )  # fmt: skip
+        chat = await s.insert_chat(owner_id=w.alice.user_id, organization_id=w.org_a.id)
+        await s.update_chat_workspace_binding(
+            chat.id, workspace_id=ws.id, build_id=None, agent_id=None
+        )
+        alice, bob = as_(s, w.alice), as_(s, w.bob)
+        found = await alice.get_chat_by_owner_and_workspace(w.alice.user_id, ws.id)
+        assert found is not None
+        assert found.id == chat.id
+        assert await bob.get_chat_by_owner_and_workspace(w.alice.user_id, ws.id) is None
+        assert await alice.get_chat_by_owner_and_workspace(w.alice.user_id, uuid.uuid4()) is None
         await denied(
             as_(s, w.bob).insert_chat(owner_id=w.alice.user_id, organization_id=w.org_a.id)
         )
         await denied(as_(s, w.bob).insert_chat(owner_id=w.bob.user_id, organization_id=w.org_a.id))
         await as_(s, w.bob).insert_chat(owner_id=w.bob.user_id, organization_id=w.org_b.id)
         assert await as_(s, w.bob).list_chats_by_owner(w.alice.user_id) == []
-        assert len(await as_(s, w.alice).list_chats_by_owner(w.alice.user_id)) == 1
+        assert len(await as_(s, w.alice).list_chats_by_owner(w.alice.user_id)) == 2
 
 
 @case("get_chat_by_id", "try_lock_chat", "release_chat_lock", "update_chat_workspace_binding")

@@ -351,6 +351,12 @@ class AuthzStore(WorkspaceAuthz, AffinityAuthz, PrebuildAuthz, ReplicaAuthz, Web
         self._require(Action.UPDATE, chat_resource(chat))
         await self._inner.release_chat_lock(chat_id, holder)
 
+    async def get_chat_by_owner_and_workspace(
+        self, owner_id: uuid.UUID, workspace_id: uuid.UUID
+    ) -> Chat | None:
+        chat = await self._inner.get_chat_by_owner_and_workspace(owner_id, workspace_id)
+        return self._visible(chat, chat and chat_resource(chat))
+
     async def list_chats_by_owner(self, owner_id: uuid.UUID) -> list[Chat]:
         chats = await self._inner.list_chats_by_owner(owner_id)
         return [c for c in chats if self._can(Action.READ, chat_resource(c))]

@@ -215,6 +215,10 @@ class ChatQuerier(Protocol):
 
     async def release_chat_lock(self, chat_id: uuid.UUID, holder: str) -> None: ...
 
+    async def get_chat_by_owner_and_workspace(
+        self, owner_id: uuid.UUID, workspace_id: uuid.UUID
+    ) -> Chat | None: ...
+
     async def list_chats_by_owner(self, owner_id: uuid.UUID) -> list[Chat]: ...
 
     async def update_chat_workspace_binding(

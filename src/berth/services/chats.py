@@ -61,11 +61,10 @@ async def list_chats(ctx: Ctx) -> list[Chat]:
 
 
 async def bound_chat(ctx: Ctx, workspace: Workspace) -> Chat | None:
-    """The chat ``workspace`` is bound to, if any: one of its owner's chats whose binding
-    names it (a chat binds a workspace of the chat's owner), as the caller may see it."""
+    """The chat ``workspace`` is bound to, if any (a chat binds a workspace of the chat's
+    owner), as the caller may see it: one row, however many chats the owner has."""
     async with ctx.read() as store:
-        chats = await store.list_chats_by_owner(workspace.owner_id)
-    return next((c for c in chats if c.workspace_id == workspace.id), None)
+        return await store.get_chat_by_owner_and_workspace(workspace.owner_id, workspace.id)
 
 
 # --- the chat tools' state ------------------------------------------------------------

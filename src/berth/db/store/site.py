@@ -96,6 +96,19 @@ class ChatQueries(StoreBase):
             .values(lock_holder=None, lock_expires_at=None)
         )
 
+    async def get_chat_by_owner_and_workspace(
+        self, owner_id: uuid.UUID, workspace_id: uuid.UUID
+    ) -> Chat | None:
+        """The owner's chat bound to the workspace (the newest, were there several)."""
+        c = t.chats
+        return await self._one(
+            Chat,
+            c.select()
+            .where(c.c.owner_id == owner_id, c.c.workspace_id == workspace_id)
+            .order_by(c.c.created_at.desc(), c.c.id)
+            .limit(1),
+        )
+
     async def list_chats_by_owner(self, owner_id: uuid.UUID) -> list[Chat]:
         c = t.chats
         return await self._all(
