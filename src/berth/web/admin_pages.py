@@ -25,7 +25,15 @@ from berth.domain.enums import Role, UserStatus
 from berth.errors import Conflict, InvalidInput, NotFound
 from berth.services import accounts, prebuild_pool, refs, siteconfig, templates, web_auth
 from berth.web.render import page
-from berth.web.session import CSRF_FIELD, PageSession, SessionDep, check_csrf
+from berth.web.session import (
+    CSRF_FIELD,
+    Fields,
+    PageSession,
+    SessionDep,
+    check_csrf,
+    field_value,
+    read_fields,
+)
 
 router = APIRouter(include_in_schema=False)
 
@@ -43,9 +51,6 @@ NOTICES = {
     "setting": "The setting is saved.",
 }
 """What ``/admin?done=KEY`` says; ``{user}`` only when it names a user on the page."""
-
-_MAX_FIELDS = 1000
-"""A form's fields at most: the allowlist has one per template."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,20 +71,12 @@ def _site_owner(session: PageSession) -> None:
         raise NotFound("page not found")  # the 404 page, as for anything not theirs
 
 
-async def _form(request: Request, session: PageSession) -> dict[str, list[str]]:
+async def _form(request: Request, session: PageSession) -> Fields:
     """The posted form of a site owner, its CSRF token checked; each field's values."""
     _site_owner(session)
-    async with request.form(max_files=0, max_fields=_MAX_FIELDS) as form:
-        fields: dict[str, list[str]] = {}
-        for key, value in form.multi_items():
-            if isinstance(value, str):
-                fields.setdefault(key, []).append(value)
-    check_csrf(session.csrf, {CSRF_FIELD: _one(fields, CSRF_FIELD)})
+    fields = await read_fields(request)
+    check_csrf(session.csrf, {CSRF_FIELD: field_value(fields, CSRF_FIELD)})
     return fields
-
-
-def _one(form: dict[str, list[str]], name: str) -> str:
-    return (form.get(name) or [""])[0]
 
 
 def _refused(
@@ -153,10 +150,10 @@ async def admin(session: SessionDep, done: str = "", user: str = "") -> Response
 @router.post("/admin/users")
 async def create_user(request: Request, session: SessionDep) -> Response:
     form = await _form(request, session)
-    username, roles = _one(form, "username"), form.get("roles", [])
+    username, roles = field_value(form, "username"), form.get("roles", [])
     try:
         user, _ = await accounts.create_user(
-            session.ctx, username=username, roles=roles, password=_one(form, "password")
+            session.ctx, username=username, roles=roles, password=field_value(form, "password")
         )
     except (InvalidInput, Conflict) as exc:
         values = {"username": [username], "roles": roles}
@@ -205,7 +202,7 @@ async def set_password(username: str, request: Request, session: SessionDep) -> 
     form = await _form(request, session)
     user = await refs.user(session.ctx, username)
     try:
-        await web_auth.set_password(session.ctx, user, _one(form, "password"))
+        await web_auth.set_password(session.ctx, user, field_value(form, "password"))
     except (InvalidInput, Conflict) as exc:
         refused = _refused(
             f"password:{user.username}", exc, ("password",), renamed={"user": "password"}
@@ -234,7 +231,7 @@ async def set_setting(key: str, request: Request, session: SessionDep) -> Respon
     if key not in siteconfig.KEYS:
         raise NotFound("page not found")
     given = form.get(key, [])
-    value = ",".join(given) if key == siteconfig.CHAT_TEMPLATE_ALLOWLIST else _one(form, key)
+    value = ",".join(given) if key == siteconfig.CHAT_TEMPLATE_ALLOWLIST else field_value(form, key)
     try:
         await siteconfig.set_config(session.ctx, key, value)
     except (InvalidInput, Conflict) as exc:

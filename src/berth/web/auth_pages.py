@@ -28,6 +28,7 @@ from berth.web.session import (
     clear_session_cookie,
     login_csrf,
     optional_session,
+    read_form,
     runtime_of,
     safe_next,
     set_login_csrf,
@@ -93,15 +94,6 @@ async def login_form(request: Request, session: OptionalSession) -> Response:
 
 def _address(request: Request) -> str:
     return request.client.host if request.client else "unknown"
-
-
-async def read_form(request: Request) -> dict[str, str]:
-    """A posted form's text fields; a file in it, or too many fields, is a 400 page."""
-    async with request.form(max_files=0, max_fields=_MAX_FIELDS) as form:
-        return {k: v for k, v in form.items() if isinstance(v, str)}
-
-
-_MAX_FIELDS = 50
 
 
 @router.post("/login")

@@ -29,6 +29,8 @@ from berth.services.runtime import Runtime
 SESSION_COOKIE = "berth_session"
 LOGIN_CSRF_COOKIE = "berth_login_csrf"
 CSRF_FIELD = "csrf"
+Fields = dict[str, list[str]]
+"""A posted form: each field's values, in order."""
 
 
 @dataclass
@@ -121,6 +123,32 @@ async def optional_session(request: Request) -> PageSession | None:
         return await _page_session(request)
     except LoginRequired:
         return None
+
+
+MAX_FORM_FIELDS = 1000
+"""A posted form's field limit: a multi-select or the allowlist's checkboxes post one
+field per choice."""
+
+
+async def read_fields(request: Request, *, max_fields: int = MAX_FORM_FIELDS) -> Fields:
+    """A posted form's text fields, every value of each; a file in it, or more than
+    ``max_fields`` fields, is a 400 page."""
+    fields: Fields = {}
+    async with request.form(max_files=0, max_fields=max_fields) as form:
+        for key, value in form.multi_items():
+            if isinstance(value, str):
+                fields.setdefault(key, []).append(value)
+    return fields
+
+
+async def read_form(request: Request, *, max_fields: int = 50) -> dict[str, str]:
+    """A posted form's text fields, one value each (the last, as a form sent twice)."""
+    return {k: v[-1] for k, v in (await read_fields(request, max_fields=max_fields)).items()}
+
+
+def field_value(fields: Fields, name: str) -> str:
+    """One value of a field (the last), ``""`` when the form has none."""
+    return (fields.get(name) or [""])[-1]
 
 
 def check_csrf(expected: str, form: Mapping[str, str]) -> None:

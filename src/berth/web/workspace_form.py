@@ -31,14 +31,19 @@ from berth.records import TemplateVersionParameter
 from berth.services import refs, templates, workspaces
 from berth.services.templates import TemplateDetail
 from berth.web.render import page
-from berth.web.session import CSRF_FIELD, PageSession, SessionDep, check_csrf
+from berth.web.session import (
+    CSRF_FIELD,
+    PageSession,
+    SessionDep,
+    check_csrf,
+    field_value,
+    read_fields,
+)
 from berth.web.workspace_pages import workspace_path
 
 router = APIRouter(include_in_schema=False)
 
 PARAM_PREFIX = "param."
-MAX_FIELDS = 1000
-"""A posted form's field limit (a multi-select posts one field per chosen option)."""
 _BOOL_FORMS = (FormType.CHECKBOX, FormType.SWITCH)
 
 
@@ -204,23 +209,13 @@ async def new_workspace_form(
     return _form_page(session, state)
 
 
-async def _posted(request: Request) -> dict[str, list[str]]:
-    """A posted form's text fields, every value of each (a file is a 400 page)."""
-    fields: dict[str, list[str]] = {}
-    async with request.form(max_files=0, max_fields=MAX_FIELDS) as form:
-        for key, value in form.multi_items():
-            if isinstance(value, str):
-                fields.setdefault(key, []).append(value)
-    return fields
-
-
 @router.post("/workspaces/new")
 async def create_workspace(request: Request, session: SessionDep) -> Response:
-    posted = await _posted(request)
-    check_csrf(session.csrf, {CSRF_FIELD: (posted.get(CSRF_FIELD) or [""])[-1]})
+    posted = await read_fields(request)
+    check_csrf(session.csrf, {CSRF_FIELD: field_value(posted, CSRF_FIELD)})
 
     def one(key: str) -> str:
-        return (posted.get(key) or [""])[-1]
+        return field_value(posted, key)
 
     template, organization = one("template"), one("organization")
     if not template:

@@ -32,9 +32,8 @@ from berth.errors import BerthError
 from berth.records import Chat, JobLog, Workspace
 from berth.services import chats, refs, workspace_views, workspaces
 from berth.services.workspace_views import ScriptLog, WorkspaceView
-from berth.web.auth_pages import read_form
 from berth.web.render import fragment, page
-from berth.web.session import PageSession, SessionDep, check_csrf
+from berth.web.session import PageSession, SessionDep, check_csrf, read_form
 
 router = APIRouter(include_in_schema=False)
 
