@@ -12,11 +12,12 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
+import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass
@@ -84,15 +85,13 @@ async def bench_server(template_yaml: str) -> AsyncGenerator[Bench]:
     share the server's interpreter lock, and every call would pay for both."""
     with tempfile.TemporaryDirectory() as tmp:
         data_dir = Path(tmp)
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = probe.getsockname()[1]
-        url = f"http://127.0.0.1:{port}"
-        argv = [str(BERTH), "server", "--data-dir", tmp, "--address", f"127.0.0.1:{port}"]
-        log = (data_dir / "bench-server.log").open("wb")
-        server = subprocess.Popen(argv, stdout=log, stderr=log)
+        argv = [str(BERTH), "server", "--data-dir", tmp, "--address", "127.0.0.1:0"]
+        server = subprocess.Popen(
+            argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1
+        )
         try:
-            token = _wait_healthy(url, data_dir, server)
+            url = _running_url(server, data_dir / "bench-server.log")
+            token = (data_dir / "admin-token").read_text().strip()
             api = httpx.Client(
                 base_url=f"{url}/api/v1", headers={"Authorization": f"Bearer {token}"}, timeout=120
             )
@@ -102,22 +101,32 @@ async def bench_server(template_yaml: str) -> AsyncGenerator[Bench]:
         finally:
             server.terminate()
             server.wait(timeout=60)
-            log.close()
             await destroy_sandboxes(data_dir)
 
 
-def _wait_healthy(url: str, data_dir: Path, server: subprocess.Popen[bytes]) -> str:
-    """The admin's token once the server answers its health check (bounded: 60 s)."""
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            error = (data_dir / "bench-server.log").read_text(errors="replace")[-2000:]
-            raise RuntimeError(f"berth server exited with {server.returncode}: {error}")
-        with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(f"{url}/api/v1/health", timeout=1).status_code == 200:
-                return (data_dir / "admin-token").read_text().strip()
-        time.sleep(0.05)
-    raise RuntimeError("berth server did not answer within 60 s")
+RUNNING = re.compile(r"berth is running at (\S+)")
+"""The line ``berth server`` prints once it serves (the real port when given ``:0``)."""
+
+
+def _running_url(server: subprocess.Popen[str], log: Path) -> str:
+    """The URL the server prints once it serves; everything it prints goes to ``log``
+    (by a thread, from then on, so its pipe never fills)."""
+    assert server.stdout is not None
+    out = server.stdout
+    with log.open("a") as first:
+        for line in out:
+            first.write(line)
+            if found := RUNNING.search(line):
+                break
+        else:
+            raise RuntimeError(f"berth server exited with {server.wait()}: see {log}")
+
+    def drain() -> None:
+        with log.open("a") as rest:
+            shutil.copyfileobj(out, rest)
+
+    threading.Thread(target=drain, daemon=True).start()
+    return found.group(1)
 
 
 @contextlib.asynccontextmanager

@@ -29,6 +29,7 @@ import httpx
 from _bench import (
     BERTH,
     ISOLATION,
+    RUNNING,
     Bench,
     Created,
     create,
@@ -264,7 +265,7 @@ def _start_once(argv: Sequence[str], env: dict[str, str]) -> float:
     assert proc.stdout is not None
     try:
         for line in proc.stdout:
-            if "berth is running at" in line:
+            if RUNNING.search(line):
                 return time.perf_counter() - started
         raise AssertionError("the server did not start")
     finally:
