@@ -291,19 +291,29 @@ def destroy_sandboxes(data_dir: Path) -> None:
         pool.submit(asyncio.run, destroy_all()).result(timeout=120)
 
 
-@pytest.fixture
-def live_server(database_url: str, tmp_path: Path) -> Generator[LiveServer]:
-    data_dir = tmp_path / "data"
-    settings = Settings(
-        data_dir=data_dir, database_url=database_url, address="127.0.0.1:0", fake_backend=True
-    )
+@contextlib.contextmanager
+def serve(settings: Settings) -> Generator[LiveServer]:
+    """A live server for ``settings`` (a first start: it bootstraps), its sandboxes
+    destroyed after."""
     try:
         with running_server(settings) as server:
             bootstrapped = server.runtime.bootstrapped
             assert bootstrapped is not None
-            yield LiveServer(server.url, bootstrapped.token, data_dir, server.runtime)
+            yield LiveServer(server.url, bootstrapped.token, settings.data_dir, server.runtime)
     finally:
-        destroy_sandboxes(data_dir)
+        destroy_sandboxes(settings.data_dir)
+
+
+@pytest.fixture
+def live_server(database_url: str, tmp_path: Path) -> Generator[LiveServer]:
+    settings = Settings(
+        data_dir=tmp_path / "data",
+        database_url=database_url,
+        address="127.0.0.1:0",
+        fake_backend=True,
+    )
+    with serve(settings) as server:
+        yield server
 
 
 @pytest.fixture(scope="session")

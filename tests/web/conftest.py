@@ -18,11 +18,10 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
-from berth.api.server import running_server
 from berth.cli.app import app as cli
 from berth.client import Client
 from berth.settings import Settings
-from tests.conftest import LiveServer, SharedDatabases, destroy_sandboxes
+from tests.conftest import LiveServer, SharedDatabases, serve
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Dialog, Page
@@ -194,17 +193,11 @@ def serve_web(
 ) -> Generator[LiveServer]:
     """A live server on a shared SQLite database (the fake backend offered or not), its
     sandboxes destroyed after."""
-    data_dir = tmp_path_factory.mktemp("web") / "data"
     settings = Settings(
-        data_dir=data_dir,
+        data_dir=tmp_path_factory.mktemp("web") / "data",
         database_url=shared_databases.url("sqlite"),
         address="127.0.0.1:0",
         fake_backend=fake_backend,
     )
-    try:
-        with running_server(settings) as server:
-            bootstrapped = server.runtime.bootstrapped
-            assert bootstrapped is not None
-            yield LiveServer(server.url, bootstrapped.token, data_dir, server.runtime)
-    finally:
-        destroy_sandboxes(data_dir)
+    with serve(settings) as server:
+        yield server

@@ -15,14 +15,13 @@ import pytest
 import sqlalchemy as sa
 from typer.testing import CliRunner
 
-from berth.api.server import running_server
 from berth.cli.app import app as cli
 from berth.db.engine import create_engine
 from berth.db.types import UTCDateTime
 from berth.settings import Settings
 from berth.web.mount import CONTENT_SECURITY_POLICY
 from berth.web.render import ICON_DIR, STATIC_DIR
-from tests.conftest import LiveServer, SharedDatabases
+from tests.conftest import LiveServer, SharedDatabases, serve
 from tests.web.conftest import as_admin, create_user, form_csrf, http_login, unique
 
 
@@ -194,16 +193,14 @@ def test_the_cookie_is_secure_when_the_access_url_is_https(
         access_url="https://berth.example",
         fake_backend=True,
     )
-    with running_server(settings) as server, httpx.Client(base_url=server.url) as http:
-        bootstrapped = server.runtime.bootstrapped
-        assert bootstrapped is not None
+    with serve(settings) as server, httpx.Client(base_url=server.url) as http:
         page = http.get("/login")
         assert "secure" in page.headers["set-cookie"].lower()
         # An http client does not send a Secure cookie back: post the login form's token.
         csrf = form_csrf(page.text)
         response = http.post(
             "/login",
-            data={"csrf": csrf, "token": bootstrapped.token},
+            data={"csrf": csrf, "token": server.admin_token},
             headers={"cookie": f"berth_login_csrf={csrf}"},
         )
         assert response.status_code == 303
